@@ -1,0 +1,19 @@
+/* What the compute paths see of a layer. Not for users of the library. */
+#ifndef CT_LAYER_PRIVATE_H
+#define CT_LAYER_PRIVATE_H
+
+#include "layer.h"
+
+struct ct_layer {
+  ct_params params;
+  int64_t in_per_group, out_per_group;
+  int64_t taps_per_pair; /* prod(kernel) */
+  float *weight;         /* PyTorch layout, as given */
+  float *bias;           /* NULL without bias */
+  /* Gather layout: packed[co][ci within group][t0][t1][t2], so one output
+   * channel's weights are contiguous. */
+  float *packed;
+  ct_phase_table phases[CT_MAX_RANK]; /* identity tables past the rank */
+};
+
+#endif

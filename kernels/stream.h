@@ -1,0 +1,67 @@
+/* Streaming along the first spatial axis (samples for 1d, rows for 2d,
+ * frames for 3d), and the one-shot forward built on it.
+ *
+ * Buffers are channel-planar float32: channel c of a chunk of n steps starts
+ * at data + c * chan_stride and holds n frames of frame_size values each
+ * (row-major over the remaining axes). A frame is 1 value for 1d, a row of W
+ * for 2d, an H x W image for 3d.
+ *
+ * Every output is computed by the same code from the same inputs in the same
+ * order, whichever push it falls in, so the concatenated output of any
+ * chunking is bitwise equal to the one-shot output. */
+#ifndef CT_STREAM_H
+#define CT_STREAM_H
+
+#include "layer.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ct_stream ct_stream;
+
+/* A stream for frames of the given shape (rank - 1 lengths: none for 1d,
+ * {W} for 2d, {H, W} for 3d). The layer must outlive the stream. */
+ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char *msg,
+                         size_t msg_size);
+void ct_stream_free(ct_stream *stream);
+
+int64_t ct_stream_in_frame_size(const ct_stream *stream);
+int64_t ct_stream_out_frame_size(const ct_stream *stream);
+/* Output frame shape, rank - 1 lengths. */
+const int64_t *ct_stream_out_frame_shape(const ct_stream *stream);
+
+/* Steps the next push of n_steps will emit (what becomes final and certain),
+ * and what finish will emit now. -1 on overflow. */
+int64_t ct_stream_push_out_steps(const ct_stream *stream, int64_t n_steps);
+int64_t ct_stream_finish_out_steps(const ct_stream *stream);
+
+/* Steps consumed and emitted since the last reset. */
+int64_t ct_stream_steps_in(const ct_stream *stream);
+int64_t ct_stream_steps_out(const ct_stream *stream);
+
+/* Feeds n_steps (0 allowed) and writes the steps that became final to out,
+ * which must hold ct_stream_push_out_steps(n_steps) steps per channel. */
+ct_status ct_stream_push(ct_stream *stream, const float *in, int64_t in_chan_stride,
+                         int64_t n_steps, float *out, int64_t out_chan_stride,
+                         int64_t *n_out);
+
+/* Ends the signal: writes the tail (cropped per the layer) to out, which must
+ * hold ct_stream_finish_out_steps() steps, then resets the stream. A signal
+ * too short for any output emits nothing. */
+ct_status ct_stream_finish(ct_stream *stream, float *out, int64_t out_chan_stride,
+                           int64_t *n_out);
+
+/* Forgets everything pushed since the last reset, without output. */
+void ct_stream_reset(ct_stream *stream);
+
+/* One-shot forward of a whole [Cin, L0, ...] input into [Cout, L0_out, ...]
+ * (shapes without batch; in_shape has rank lengths). */
+ct_status ct_forward(const ct_layer *layer, const int64_t *in_shape, const float *in,
+                     float *out, char *msg, size_t msg_size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

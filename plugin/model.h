@@ -1,0 +1,51 @@
+/* Loading a layer from a .safetensors file (contract section 3).
+ *
+ * The file is read with checked reads, validated whole, and the layer's own
+ * tensors are converted to float32 into a private ct_layer: a file changed on
+ * disk later cannot affect a loaded layer. Every refusal is one GError whose
+ * message names the file and the fault. */
+#ifndef CT_MODEL_H
+#define CT_MODEL_H
+
+#include <glib.h>
+
+#include "kernels/layer.h"
+
+G_BEGIN_DECLS
+
+/* A per-axis hyper-parameter given by the user: either one value for every
+ * axis (n_values == 1) or one value per axis (n_values == rank). */
+typedef struct {
+  gboolean set;
+  gint n_values;
+  gint64 values[CT_MAX_RANK];
+} CtAxisOverride;
+
+/* Explicit values that take precedence over the file's metadata. */
+typedef struct {
+  CtAxisOverride stride, padding, output_padding, dilation;
+  gboolean groups_set;
+  gint64 groups;
+} CtOverrides;
+
+#define CT_MODEL_ERROR (ct_model_error_quark())
+GQuark ct_model_error_quark(void);
+
+typedef enum {
+  CT_MODEL_ERROR_IO,     /* cannot open or read the file */
+  CT_MODEL_ERROR_FORMAT, /* not a valid safetensors file */
+  CT_MODEL_ERROR_LAYER,  /* valid file, but not a valid layer */
+} CtModelError;
+
+/* Parses "2" or "1,2,2" (also "[1,2,2]") into an override; FALSE with a
+ * message on anything else (empty, non-integer, negative, more than 3). */
+gboolean ct_axis_override_parse(const gchar *text, CtAxisOverride *out, GError **error);
+
+/* Loads the layer named layer_prefix (NULL or "" for the bare names `weight`
+ * and `bias`) from path. overrides may be NULL. */
+ct_layer *ct_model_load(const gchar *path, const gchar *layer_prefix,
+                        const CtOverrides *overrides, GError **error);
+
+G_END_DECLS
+
+#endif
