@@ -220,7 +220,8 @@ ct_status ct_phase_table_build(ct_axis a, ct_phase_table *table) {
   }
   for (int64_t t = 0; t < a.k; t++) {
     int64_t reach = t * a.d;
-    keyed[t] = (keyed_tap){.residue = reach % a.s, .tap = {.tap = t, .offset = reach / a.s}};
+    keyed[t] =
+        (keyed_tap){.residue = reach % a.s, .tap = {.tap = t, .offset = reach / a.s}};
   }
   qsort(keyed, (size_t)a.k, sizeof(keyed_tap), compare_keyed_taps);
   for (int64_t i = 0; i < a.k; i++) {

@@ -53,7 +53,8 @@ ct_layer *ct_layer_new(const ct_params *params, const float *weight, const float
     ok = ct_phase_table_build(ct_params_axis(&layer->params, a), &layer->phases[a]) ==
          CT_OK;
   if (!ok) {
-    snprintf(msg, msg_size, "out of memory for a layer of %lld weights", (long long)count);
+    snprintf(msg, msg_size, "out of memory for a layer of %lld weights",
+             (long long)count);
     ct_layer_free(layer);
     return NULL;
   }

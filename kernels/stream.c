@@ -157,7 +157,8 @@ ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char
     if (a < params->rank)
       st->out_frame_shape[a - 1] = out_len;
     int64_t padded = in_len + st->pad_before[a];
-    ok = ok && ct_add_i64(padded, ct_axis_pad_after(st->axis[a], in_len, out_len), &padded) &&
+    ok = ok &&
+         ct_add_i64(padded, ct_axis_pad_after(st->axis[a], in_len, out_len), &padded) &&
          ct_mul_i64(st->in_frame, in_len, &st->in_frame) &&
          ct_mul_i64(st->out_frame, out_len, &st->out_frame) &&
          ct_mul_i64(st->padded_frame, padded, &st->padded_frame);
@@ -272,8 +273,8 @@ static void compute_channel(ct_stream *st, int64_t co, int64_t j_begin, int64_t 
          * same sequence whatever block or push it is computed in. */
         for (int64_t ci_l = 0; ci_l < layer->in_per_group; ci_l++) {
           const int64_t ci = group * layer->in_per_group + ci_l;
-          const float *w = layer->packed + (co * layer->in_per_group + ci_l) *
-                                               layer->taps_per_pair;
+          const float *w =
+              layer->packed + (co * layer->in_per_group + ci_l) * layer->taps_per_pair;
           const float *x = st->hist + ci * hist_stride;
           for (int64_t a = 0; a < phase0->count; a++) {
             const ct_tap tap0 = ph[0].taps[phase0->first + a];
@@ -283,7 +284,8 @@ static void compute_channel(ct_stream *st, int64_t co, int64_t j_begin, int64_t 
                 const ct_tap tap2 = ph[2].taps[phase2->first + c];
                 const float wv = w[(tap0.tap * k1 + tap1.tap) * k2 + tap2.tap];
                 for (int64_t m0 = m0b; m0 < m0e; m0++) {
-                  const int64_t row = m0 - tap0.offset + st->pad_before[0] - st->hist_first;
+                  const int64_t row =
+                      m0 - tap0.offset + st->pad_before[0] - st->hist_first;
                   for (int64_t m1 = m1b; m1 < m1e; m1++) {
                     const float *src = x + row * st->padded_frame +
                                        (m1 - tap1.offset + st->pad_before[1]) * row_len +
@@ -304,7 +306,8 @@ static void compute_channel(ct_stream *st, int64_t co, int64_t j_begin, int64_t 
           float *dst_row = out + (j - out_base) * st->out_frame;
           for (int64_t m1 = m1b; m1 < m1e; m1++) {
             const int64_t y = m1 * a1.s + phase1->residue - a1.p;
-            float *dst = dst_row + y * st->out_len[2] + (m2b * a2.s + phase2->residue - a2.p);
+            float *dst =
+                dst_row + y * st->out_len[2] + (m2b * a2.s + phase2->residue - a2.p);
             const float *src = acc + ((m0 - m0b) * n1 + (m1 - m1b)) * n2;
             for (int64_t e = 0; e < n2; e++)
               dst[e * a2.s] = src[e];
@@ -315,8 +318,8 @@ static void compute_channel(ct_stream *st, int64_t co, int64_t j_begin, int64_t 
   }
 }
 
-static void compute_outputs(ct_stream *st, int64_t j_end, float *out, int64_t out_chan_stride,
-                            int64_t out_base) {
+static void compute_outputs(ct_stream *st, int64_t j_end, float *out,
+                            int64_t out_chan_stride, int64_t out_base) {
   const int64_t channels = st->layer->params.out_channels;
   while (st->n_out < j_end) {
     int64_t stop = st->n_out + st->block_rows;
@@ -351,7 +354,8 @@ static ct_status make_room(ct_stream *st) {
     return CT_OK;
   int64_t new_cap = st->hist_cap * 2, count;
   float *grown;
-  if (!ct_mul_i64(new_cap, st->padded_frame, &count) || !ct_mul_i64(count, channels, &count))
+  if (!ct_mul_i64(new_cap, st->padded_frame, &count) ||
+      !ct_mul_i64(count, channels, &count))
     return CT_ERR_OVERFLOW;
   ct_status status = alloc_floats(&grown, count);
   if (status != CT_OK)
@@ -366,12 +370,14 @@ static ct_status make_room(ct_stream *st) {
   return CT_OK;
 }
 
-static void copy_rows(ct_stream *st, const float *in, int64_t in_chan_stride, int64_t count) {
+static void copy_rows(ct_stream *st, const float *in, int64_t in_chan_stride,
+                      int64_t count) {
   const int64_t channels = st->layer->params.in_channels;
   const int64_t lines = st->in_len[1], line_len = st->in_len[2];
   for (int64_t c = 0; c < channels; c++) {
     const float *src = in + c * in_chan_stride;
-    float *dst = st->hist + c * st->hist_cap * st->padded_frame + st->hist_rows * st->padded_frame;
+    float *dst =
+        st->hist + c * st->hist_cap * st->padded_frame + st->hist_rows * st->padded_frame;
     if (st->padded_frame == st->in_frame) {
       memcpy(dst, src, (size_t)(count * st->in_frame) * sizeof(float));
       continue;
@@ -460,7 +466,8 @@ ct_status ct_forward(const ct_layer *layer, const int64_t *in_shape, const float
   int64_t pushed, finished;
   status = ct_stream_push(stream, in, in_stride, in_shape[0], out, out_stride, &pushed);
   if (status == CT_OK)
-    status = ct_stream_finish(stream, out + pushed * stream->out_frame, out_stride, &finished);
+    status =
+        ct_stream_finish(stream, out + pushed * stream->out_frame, out_stride, &finished);
   ct_stream_free(stream);
   if (status != CT_OK)
     set_msg(msg, msg_size, "forward failed: out of memory or size overflow");

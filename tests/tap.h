@@ -9,7 +9,8 @@
 static int tap_count, tap_failed;
 
 /* Records one check; returns cond so callers can stop early. */
-static inline int tap_ok(int cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static inline int tap_ok(int cond, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static inline int tap_ok(int cond, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);

@@ -1,0 +1,416 @@
+/* Kernel checks: geometry formulas, the production forward against the
+ * reference on random layers, and streaming against one-shot, bitwise. */
+#include "kernels/geometry.h"
+#include "kernels/layer.h"
+#include "kernels/reference.h"
+#include "kernels/stream.h"
+#include "tests/tap.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* xorshift64*: reproducible across platforms, unlike rand(). */
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static uint64_t rng_next(void) {
+  rng_state ^= rng_state >> 12;
+  rng_state ^= rng_state << 25;
+  rng_state ^= rng_state >> 27;
+  return rng_state * 0x2545F4914F6CDD1Dull;
+}
+
+static int64_t rng_range(int64_t lo, int64_t hi) { /* inclusive */
+  return lo + (int64_t)(rng_next() % (uint64_t)(hi - lo + 1));
+}
+
+static float rng_float(void) {
+  return (float)((double)(rng_next() >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static void fill_random(float *v, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    v[i] = rng_float();
+}
+
+static int64_t product(const int64_t *v, int n) {
+  int64_t p = 1;
+  for (int i = 0; i < n; i++)
+    p *= v[i];
+  return p;
+}
+
+static void check_geometry(void) {
+  ct_params p;
+  ct_params_init(&p, 1);
+  p.in_channels = 16;
+  p.out_channels = 33;
+  p.kernel[0] = 3;
+  p.stride[0] = 2;
+  p.padding[0] = 1;
+  int64_t out;
+  tap_ok(ct_axis_output_length(ct_params_axis(&p, 0), 50, &out) == CT_OK && out == 99,
+         "ConvTranspose1d(16,33,3,stride=2,padding=1): 50 -> 99");
+  tap_ok(ct_latency_output_steps(&p) == 1 && ct_latency_input_steps(&p) == 1,
+         "latency of k3 s2 p1 is 1 output step, 1 input step");
+  tap_ok(ct_stream_emitted(&p, 0) == 0 && ct_stream_emitted(&p, 1) == 1 &&
+             ct_stream_emitted(&p, 10) == 19,
+         "emitted after 0, 1, 10 inputs: 0, 1, 19");
+
+  /* op > p: the end is extended by bias-only outputs. */
+  ct_params_init(&p, 1);
+  p.in_channels = p.out_channels = 1;
+  p.kernel[0] = 2;
+  p.stride[0] = 3;
+  p.output_padding[0] = 2;
+  tap_ok(ct_axis_output_length(ct_params_axis(&p, 0), 4, &out) == CT_OK && out == 13,
+         "k2 s3 op2: 4 -> 13");
+  tap_ok(ct_latency_output_steps(&p) == 0, "k2 s3 op2: latency 0");
+
+  /* Heavy cropping: D exceeds p when the end crop outruns the kernel. */
+  ct_params_init(&p, 1);
+  p.in_channels = p.out_channels = 1;
+  p.kernel[0] = 1;
+  p.stride[0] = 4;
+  p.padding[0] = 2;
+  tap_ok(ct_latency_output_steps(&p) == 7 && ct_latency_input_steps(&p) == 2,
+         "k1 s4 p2: latency 7 output steps, 2 input steps");
+
+  char msg[256];
+  ct_params_init(&p, 2);
+  p.in_channels = 4;
+  p.out_channels = 6;
+  p.groups = 4;
+  tap_ok(ct_params_validate(&p, msg, sizeof msg) == CT_ERR_INVALID &&
+             strstr(msg, "not divisible by groups"),
+         "out_channels not divisible by groups refused: %s", msg);
+  ct_params_init(&p, 2);
+  p.in_channels = p.out_channels = 1;
+  p.stride[1] = 2;
+  p.output_padding[1] = 2;
+  tap_ok(ct_params_validate(&p, msg, sizeof msg) == CT_ERR_INVALID &&
+             strstr(msg, "output_padding"),
+         "output_padding >= max(stride, dilation) refused: %s", msg);
+  p.output_padding[1] = 1;
+  tap_ok(ct_params_validate(&p, msg, sizeof msg) == CT_OK, "output_padding 1 < stride 2");
+  p.dilation[0] = 0;
+  tap_ok(ct_params_validate(&p, msg, sizeof msg) == CT_ERR_INVALID, "dilation 0 refused");
+  p.dilation[0] = 1;
+  p.padding[0] = -1;
+  tap_ok(ct_params_validate(&p, msg, sizeof msg) == CT_ERR_INVALID,
+         "negative padding refused");
+  p.padding[0] = 0;
+  p.kernel[0] = CT_MAX_PARAM + 1;
+  tap_ok(ct_params_validate(&p, msg, sizeof msg) == CT_ERR_INVALID,
+         "huge kernel refused");
+
+  int64_t in_shape[2] = {1, 3}, out_shape[2];
+  ct_params_init(&p, 2);
+  p.in_channels = p.out_channels = 1;
+  p.kernel[0] = 1;
+  p.padding[0] = 1;
+  tap_ok(ct_output_shape(&p, in_shape, out_shape, msg, sizeof msg) == CT_ERR_INVALID &&
+             strstr(msg, "< 1"),
+         "output length < 1 refused: %s", msg);
+  ct_params_init(&p, 1);
+  p.in_channels = p.out_channels = 1;
+  p.stride[0] = CT_MAX_PARAM;
+  int64_t big = INT64_MAX / 2;
+  tap_ok(ct_axis_output_length(ct_params_axis(&p, 0), big, &out) == CT_ERR_OVERFLOW,
+         "output length overflow detected");
+}
+
+/* A random valid layer small enough for the reference. */
+static void random_params(ct_params *p) {
+  int rank = (int)rng_range(1, 3);
+  ct_params_init(p, rank);
+  p->groups = rng_range(1, 3);
+  p->in_channels = p->groups * rng_range(1, 3);
+  p->out_channels = p->groups * rng_range(1, 3);
+  for (int a = 0; a < rank; a++) {
+    p->kernel[a] = rng_range(1, rank == 1 ? 9 : 4);
+    p->stride[a] = rng_range(1, 4);
+    p->dilation[a] = rng_range(1, 3);
+    p->padding[a] = rng_range(0, 4);
+    int64_t limit = p->stride[a] > p->dilation[a] ? p->stride[a] : p->dilation[a];
+    p->output_padding[a] = rng_range(0, limit - 1);
+  }
+}
+
+/* Random input lengths with at least one output on every axis. */
+static int random_shape(const ct_params *p, int64_t *in_shape, int64_t *out_shape) {
+  for (int tries = 0; tries < 50; tries++) {
+    for (int a = 0; a < p->rank; a++)
+      in_shape[a] = rng_range(1, a == 0 ? (p->rank == 1 ? 40 : 9) : 7);
+    if (ct_output_shape(p, in_shape, out_shape, NULL, 0) == CT_OK)
+      return 1;
+  }
+  return 0;
+}
+
+static void describe(const ct_params *p, const int64_t *in_shape, char *buf,
+                     size_t size) {
+  int n = snprintf(buf, size, "%dd %lld->%lld g%lld", p->rank, (long long)p->in_channels,
+                   (long long)p->out_channels, (long long)p->groups);
+  for (int a = 0; a < p->rank && n < (int)size; a++)
+    n += snprintf(buf + n, size - (size_t)n, " [L%lld k%lld s%lld p%lld op%lld d%lld]",
+                  (long long)in_shape[a], (long long)p->kernel[a],
+                  (long long)p->stride[a], (long long)p->padding[a],
+                  (long long)p->output_padding[a], (long long)p->dilation[a]);
+}
+
+static double max_abs(const float *v, int64_t n) {
+  double m = 0;
+  for (int64_t i = 0; i < n; i++)
+    m = fmax(m, fabs(v[i]));
+  return m;
+}
+
+/* Streams the input through chunk sizes drawn at random (0 and 1 included)
+ * and returns whether the concatenation equals `expected` bitwise, checking
+ * each push emits exactly what the contract says is final and certain. */
+static int stream_matches(const ct_layer *layer, const int64_t *in_shape,
+                          const int64_t *out_shape, const float *in,
+                          const float *expected, int max_chunk, char *why,
+                          size_t why_size) {
+  const ct_params *p = ct_layer_params(layer);
+  char msg[256];
+  ct_stream *st = ct_stream_new(layer, in_shape + 1, msg, sizeof msg);
+  if (!st) {
+    snprintf(why, why_size, "stream_new: %.200s", msg);
+    return 0;
+  }
+  const int64_t fin = ct_stream_in_frame_size(st), fout = ct_stream_out_frame_size(st);
+  const int64_t len = in_shape[0], out_len = out_shape[0];
+  const int64_t cin = p->in_channels, cout = p->out_channels;
+  float *chunk_in = malloc((size_t)(cin * (max_chunk + 1) * fin) * sizeof(float));
+  float *got = calloc((size_t)(cout * out_len * fout), sizeof(float));
+  float *chunk_out = malloc((size_t)(cout * (out_len + 1) * fout) * sizeof(float));
+  int ok = 1;
+  int64_t pos = 0, emitted = 0;
+  while (ok && pos <= len) {
+    int64_t n = rng_range(0, max_chunk);
+    if (n > len - pos)
+      n = len - pos;
+    /* Gather the chunk channel-planar, as a caller would. */
+    for (int64_t c = 0; c < cin; c++)
+      memcpy(chunk_in + c * n * fin, in + (c * len + pos) * fin,
+             (size_t)(n * fin) * sizeof(float));
+    int64_t want = ct_stream_push_out_steps(st, n), done;
+    int64_t final_certain = ct_stream_emitted(p, pos + n) - emitted;
+    ct_status status =
+        ct_stream_push(st, chunk_in, n * fin, n, chunk_out, want * fout, &done);
+    if (status != CT_OK || done != want || done != final_certain) {
+      snprintf(why, why_size, "push of %lld at %lld emitted %lld, expected %lld",
+               (long long)n, (long long)pos, (long long)done, (long long)final_certain);
+      ok = 0;
+      break;
+    }
+    for (int64_t c = 0; c < cout; c++)
+      memcpy(got + (c * out_len + emitted) * fout, chunk_out + c * done * fout,
+             (size_t)(done * fout) * sizeof(float));
+    emitted += done;
+    pos += n;
+    if (pos == len && rng_range(0, 1))
+      break; /* sometimes end right after the last push, sometimes after extra empty
+                pushes */
+  }
+  if (ok) {
+    int64_t want = ct_stream_finish_out_steps(st), done;
+    if (emitted + want != out_len) {
+      snprintf(why, why_size, "finish would emit %lld after %lld, total should be %lld",
+               (long long)want, (long long)emitted, (long long)out_len);
+      ok = 0;
+    } else if (ct_stream_finish(st, chunk_out, want * fout, &done) != CT_OK ||
+               done != want) {
+      snprintf(why, why_size, "finish failed");
+      ok = 0;
+    } else {
+      for (int64_t c = 0; c < cout; c++)
+        memcpy(got + (c * out_len + emitted) * fout, chunk_out + c * done * fout,
+               (size_t)(done * fout) * sizeof(float));
+      if (memcmp(got, expected, (size_t)(cout * out_len * fout) * sizeof(float)) != 0) {
+        snprintf(why, why_size, "streamed output differs from one-shot");
+        ok = 0;
+      }
+      if (ct_stream_steps_in(st) != 0 || ct_stream_steps_out(st) != 0) {
+        snprintf(why, why_size, "finish did not reset the stream");
+        ok = 0;
+      }
+    }
+  }
+  free(chunk_in);
+  free(got);
+  free(chunk_out);
+  ct_stream_free(st);
+  return ok;
+}
+
+static void check_random_layers(int n_layers) {
+  int forward_ok = 0, stream_ok = 0, tried = 0;
+  for (int i = 0; i < n_layers; i++) {
+    ct_params p;
+    random_params(&p);
+    int64_t in_shape[3], out_shape[3];
+    if (!random_shape(&p, in_shape, out_shape))
+      continue;
+    tried++;
+    int64_t n_w = ct_weight_count(&p);
+    int64_t n_in = p.in_channels * product(in_shape, p.rank);
+    int64_t n_out = p.out_channels * product(out_shape, p.rank);
+    float *w = malloc((size_t)n_w * sizeof(float));
+    float *bias = malloc((size_t)p.out_channels * sizeof(float));
+    float *x = malloc((size_t)n_in * sizeof(float));
+    float *fast = malloc((size_t)n_out * sizeof(float));
+    float *ref = malloc((size_t)n_out * sizeof(float));
+    fill_random(w, n_w);
+    fill_random(bias, p.out_channels);
+    fill_random(x, n_in);
+    int with_bias = (int)rng_range(0, 1);
+    char msg[256], desc[512];
+    describe(&p, in_shape, desc, sizeof desc);
+    ct_layer *layer = ct_layer_new(&p, w, with_bias ? bias : NULL, msg, sizeof msg);
+    if (!layer) {
+      tap_ok(0, "layer %s: %s", desc, msg);
+      goto next;
+    }
+    ct_reference_forward(&p, w, with_bias ? bias : NULL, in_shape, x, ref);
+    memset(fast, 0xff,
+           (size_t)n_out * sizeof(float)); /* NaN: catches unwritten outputs */
+    if (ct_forward(layer, in_shape, x, fast, msg, sizeof msg) != CT_OK) {
+      tap_ok(0, "forward %s: %s", desc, msg);
+      goto next;
+    }
+    double tol = 1e-5 * fmax(1.0, max_abs(ref, n_out)), err = 0;
+    for (int64_t k = 0; k < n_out; k++)
+      err = fmax(err, isnan(fast[k]) ? INFINITY : fabs((double)fast[k] - ref[k]));
+    if (err <= tol)
+      forward_ok++;
+    else
+      tap_ok(0, "forward %s bias=%d: max error %g > %g", desc, with_bias, err, tol);
+    char why[256] = "";
+    int all = 1;
+    for (int rep = 0; rep < 3 && all; rep++)
+      all = stream_matches(layer, in_shape, out_shape, x, fast,
+                           rep == 0 ? 1 : (int)rng_range(2, 9), why, sizeof why);
+    if (all)
+      stream_ok++;
+    else
+      tap_ok(0, "stream %s bias=%d: %s", desc, with_bias, why);
+  next:
+    ct_layer_free(layer);
+    free(w);
+    free(bias);
+    free(x);
+    free(fast);
+    free(ref);
+  }
+  tap_ok(forward_ok == tried, "forward equals reference on %d/%d random layers",
+         forward_ok, tried);
+  tap_ok(stream_ok == tried,
+         "streaming is bitwise one-shot on %d/%d random layers (x3 chunkings)", stream_ok,
+         tried);
+}
+
+/* Large frames and long signals exercise history compaction and growth. */
+static void check_long_streams(void) {
+  ct_params p;
+  ct_params_init(&p, 1);
+  p.in_channels = p.out_channels = p.groups = 2;
+  p.kernel[0] = 64;
+  p.stride[0] = 2;
+  p.padding[0] = 31;
+  int64_t len = 300000, out_shape[1];
+  ct_output_shape(&p, &len, out_shape, NULL, 0);
+  float *w = malloc(2 * 64 * sizeof(float)),
+        *x = malloc((size_t)(2 * len) * sizeof(float));
+  float *one = malloc((size_t)(2 * out_shape[0]) * sizeof(float));
+  fill_random(w, 128);
+  fill_random(x, 2 * len);
+  char msg[256], why[256] = "";
+  ct_layer *layer = ct_layer_new(&p, w, NULL, msg, sizeof msg);
+  ct_forward(layer, &len, x, one, msg, sizeof msg);
+  tap_ok(out_shape[0] == 2 * len, "fir2x 300000 -> %lld", (long long)out_shape[0]);
+  tap_ok(stream_matches(layer, &len, out_shape, x, one, 5000, why, sizeof why),
+         "long 1d stream in chunks up to 5000: bitwise one-shot %s", why);
+  ct_layer_free(layer);
+  free(w);
+  free(x);
+  free(one);
+
+  /* A 3d layer with big padding on T: many frames held before output. */
+  ct_params_init(&p, 3);
+  p.in_channels = 2;
+  p.out_channels = 3;
+  p.kernel[0] = 3;
+  p.stride[0] = 1;
+  p.padding[0] = 6;
+  p.dilation[0] = 5;
+  p.kernel[1] = p.kernel[2] = 2;
+  p.stride[1] = p.stride[2] = 2;
+  int64_t shape[3] = {20, 5, 6}, oshape[3];
+  ct_output_shape(&p, shape, oshape, NULL, 0);
+  int64_t nw = ct_weight_count(&p), nx = 2 * 20 * 30,
+          ny = 3 * oshape[0] * oshape[1] * oshape[2];
+  w = malloc((size_t)nw * sizeof(float));
+  x = malloc((size_t)nx * sizeof(float));
+  one = malloc((size_t)ny * sizeof(float));
+  float *ref = malloc((size_t)ny * sizeof(float));
+  fill_random(w, nw);
+  fill_random(x, nx);
+  layer = ct_layer_new(&p, w, NULL, msg, sizeof msg);
+  ct_forward(layer, shape, x, one, msg, sizeof msg);
+  ct_reference_forward(&p, w, NULL, shape, x, ref);
+  double err = 0;
+  for (int64_t i = 0; i < ny; i++)
+    err = fmax(err, fabs(one[i] - ref[i]));
+  tap_ok(err < 1e-5, "3d dilated T with heavy padding matches reference (err %g)", err);
+  tap_ok(stream_matches(layer, shape, oshape, x, one, 3, why, sizeof why),
+         "3d stream frame by frame: bitwise one-shot %s", why);
+  ct_layer_free(layer);
+  free(w);
+  free(x);
+  free(one);
+  free(ref);
+}
+
+/* A stream too short for any output emits nothing, and is reusable. */
+static void check_short_and_reuse(void) {
+  ct_params p;
+  ct_params_init(&p, 1);
+  p.in_channels = p.out_channels = 1;
+  p.kernel[0] = 1;
+  p.stride[0] = 1;
+  p.padding[0] = 3; /* needs 7 inputs for one output */
+  float w = 2.0f, bias = 0.5f, x[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, out[16];
+  char msg[256];
+  ct_layer *layer = ct_layer_new(&p, &w, &bias, msg, sizeof msg);
+  ct_stream *st = ct_stream_new(layer, NULL, msg, sizeof msg);
+  int64_t n;
+  ct_stream_push(st, x, 3, 3, out, 0, &n);
+  tap_ok(n == 0 && ct_stream_finish_out_steps(st) == 0,
+         "3 inputs of a p3 k1 layer: no output");
+  ct_stream_finish(st, out, 16, &n);
+  tap_ok(n == 0, "finish of a too-short signal emits nothing");
+  ct_stream_push(st, x, 10, 10, out, 16, &n);
+  int64_t tail;
+  ct_stream_finish(st, out + n, 16, &tail);
+  tap_ok(n + tail == 4 && out[0] == 2 * 4 + 0.5f && out[3] == 2 * 7 + 0.5f,
+         "after finish the stream restarts: 10 inputs -> 4 outputs x[3..6]*w+b");
+  ct_stream_push(st, x, 10, 5, out, 16, &n);
+  ct_stream_reset(st);
+  ct_stream_push(st, x, 10, 10, out, 16, &n);
+  ct_stream_finish(st, out + n, 16, &tail);
+  tap_ok(n + tail == 4 && out[0] == 8.5f, "reset forgets the pushed samples");
+  ct_stream_free(st);
+  ct_layer_free(layer);
+}
+
+int main(int argc, char **argv) {
+  int n_layers = argc > 1 ? atoi(argv[1]) : 400;
+  check_geometry();
+  check_short_and_reuse();
+  check_random_layers(n_layers);
+  check_long_streams();
+  return tap_done();
+}
