@@ -320,18 +320,18 @@ static void check_long_streams(void) {
   p.kernel[0] = 64;
   p.stride[0] = 2;
   p.padding[0] = 31;
-  int64_t len = 300000, out_shape[1];
-  ct_output_shape(&p, &len, out_shape, NULL, 0);
+  int64_t len[CT_MAX_RANK] = {300000}, out_shape[CT_MAX_RANK];
+  ct_output_shape(&p, len, out_shape, NULL, 0);
   float *w = malloc(2 * 64 * sizeof(float)),
-        *x = malloc((size_t)(2 * len) * sizeof(float));
+        *x = malloc((size_t)(2 * len[0]) * sizeof(float));
   float *one = malloc((size_t)(2 * out_shape[0]) * sizeof(float));
   fill_random(w, 128);
-  fill_random(x, 2 * len);
+  fill_random(x, 2 * len[0]);
   char msg[256], why[256] = "";
   ct_layer *layer = ct_layer_new(&p, w, NULL, msg, sizeof msg);
-  ct_forward(layer, &len, x, one, msg, sizeof msg);
-  tap_ok(out_shape[0] == 2 * len, "fir2x 300000 -> %lld", (long long)out_shape[0]);
-  tap_ok(stream_matches(layer, &len, out_shape, x, one, 5000, why, sizeof why),
+  ct_forward(layer, len, x, one, msg, sizeof msg);
+  tap_ok(out_shape[0] == 2 * len[0], "fir2x 300000 -> %lld", (long long)out_shape[0]);
+  tap_ok(stream_matches(layer, len, out_shape, x, one, 5000, why, sizeof why),
          "long 1d stream in chunks up to 5000: bitwise one-shot %s", why);
   ct_layer_free(layer);
   free(w);
