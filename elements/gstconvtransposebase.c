@@ -1,0 +1,883 @@
+#include "gstconvtransposebase.h"
+
+#include <string.h>
+
+GST_DEBUG_CATEGORY_STATIC(conv_transpose_base_debug);
+#define GST_CAT_DEFAULT conv_transpose_base_debug
+
+/* Timestamps closer than this to where the counters expect them are treated
+ * as continuous, as audio sinks do with their default alignment threshold. */
+#define GAP_TOLERANCE (40 * GST_MSECOND)
+
+/* A loaded layer, shared by reference between the properties, negotiation
+ * and the streaming thread, so a swap never frees a layer still in use. */
+typedef struct {
+  ct_layer *layer;
+  gchar *path;
+} CtModel;
+
+static void ct_model_clear(gpointer data) {
+  CtModel *model = data;
+  ct_layer_free(model->layer);
+  g_free(model->path);
+}
+
+static CtModel *ct_model_ref(CtModel *model) {
+  return model ? g_atomic_rc_box_acquire(model) : NULL;
+}
+
+static void ct_model_unref(CtModel *model) {
+  if (model)
+    g_atomic_rc_box_release_full(model, ct_model_clear);
+}
+
+enum {
+  PROP_0,
+  PROP_MODEL,
+  PROP_LAYER,
+  PROP_STRIDE,
+  PROP_PADDING,
+  PROP_OUTPUT_PADDING,
+  PROP_DILATION,
+  PROP_GROUPS,
+  PROP_N_THREADS,
+};
+
+typedef struct {
+  /* Properties and models: object lock. */
+  gchar *model_path;
+  gchar *layer_name;
+  gchar *axis_text[4]; /* stride, padding, output-padding, dilation */
+  gint groups;
+  guint n_threads;
+  CtModel *active;  /* what the stream runs */
+  CtModel *pending; /* loaded off the streaming thread, swapped in later */
+  guint generation; /* of the latest load request */
+  gboolean loaded;  /* past NULL -> READY: property changes reload */
+  GThreadPool *loader;
+
+  /* Streaming thread only. */
+  GstConvTransposeConfig config;
+  gboolean configured;
+  CtModel *stream_model; /* the model `stream` was built for */
+  ct_stream *stream;
+  gboolean started; /* a signal is in progress: counters are valid */
+  GstClockTime base_pts;
+  guint64 out_offset_base;
+  guint64 in_steps, out_steps;
+  float *in_planar, *out_planar;
+  gsize in_capacity, out_capacity; /* in floats */
+  gboolean asked_upstream;         /* RECONFIGURE sent for a pending model */
+  gboolean mark_discont;           /* the next output starts a new signal */
+} GstConvTransposeBasePrivate;
+
+G_DEFINE_ABSTRACT_TYPE_WITH_CODE(GstConvTransposeBase, gst_conv_transpose_base,
+                                 GST_TYPE_BASE_TRANSFORM,
+                                 G_ADD_PRIVATE(GstConvTransposeBase);
+                                 GST_DEBUG_CATEGORY_INIT(conv_transpose_base_debug,
+                                                         "convtransposebase", 0,
+                                                         "ConvTranspose base"))
+
+#define PRIV(self)                                                                       \
+  ((GstConvTransposeBasePrivate *)gst_conv_transpose_base_get_instance_private(          \
+      GST_CONV_TRANSPOSE_BASE(self)))
+
+static const char *const axis_property_names[4] = {"stride", "padding", "output-padding",
+                                                   "dilation"};
+
+/* ---- loading ---------------------------------------------------------------- */
+
+typedef struct {
+  guint generation;
+  gchar *path, *layer_name, *axis_text[4];
+  gint groups;
+} LoadRequest;
+
+static void load_request_free(LoadRequest *req) {
+  g_free(req->path);
+  g_free(req->layer_name);
+  for (int i = 0; i < 4; i++)
+    g_free(req->axis_text[i]);
+  g_free(req);
+}
+
+/* Snapshot of the properties, taken under the object lock. */
+static LoadRequest *load_request_new(GstConvTransposeBasePrivate *priv) {
+  LoadRequest *req = g_new0(LoadRequest, 1);
+  req->generation = priv->generation;
+  req->path = g_strdup(priv->model_path);
+  req->layer_name = g_strdup(priv->layer_name);
+  for (int i = 0; i < 4; i++)
+    req->axis_text[i] = g_strdup(priv->axis_text[i]);
+  req->groups = priv->groups;
+  return req;
+}
+
+static CtModel *load_model(GstConvTransposeBase *self, const LoadRequest *req,
+                           GError **error) {
+  GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(self);
+  if (!req->path || !*req->path) {
+    g_set_error(error, CT_MODEL_ERROR, CT_MODEL_ERROR_IO,
+                "no model: set the 'model' property to a .safetensors file");
+    return NULL;
+  }
+  CtOverrides overrides = {0};
+  CtAxisOverride *axes[4] = {&overrides.stride, &overrides.padding,
+                             &overrides.output_padding, &overrides.dilation};
+  for (int i = 0; i < 4; i++) {
+    if (!req->axis_text[i])
+      continue;
+    GError *parse_error = NULL;
+    if (!ct_axis_override_parse(req->axis_text[i], axes[i], &parse_error)) {
+      g_set_error(error, CT_MODEL_ERROR, CT_MODEL_ERROR_LAYER, "property %s: %s",
+                  axis_property_names[i], parse_error->message);
+      g_error_free(parse_error);
+      return NULL;
+    }
+  }
+  if (req->groups > 0) {
+    overrides.groups_set = TRUE;
+    overrides.groups = req->groups;
+  }
+  ct_layer *layer = ct_model_load(req->path, req->layer_name, &overrides, error);
+  if (!layer)
+    return NULL;
+  int rank = ct_layer_params(layer)->rank;
+  if (rank != klass->rank) {
+    g_set_error(error, CT_MODEL_ERROR, CT_MODEL_ERROR_LAYER,
+                "%s: holds a %dd layer (weight of rank %d), but %s needs a %dd layer "
+                "(weight of rank %d)",
+                req->path, rank, rank + 2, GST_ELEMENT_NAME(self), klass->rank,
+                klass->rank + 2);
+    ct_layer_free(layer);
+    return NULL;
+  }
+  CtModel *model = g_atomic_rc_box_new0(CtModel);
+  model->layer = layer;
+  model->path = g_strdup(req->path);
+  return model;
+}
+
+/* Runs on the loader thread: the streaming thread picks the result up at the
+ * next buffer boundary. A request overtaken by a newer one is dropped. */
+static void load_in_background(gpointer data, gpointer user_data) {
+  LoadRequest *req = data;
+  GstConvTransposeBase *self = user_data;
+  GstConvTransposeBasePrivate *priv = PRIV(self);
+  GError *error = NULL;
+  CtModel *model = load_model(self, req, &error);
+  GST_OBJECT_LOCK(self);
+  gboolean current = req->generation == priv->generation;
+  if (model && current) {
+    ct_model_unref(priv->pending);
+    priv->pending = model;
+    model = NULL;
+    priv->asked_upstream = FALSE;
+  }
+  GST_OBJECT_UNLOCK(self);
+  if (error && current)
+    GST_ELEMENT_WARNING(self, RESOURCE, READ,
+                        ("%s (keeping the current model)", error->message), (NULL));
+  if (model)
+    GST_DEBUG_OBJECT(self, "dropping stale load of %s", req->path);
+  ct_model_unref(model);
+  g_clear_error(&error);
+  load_request_free(req);
+}
+
+/* Called with the object lock held after a property that shapes the layer
+ * changed. Before READY the model is loaded by the state change instead. */
+static void request_reload_locked(GstConvTransposeBase *self) {
+  GstConvTransposeBasePrivate *priv = PRIV(self);
+  priv->generation++;
+  if (priv->loaded)
+    g_thread_pool_push(priv->loader, load_request_new(priv), NULL);
+}
+
+static CtModel *negotiation_model(GstConvTransposeBase *self) {
+  GstConvTransposeBasePrivate *priv = PRIV(self);
+  GST_OBJECT_LOCK(self);
+  CtModel *model = ct_model_ref(priv->pending ? priv->pending : priv->active);
+  GST_OBJECT_UNLOCK(self);
+  return model;
+}
+
+/* ---- streaming state ---------------------------------------------------------- */
+
+static void reset_signal(GstConvTransposeBase *self) {
+  GstConvTransposeBasePrivate *priv = PRIV(self);
+  if (priv->stream)
+    ct_stream_reset(priv->stream);
+  priv->started = FALSE;
+  priv->in_steps = priv->out_steps = 0;
+}
+
+static void drop_stream(GstConvTransposeBase *self) {
+  GstConvTransposeBasePrivate *priv = PRIV(self);
+  ct_stream_free(priv->stream);
+  priv->stream = NULL;
+  ct_model_unref(priv->stream_model);
+  priv->stream_model = NULL;
+  priv->started = FALSE;
+  priv->in_steps = priv->out_steps = 0;
+}
+
+static gboolean grow_floats(float **buf, gsize *capacity, gint64 count) {
+  size_t bytes;
+  if (count < 0 || !ct_bytes_for(count, sizeof(float), &bytes))
+    return FALSE;
+  if ((gsize)count <= *capacity)
+    return TRUE;
+  float *grown = g_try_realloc(*buf, bytes);
+  if (!grown)
+    return FALSE;
+  *buf = grown;
+  *capacity = (gsize)count;
+  return TRUE;
+}
+
+/* Builds the stream for the active model and the negotiated frame shape. */
+static gboolean ensure_stream(GstConvTransposeBase *self) {
+  GstConvTransposeBasePrivate *priv = PRIV(self);
+  GST_OBJECT_LOCK(self);
+  CtModel *active = ct_model_ref(priv->active);
+  GST_OBJECT_UNLOCK(self);
+  if (priv->stream && priv->stream_model == active) {
+    ct_model_unref(active);
+    return TRUE;
+  }
+  drop_stream(self);
+  if (!active || !priv->configured) {
+    ct_model_unref(active);
+    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("no model loaded or caps not negotiated"),
+                      (NULL));
+    return FALSE;
+  }
+  char msg[256];
+  priv->stream = ct_stream_new(active->layer, priv->config.frame_shape, msg, sizeof msg);
+  if (!priv->stream) {
+    GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("%s: %s", active->path, msg), (NULL));
+    ct_model_unref(active);
+    return FALSE;
+  }
+  priv->stream_model = active;
+  return TRUE;
+}
+
+static GstClockTime step_time(GstConvTransposeBasePrivate *priv, guint64 steps) {
+  const ct_params *p = ct_layer_params(priv->stream_model->layer);
+  if (priv->config.rate_n <= 0)
+    return GST_CLOCK_TIME_NONE;
+  return gst_util_uint64_scale(steps, GST_SECOND * (guint64)priv->config.rate_d,
+                               (guint64)priv->config.rate_n * (guint64)p->stride[0]);
+}
+
+/* Wraps n output steps from out_planar into a buffer stamped from counters. */
+static GstBuffer *make_output(GstConvTransposeBase *self, gint64 n_steps) {
+  GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(self);
+  GstConvTransposeBasePrivate *priv = PRIV(self);
+  GstBuffer *outbuf =
+      gst_buffer_new_allocate(NULL, klass->output_size(self, n_steps), NULL);
+  if (!outbuf ||
+      !klass->pack(self, priv->out_planar,
+                   n_steps * ct_stream_out_frame_size(priv->stream), n_steps, outbuf)) {
+    if (outbuf)
+      gst_buffer_unref(outbuf);
+    GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("cannot write an output buffer"), (NULL));
+    return NULL;
+  }
+  GstClockTime start = step_time(priv, priv->out_steps);
+  GstClockTime end = step_time(priv, priv->out_steps + (guint64)n_steps);
+  if (GST_CLOCK_TIME_IS_VALID(start)) {
+    GST_BUFFER_PTS(outbuf) = GST_CLOCK_TIME_IS_VALID(priv->base_pts)
+                                 ? priv->base_pts + start
+                                 : GST_CLOCK_TIME_NONE;
+    GST_BUFFER_DURATION(outbuf) = end - start;
+  }
+  if (priv->mark_discont) {
+    GST_BUFFER_FLAG_SET(outbuf, GST_BUFFER_FLAG_DISCONT);
+    priv->mark_discont = FALSE;
+  }
+  GST_BUFFER_OFFSET(outbuf) = priv->out_offset_base + priv->out_steps;
+  GST_BUFFER_OFFSET_END(outbuf) =
+      priv->out_offset_base + priv->out_steps + (guint64)n_steps;
+  priv->out_steps += (guint64)n_steps;
+  return outbuf;
+}
+
+/* Ends the signal in progress: the tail goes downstream now, and the next
+ * buffer starts a new signal. */
+static GstFlowReturn drain(GstConvTransposeBase *self) {
+  GstConvTransposeBasePrivate *priv = PRIV(self);
+  if (!priv->started || !priv->stream) {
+    reset_signal(self);
+    return GST_FLOW_OK;
+  }
+  gint64 n = ct_stream_finish_out_steps(priv->stream), done = 0;
+  GstFlowReturn ret = GST_FLOW_OK;
+  if (n > 0 &&
+      grow_floats(&priv->out_planar, &priv->out_capacity,
+                  n * ct_stream_out_frame_size(priv->stream) *
+                      ct_layer_params(priv->stream_model->layer)->out_channels)) {
+    ct_stream_finish(priv->stream, priv->out_planar,
+                     n * ct_stream_out_frame_size(priv->stream), &done);
+    GstBuffer *outbuf = make_output(self, done);
+    ret =
+        outbuf ? gst_pad_push(GST_BASE_TRANSFORM_SRC_PAD(self), outbuf) : GST_FLOW_ERROR;
+    GST_DEBUG_OBJECT(self, "drained %" G_GINT64_FORMAT " steps: %s", done,
+                     gst_flow_get_name(ret));
+  }
+  reset_signal(self);
+  return ret;
+}
+
+/* At a buffer boundary: takes a freshly loaded model if the current input
+ * caps suit it, draining the old model's signal first. */
+static GstFlowReturn swap_pending_model(GstConvTransposeBase *self) {
+  GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(self);
+  GstConvTransposeBasePrivate *priv = PRIV(self);
+  GST_OBJECT_LOCK(self);
+  CtModel *pending = ct_model_ref(priv->pending);
+  GST_OBJECT_UNLOCK(self);
+  if (!pending)
+    return GST_FLOW_OK;
+  GstCaps *incaps = gst_pad_get_current_caps(GST_BASE_TRANSFORM_SINK_PAD(self));
+  gchar *mismatch = incaps ? klass->check_input_caps(self, pending->layer, incaps) : NULL;
+  if (incaps)
+    gst_caps_unref(incaps);
+  if (mismatch) {
+    /* The new model wants other input: ask upstream once, keep the old model
+     * until caps that suit the new one arrive. */
+    GST_DEBUG_OBJECT(self, "pending model needs new input caps: %s", mismatch);
+    g_free(mismatch);
+    if (!priv->asked_upstream) {
+      priv->asked_upstream = TRUE;
+      gst_pad_push_event(GST_BASE_TRANSFORM_SINK_PAD(self), gst_event_new_reconfigure());
+    }
+    ct_model_unref(pending);
+    return GST_FLOW_OK;
+  }
+  GstFlowReturn ret = drain(self);
+  GST_OBJECT_LOCK(self);
+  if (priv->pending == pending) {
+    ct_model_unref(priv->active);
+    priv->active = priv->pending;
+    priv->pending = NULL;
+  }
+  GST_OBJECT_UNLOCK(self);
+  ct_model_unref(pending);
+  GST_INFO_OBJECT(self, "swapped in model %s", priv->active->path);
+  drop_stream(self);
+  /* Output caps may change with the layer (channels, rate). */
+  gst_base_transform_reconfigure_src(GST_BASE_TRANSFORM(self));
+  return ret;
+}
+
+/* ---- GstBaseTransform --------------------------------------------------------- */
+
+static GstCaps *gst_conv_transpose_base_transform_caps(GstBaseTransform *trans,
+                                                       GstPadDirection direction,
+                                                       GstCaps *caps, GstCaps *filter) {
+  GstConvTransposeBase *self = GST_CONV_TRANSPOSE_BASE(trans);
+  GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(self);
+  CtModel *model = negotiation_model(self);
+  GstCaps *result = klass->transform_caps_for_layer(self, model ? model->layer : NULL,
+                                                    direction, caps, filter);
+  ct_model_unref(model);
+  GST_DEBUG_OBJECT(self, "%s %" GST_PTR_FORMAT " -> %" GST_PTR_FORMAT,
+                   direction == GST_PAD_SINK ? "sink" : "src", caps, result);
+  return result;
+}
+
+/* GstPad checks ACCEPT_CAPS before a CAPS event reaches us: fixed input caps
+ * the model cannot take end negotiation here, so say what the model needs. */
+static gboolean gst_conv_transpose_base_accept_caps(GstBaseTransform *trans,
+                                                    GstPadDirection direction,
+                                                    GstCaps *caps) {
+  GstConvTransposeBase *self = GST_CONV_TRANSPOSE_BASE(trans);
+  GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(self);
+  gboolean ok = GST_BASE_TRANSFORM_CLASS(gst_conv_transpose_base_parent_class)
+                    ->accept_caps(trans, direction, caps);
+  if (ok || direction != GST_PAD_SINK || !gst_caps_is_fixed(caps))
+    return ok;
+  CtModel *model = negotiation_model(self);
+  gchar *mismatch = model ? klass->check_input_caps(self, model->layer, caps) : NULL;
+  if (mismatch)
+    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("%s: %s", model->path, mismatch),
+                      ("caps %" GST_PTR_FORMAT, caps));
+  g_free(mismatch);
+  ct_model_unref(model);
+  return FALSE;
+}
+
+static gboolean gst_conv_transpose_base_set_caps(GstBaseTransform *trans, GstCaps *incaps,
+                                                 GstCaps *outcaps) {
+  GstConvTransposeBase *self = GST_CONV_TRANSPOSE_BASE(trans);
+  GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(self);
+  GstConvTransposeBasePrivate *priv = PRIV(self);
+  /* Caps that suit a pending model are the moment to swap it in. */
+  GST_OBJECT_LOCK(self);
+  if (priv->pending) {
+    gchar *mismatch = klass->check_input_caps(self, priv->pending->layer, incaps);
+    if (!mismatch) {
+      ct_model_unref(priv->active);
+      priv->active = priv->pending;
+      priv->pending = NULL;
+    }
+    g_free(mismatch);
+  }
+  GST_OBJECT_UNLOCK(self);
+  GstConvTransposeConfig config = {.rate_d = 1};
+  if (!klass->configure(self, incaps, outcaps, &config))
+    return FALSE;
+  drop_stream(self);
+  priv->config = config;
+  priv->configured = TRUE;
+  return ensure_stream(self);
+}
+
+static GstFlowReturn gst_conv_transpose_base_submit_input_buffer(GstBaseTransform *trans,
+                                                                 gboolean is_discont,
+                                                                 GstBuffer *input) {
+  GstFlowReturn ret = swap_pending_model(GST_CONV_TRANSPOSE_BASE(trans));
+  if (ret != GST_FLOW_OK) {
+    gst_buffer_unref(input);
+    return ret;
+  }
+  return GST_BASE_TRANSFORM_CLASS(gst_conv_transpose_base_parent_class)
+      ->submit_input_buffer(trans, is_discont, input);
+}
+
+/* Does the buffer continue the signal in progress? */
+static gboolean continues_signal(GstConvTransposeBasePrivate *priv, GstBuffer *inbuf) {
+  if (GST_BUFFER_IS_DISCONT(inbuf))
+    return FALSE;
+  GstClockTime pts = GST_BUFFER_PTS(inbuf);
+  if (!GST_CLOCK_TIME_IS_VALID(pts) || !GST_CLOCK_TIME_IS_VALID(priv->base_pts) ||
+      priv->config.rate_n <= 0)
+    return TRUE;
+  GstClockTime expected =
+      priv->base_pts + gst_util_uint64_scale(priv->in_steps,
+                                             GST_SECOND * (guint64)priv->config.rate_d,
+                                             (guint64)priv->config.rate_n);
+  GstClockTimeDiff gap = GST_CLOCK_DIFF(expected, pts);
+  return ABS(gap) <= GAP_TOLERANCE;
+}
+
+static void start_signal(GstConvTransposeBase *self, GstClockTime pts) {
+  GstConvTransposeBasePrivate *priv = PRIV(self);
+  const ct_params *p = ct_layer_params(priv->stream_model->layer);
+  priv->started = TRUE;
+  priv->base_pts = pts;
+  priv->in_steps = priv->out_steps = 0;
+  priv->out_offset_base =
+      GST_CLOCK_TIME_IS_VALID(pts) && priv->config.rate_n > 0
+          ? gst_util_uint64_scale_round(
+                pts, (guint64)priv->config.rate_n * (guint64)p->stride[0],
+                GST_SECOND * (guint64)priv->config.rate_d)
+          : 0;
+}
+
+static GstFlowReturn gst_conv_transpose_base_generate_output(GstBaseTransform *trans,
+                                                             GstBuffer **outbuf) {
+  GstConvTransposeBase *self = GST_CONV_TRANSPOSE_BASE(trans);
+  GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(self);
+  GstConvTransposeBasePrivate *priv = PRIV(self);
+  GstBuffer *inbuf = trans->queued_buf;
+  trans->queued_buf = NULL;
+  *outbuf = NULL;
+  if (!inbuf)
+    return GST_FLOW_OK;
+  GstFlowReturn ret = GST_FLOW_OK;
+  gint64 n_steps;
+  if (!ensure_stream(self) || !klass->count_steps(self, inbuf, &n_steps)) {
+    ret = GST_FLOW_ERROR;
+    goto done;
+  }
+  if (priv->config.buffer_is_signal) {
+    /* A frame is a whole signal: same time span in and out. */
+    reset_signal(self);
+    start_signal(self, GST_BUFFER_PTS(inbuf));
+  } else if (priv->started && !continues_signal(priv, inbuf)) {
+    GST_DEBUG_OBJECT(self, "discontinuity at %" GST_TIME_FORMAT ": drain and restart",
+                     GST_TIME_ARGS(GST_BUFFER_PTS(inbuf)));
+    ret = drain(self);
+    if (ret != GST_FLOW_OK)
+      goto done;
+    priv->mark_discont = TRUE;
+  }
+  if (!priv->started)
+    start_signal(self, GST_BUFFER_PTS(inbuf));
+
+  const ct_params *p = ct_layer_params(priv->stream_model->layer);
+  const gint64 in_frame = ct_stream_in_frame_size(priv->stream);
+  const gint64 out_frame = ct_stream_out_frame_size(priv->stream);
+  gint64 n_out = ct_stream_push_out_steps(priv->stream, n_steps), done_out = 0;
+  gint64 n_tail = 0;
+  if (n_out < 0 || !grow_floats(&priv->in_planar, &priv->in_capacity,
+                                n_steps * in_frame * p->in_channels)) {
+    GST_ELEMENT_ERROR(self, RESOURCE, FAILED,
+                      ("buffer of %" G_GINT64_FORMAT " steps is too large", n_steps),
+                      (NULL));
+    ret = GST_FLOW_ERROR;
+    goto done;
+  }
+  if (!klass->unpack(self, inbuf, priv->in_planar, n_steps * in_frame)) {
+    ret = GST_FLOW_ERROR;
+    goto done;
+  }
+  if (priv->config.buffer_is_signal) {
+    /* Worst case both parts land in one buffer: push then finish. */
+    gint64 total;
+    int64_t shape[CT_MAX_RANK] = {n_steps, priv->config.frame_shape[0],
+                                  priv->config.frame_shape[1]};
+    int64_t out_shape[CT_MAX_RANK];
+    char msg[256];
+    if (ct_output_shape(p, shape, out_shape, msg, sizeof msg) != CT_OK) {
+      GST_ELEMENT_ERROR(self, STREAM, FORMAT, ("%s", msg), (NULL));
+      ret = GST_FLOW_ERROR;
+      goto done;
+    }
+    total = out_shape[0];
+    if (!grow_floats(&priv->out_planar, &priv->out_capacity,
+                     total * out_frame * p->out_channels))
+      goto no_memory;
+    ct_stream_push(priv->stream, priv->in_planar, n_steps * in_frame, n_steps,
+                   priv->out_planar, total * out_frame, &done_out);
+    ct_stream_finish(priv->stream, priv->out_planar + done_out * out_frame,
+                     total * out_frame, &n_tail);
+    n_out = done_out + n_tail;
+    *outbuf = make_output(self, n_out);
+    if (*outbuf) {
+      gst_buffer_copy_into(*outbuf, inbuf,
+                           GST_BUFFER_COPY_TIMESTAMPS | GST_BUFFER_COPY_FLAGS, 0, -1);
+    }
+    reset_signal(self);
+  } else {
+    if (!grow_floats(&priv->out_planar, &priv->out_capacity,
+                     n_out * out_frame * p->out_channels))
+      goto no_memory;
+    ct_stream_push(priv->stream, priv->in_planar, n_steps * in_frame, n_steps,
+                   priv->out_planar, n_out * out_frame, &done_out);
+    priv->in_steps += (guint64)n_steps;
+    if (done_out > 0)
+      *outbuf = make_output(self, done_out);
+  }
+  if (n_out > 0 && !*outbuf)
+    ret = GST_FLOW_ERROR;
+done:
+  gst_buffer_unref(inbuf);
+  return ret;
+no_memory:
+  GST_ELEMENT_ERROR(self, RESOURCE, FAILED,
+                    ("out of memory for %" G_GINT64_FORMAT " output steps", n_out),
+                    (NULL));
+  gst_buffer_unref(inbuf);
+  return GST_FLOW_ERROR;
+}
+
+static gboolean gst_conv_transpose_base_sink_event(GstBaseTransform *trans,
+                                                   GstEvent *event) {
+  GstConvTransposeBase *self = GST_CONV_TRANSPOSE_BASE(trans);
+  GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(self);
+  switch (GST_EVENT_TYPE(event)) {
+  case GST_EVENT_EOS:
+    drain(self);
+    break;
+  case GST_EVENT_FLUSH_STOP:
+  case GST_EVENT_SEGMENT:
+    reset_signal(self);
+    break;
+  case GST_EVENT_CAPS: {
+    GstCaps *caps;
+    gst_event_parse_caps(event, &caps);
+    CtModel *model = negotiation_model(self);
+    gchar *mismatch = model ? klass->check_input_caps(self, model->layer, caps) : NULL;
+    if (mismatch) {
+      GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("%s: %s", model->path, mismatch),
+                        ("caps %" GST_PTR_FORMAT, caps));
+      g_free(mismatch);
+      ct_model_unref(model);
+      gst_event_unref(event);
+      return FALSE;
+    }
+    ct_model_unref(model);
+    GstCaps *current = gst_pad_get_current_caps(GST_BASE_TRANSFORM_SINK_PAD(trans));
+    if (current && !gst_caps_is_equal(current, caps))
+      drain(self);
+    if (current)
+      gst_caps_unref(current);
+    break;
+  }
+  default:
+    break;
+  }
+  return GST_BASE_TRANSFORM_CLASS(gst_conv_transpose_base_parent_class)
+      ->sink_event(trans, event);
+}
+
+static gboolean gst_conv_transpose_base_query(GstBaseTransform *trans,
+                                              GstPadDirection direction,
+                                              GstQuery *query) {
+  GstConvTransposeBase *self = GST_CONV_TRANSPOSE_BASE(trans);
+  GstConvTransposeBasePrivate *priv = PRIV(self);
+  if (direction == GST_PAD_SRC && GST_QUERY_TYPE(query) == GST_QUERY_LATENCY) {
+    if (!gst_pad_peer_query(GST_BASE_TRANSFORM_SINK_PAD(trans), query))
+      return FALSE;
+    gboolean live;
+    GstClockTime min, max, ours = 0;
+    gst_query_parse_latency(query, &live, &min, &max);
+    CtModel *model = negotiation_model(self);
+    if (model && priv->configured && !priv->config.buffer_is_signal &&
+        priv->config.rate_n > 0) {
+      const ct_params *p = ct_layer_params(model->layer);
+      ours = gst_util_uint64_scale((guint64)ct_latency_output_steps(p),
+                                   GST_SECOND * (guint64)priv->config.rate_d,
+                                   (guint64)priv->config.rate_n * (guint64)p->stride[0]);
+    }
+    ct_model_unref(model);
+    GST_DEBUG_OBJECT(self,
+                     "latency: upstream %" GST_TIME_FORMAT " + ours %" GST_TIME_FORMAT,
+                     GST_TIME_ARGS(min), GST_TIME_ARGS(ours));
+    min += ours;
+    if (GST_CLOCK_TIME_IS_VALID(max))
+      max += ours;
+    gst_query_set_latency(query, live, min, max);
+    return TRUE;
+  }
+  return GST_BASE_TRANSFORM_CLASS(gst_conv_transpose_base_parent_class)
+      ->query(trans, direction, query);
+}
+
+static gboolean gst_conv_transpose_base_stop(GstBaseTransform *trans) {
+  GstConvTransposeBasePrivate *priv = PRIV(trans);
+  drop_stream(GST_CONV_TRANSPOSE_BASE(trans));
+  priv->configured = FALSE;
+  g_clear_pointer(&priv->in_planar, g_free);
+  g_clear_pointer(&priv->out_planar, g_free);
+  priv->in_capacity = priv->out_capacity = 0;
+  return TRUE;
+}
+
+/* ---- GstElement --------------------------------------------------------------- */
+
+static GstStateChangeReturn
+gst_conv_transpose_base_change_state(GstElement *element, GstStateChange transition) {
+  GstConvTransposeBase *self = GST_CONV_TRANSPOSE_BASE(element);
+  GstConvTransposeBasePrivate *priv = PRIV(self);
+  if (transition == GST_STATE_CHANGE_NULL_TO_READY) {
+    GST_OBJECT_LOCK(self);
+    LoadRequest *req = load_request_new(priv);
+    GST_OBJECT_UNLOCK(self);
+    GError *error = NULL;
+    CtModel *model = load_model(self, req, &error);
+    load_request_free(req);
+    if (!model) {
+      if (g_error_matches(error, CT_MODEL_ERROR, CT_MODEL_ERROR_IO))
+        GST_ELEMENT_ERROR(self, RESOURCE, OPEN_READ, ("%s", error->message), (NULL));
+      else
+        GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("%s", error->message), (NULL));
+      g_error_free(error);
+      return GST_STATE_CHANGE_FAILURE;
+    }
+    GST_OBJECT_LOCK(self);
+    ct_model_unref(priv->active);
+    priv->active = model;
+    priv->loaded = TRUE;
+    GST_OBJECT_UNLOCK(self);
+  }
+  GstStateChangeReturn ret = GST_ELEMENT_CLASS(gst_conv_transpose_base_parent_class)
+                                 ->change_state(element, transition);
+  if (transition == GST_STATE_CHANGE_READY_TO_NULL) {
+    GST_OBJECT_LOCK(self);
+    priv->loaded = FALSE;
+    priv->generation++; /* loads still running are now stale */
+    g_clear_pointer(&priv->active, ct_model_unref);
+    g_clear_pointer(&priv->pending, ct_model_unref);
+    GST_OBJECT_UNLOCK(self);
+  }
+  return ret;
+}
+
+/* ---- GObject ------------------------------------------------------------------ */
+
+static void gst_conv_transpose_base_set_property(GObject *object, guint prop_id,
+                                                 const GValue *value, GParamSpec *pspec) {
+  GstConvTransposeBase *self = GST_CONV_TRANSPOSE_BASE(object);
+  GstConvTransposeBasePrivate *priv = PRIV(self);
+  GST_OBJECT_LOCK(self);
+  switch (prop_id) {
+  case PROP_MODEL:
+    g_free(priv->model_path);
+    priv->model_path = g_value_dup_string(value);
+    request_reload_locked(self);
+    break;
+  case PROP_LAYER:
+    g_free(priv->layer_name);
+    priv->layer_name = g_value_dup_string(value);
+    request_reload_locked(self);
+    break;
+  case PROP_STRIDE:
+  case PROP_PADDING:
+  case PROP_OUTPUT_PADDING:
+  case PROP_DILATION: {
+    gchar **text = &priv->axis_text[prop_id - PROP_STRIDE];
+    g_free(*text);
+    *text = g_value_dup_string(value);
+    request_reload_locked(self);
+    break;
+  }
+  case PROP_GROUPS:
+    priv->groups = g_value_get_int(value);
+    request_reload_locked(self);
+    break;
+  case PROP_N_THREADS:
+    priv->n_threads = g_value_get_uint(value);
+    break;
+  default:
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    break;
+  }
+  GST_OBJECT_UNLOCK(self);
+}
+
+static void gst_conv_transpose_base_get_property(GObject *object, guint prop_id,
+                                                 GValue *value, GParamSpec *pspec) {
+  GstConvTransposeBasePrivate *priv = PRIV(object);
+  GST_OBJECT_LOCK(object);
+  switch (prop_id) {
+  case PROP_MODEL:
+    g_value_set_string(value, priv->model_path);
+    break;
+  case PROP_LAYER:
+    g_value_set_string(value, priv->layer_name);
+    break;
+  case PROP_STRIDE:
+  case PROP_PADDING:
+  case PROP_OUTPUT_PADDING:
+  case PROP_DILATION:
+    g_value_set_string(value, priv->axis_text[prop_id - PROP_STRIDE]);
+    break;
+  case PROP_GROUPS:
+    g_value_set_int(value, priv->groups);
+    break;
+  case PROP_N_THREADS:
+    g_value_set_uint(value, priv->n_threads);
+    break;
+  default:
+    G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec);
+    break;
+  }
+  GST_OBJECT_UNLOCK(object);
+}
+
+static void gst_conv_transpose_base_dispose(GObject *object) {
+  GstConvTransposeBasePrivate *priv = PRIV(object);
+  if (priv->loader) {
+    /* Wait for a load in progress: it touches this object. */
+    g_thread_pool_free(priv->loader, TRUE, TRUE);
+    priv->loader = NULL;
+  }
+  G_OBJECT_CLASS(gst_conv_transpose_base_parent_class)->dispose(object);
+}
+
+static void gst_conv_transpose_base_finalize(GObject *object) {
+  GstConvTransposeBasePrivate *priv = PRIV(object);
+  drop_stream(GST_CONV_TRANSPOSE_BASE(object));
+  g_free(priv->in_planar);
+  g_free(priv->out_planar);
+  ct_model_unref(priv->active);
+  ct_model_unref(priv->pending);
+  g_free(priv->model_path);
+  g_free(priv->layer_name);
+  for (int i = 0; i < 4; i++)
+    g_free(priv->axis_text[i]);
+  G_OBJECT_CLASS(gst_conv_transpose_base_parent_class)->finalize(object);
+}
+
+static void gst_conv_transpose_base_init(GstConvTransposeBase *self) {
+  GstConvTransposeBasePrivate *priv = PRIV(self);
+  priv->loader = g_thread_pool_new(load_in_background, self, 1, FALSE, NULL);
+  priv->base_pts = GST_CLOCK_TIME_NONE;
+  gst_base_transform_set_qos_enabled(GST_BASE_TRANSFORM(self), FALSE);
+}
+
+#define AXIS_BLURB(what)                                                                 \
+  what                                                                                   \
+      " of the layer, overriding the model file: one integer for every axis (\"2\") or " \
+      "one per axis (\"1,2,2\"); unset uses the file's value"
+
+static void install_axis_property(GObjectClass *gobject_class, guint id,
+                                  const gchar *name, const gchar *nick,
+                                  const gchar *blurb) {
+  g_object_class_install_property(gobject_class, id,
+                                  g_param_spec_string(name, nick, blurb, NULL,
+                                                      G_PARAM_READWRITE |
+                                                          G_PARAM_STATIC_STRINGS |
+                                                          GST_PARAM_MUTABLE_PLAYING));
+}
+
+static void gst_conv_transpose_base_class_init(GstConvTransposeBaseClass *klass) {
+  GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
+  GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS(klass);
+
+  gobject_class->set_property = gst_conv_transpose_base_set_property;
+  gobject_class->get_property = gst_conv_transpose_base_get_property;
+  gobject_class->dispose = gst_conv_transpose_base_dispose;
+  gobject_class->finalize = gst_conv_transpose_base_finalize;
+
+  g_object_class_install_property(
+      gobject_class, PROP_MODEL,
+      g_param_spec_string(
+          "model", "Model",
+          "Path of the .safetensors file holding the layer; loaded on the way "
+          "to READY, and swapped in at a buffer boundary when changed while "
+          "playing (a bad file keeps the current model)",
+          NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property(
+      gobject_class, PROP_LAYER,
+      g_param_spec_string(
+          "layer", "Layer",
+          "Name prefix of the layer in the file (tensors P.weight and "
+          "P.bias); unset reads the bare names weight and bias",
+          NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  install_axis_property(gobject_class, PROP_STRIDE, "stride", "Stride",
+                        AXIS_BLURB("Stride"));
+  install_axis_property(gobject_class, PROP_PADDING, "padding", "Padding",
+                        AXIS_BLURB("Padding"));
+  install_axis_property(gobject_class, PROP_OUTPUT_PADDING, "output-padding",
+                        "Output padding", AXIS_BLURB("Output padding"));
+  install_axis_property(gobject_class, PROP_DILATION, "dilation", "Dilation",
+                        AXIS_BLURB("Dilation"));
+  g_object_class_install_property(
+      gobject_class, PROP_GROUPS,
+      g_param_spec_int(
+          "groups", "Groups",
+          "Number of channel groups, overriding the model file (0: the file's "
+          "value)",
+          0, G_MAXINT32, 0,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property(
+      gobject_class, PROP_N_THREADS,
+      g_param_spec_uint("n-threads", "Threads",
+                        "Threads that share the work of each buffer (0: all cores); the "
+                        "output is identical for any value",
+                        0, 1024, 0,
+                        G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+                            GST_PARAM_MUTABLE_PLAYING));
+
+  element_class->change_state = gst_conv_transpose_base_change_state;
+
+  trans_class->transform_caps = gst_conv_transpose_base_transform_caps;
+  trans_class->set_caps = gst_conv_transpose_base_set_caps;
+  trans_class->accept_caps = gst_conv_transpose_base_accept_caps;
+  trans_class->submit_input_buffer = gst_conv_transpose_base_submit_input_buffer;
+  trans_class->generate_output = gst_conv_transpose_base_generate_output;
+  trans_class->sink_event = gst_conv_transpose_base_sink_event;
+  trans_class->query = gst_conv_transpose_base_query;
+  trans_class->stop = gst_conv_transpose_base_stop;
+  trans_class->passthrough_on_same_caps = FALSE;
+
+  gst_type_mark_as_plugin_api(GST_TYPE_CONV_TRANSPOSE_BASE, 0);
+}

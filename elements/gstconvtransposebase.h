@@ -1,0 +1,66 @@
+/* GstConvTransposeBase: what the audio and video elements share.
+ *
+ * Model properties and loading (synchronously on the way to READY, off the
+ * streaming thread when changed later, swapped in at a buffer boundary),
+ * the kernel's streaming state, timestamps derived from step counters, the
+ * LATENCY query, and the events of a streaming filter (EOS drains, FLUSH_STOP
+ * and SEGMENT reset, DISCONT and timestamp gaps drain and restart, new caps
+ * drain and reconfigure). Subclasses describe caps and how a buffer maps to
+ * channel-planar kernel input and back. */
+#ifndef GST_CONV_TRANSPOSE_BASE_H
+#define GST_CONV_TRANSPOSE_BASE_H
+
+#include <gst/base/gstbasetransform.h>
+#include <gst/gst.h>
+
+#include "kernels/stream.h"
+#include "plugin/model.h"
+
+G_BEGIN_DECLS
+
+#define GST_TYPE_CONV_TRANSPOSE_BASE (gst_conv_transpose_base_get_type())
+G_DECLARE_DERIVABLE_TYPE(GstConvTransposeBase, gst_conv_transpose_base, GST,
+                         CONV_TRANSPOSE_BASE, GstBaseTransform)
+
+/* How the streamed axis maps to buffers, as set by the subclass in configure. */
+typedef struct {
+  gint64 frame_shape[CT_MAX_RANK - 1]; /* lengths of the non-streamed axes */
+  gint rate_n, rate_d;                 /* input steps per second (0/1 if unknown) */
+  /* TRUE: each buffer is a whole signal (2d: a frame is all its rows), pushed
+   * and finished at once, timestamps copied from the input. */
+  gboolean buffer_is_signal;
+} GstConvTransposeConfig;
+
+struct _GstConvTransposeBaseClass {
+  GstBaseTransformClass parent_class;
+
+  /* Spatial rank of the layers this element runs (1, 2 or 3). */
+  gint rank;
+
+  /* Caps of the other pad for the given layer; layer may be NULL (no model). */
+  GstCaps *(*transform_caps_for_layer)(GstConvTransposeBase *self, const ct_layer *layer,
+                                       GstPadDirection direction, GstCaps *caps,
+                                       GstCaps *filter);
+  /* Checks fixed input caps against the layer: NULL if fine, else a message
+   * for the user (freed by the caller). */
+  gchar *(*check_input_caps)(GstConvTransposeBase *self, const ct_layer *layer,
+                             GstCaps *caps);
+  /* Parses negotiated caps into the config. */
+  gboolean (*configure)(GstConvTransposeBase *self, GstCaps *incaps, GstCaps *outcaps,
+                        GstConvTransposeConfig *config);
+  /* Steps in an input buffer; FALSE (with an element error posted) if the
+   * buffer is malformed. */
+  gboolean (*count_steps)(GstConvTransposeBase *self, GstBuffer *inbuf, gint64 *n_steps);
+  /* Converts an input buffer to channel-planar floats. */
+  gboolean (*unpack)(GstConvTransposeBase *self, GstBuffer *inbuf, float *planar,
+                     gint64 chan_stride);
+  /* Fills a writable output buffer of n_steps from channel-planar floats. */
+  gboolean (*pack)(GstConvTransposeBase *self, const float *planar, gint64 chan_stride,
+                   gint64 n_steps, GstBuffer *outbuf);
+  /* Bytes of an output buffer of n_steps. */
+  gsize (*output_size)(GstConvTransposeBase *self, gint64 n_steps);
+};
+
+G_END_DECLS
+
+#endif
