@@ -8,6 +8,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <sndfile.h>
+
 #include "kernels/stream.h"
 #include "model-writer.h"
 #include "plugin/model.h"
@@ -722,6 +724,73 @@ static int check_no_leaks(void) {
   return leaks + (traced ? 0 : 1);
 }
 
+/* Reads a sound file as interleaved floats. */
+static float *read_sound(const gchar *path, SF_INFO *info) {
+  memset(info, 0, sizeof *info);
+  SNDFILE *f = sf_open(path, SFM_READ, info);
+  fail_unless(f != NULL, "cannot read %s", path);
+  float *data = g_new(float, info->frames * info->channels);
+  fail_unless(sf_readf_float(f, data, info->frames) == info->frames);
+  sf_close(f);
+  return data;
+}
+
+/* The README's pipeline on a WAV file gives PyTorch's output for the whole
+ * file, whatever the buffer sizes upstream (blocksize through a queue forces
+ * push mode, so wavparse forwards chunks of that size). */
+GST_START_TEST(test_wav_pipeline_matches_pytorch) {
+  const gchar *dir = g_getenv("CT_GOLDEN_DIR");
+  fail_unless(dir != NULL, "CT_GOLDEN_DIR is set by meson");
+  gchar *in = g_build_filename(dir, "pipeline", "in.wav", NULL);
+  gchar *model = g_build_filename(dir, "pipeline", "up2x.safetensors", NULL);
+  gchar *expected_path = g_build_filename(dir, "pipeline", "expected.wav", NULL);
+  gchar *out = g_build_filename(tmp_dir, "out.wav", NULL);
+  SF_INFO expected_info;
+  float *expected = read_sound(expected_path, &expected_info);
+  double scale = 1;
+  for (sf_count_t i = 0; i < expected_info.frames * expected_info.channels; i++)
+    scale = fmax(scale, fabs(expected[i]));
+  const char *feeds[] = {"", "blocksize=4 ! queue", "blocksize=1003 ! queue",
+                         "blocksize=65536 ! queue"};
+  for (guint f = 0; f < G_N_ELEMENTS(feeds); f++) {
+    gchar *desc = g_strdup_printf(
+        "filesrc location=%s %s ! wavparse ! audioconvert ! convtranspose1d model=%s ! "
+        "audioconvert ! wavenc ! filesink location=%s",
+        in, feeds[f], model, out);
+    GError *error = NULL;
+    GstElement *pipeline = gst_parse_launch(desc, &error);
+    fail_unless(pipeline != NULL, "%s", error ? error->message : "");
+    gst_element_set_state(pipeline, GST_STATE_PLAYING);
+    GstBus *bus = gst_element_get_bus(pipeline);
+    GstMessage *msg = gst_bus_timed_pop_filtered(bus, 60 * GST_SECOND,
+                                                 GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+    fail_unless(msg && GST_MESSAGE_TYPE(msg) == GST_MESSAGE_EOS, "pipeline %s failed",
+                desc);
+    gst_message_unref(msg);
+    gst_object_unref(bus);
+    gst_element_set_state(pipeline, GST_STATE_NULL);
+    gst_object_unref(pipeline);
+    SF_INFO info;
+    float *got = read_sound(out, &info);
+    fail_unless(info.samplerate == 96000 && info.channels == 2, "96 kHz stereo out");
+    fail_unless(info.frames == expected_info.frames, "%lld frames, expected %lld",
+                (long long)info.frames, (long long)expected_info.frames);
+    double err = 0;
+    for (sf_count_t i = 0; i < info.frames * info.channels; i++)
+      err = fmax(err, fabs(got[i] - expected[i]));
+    fail_unless(err <= 1e-4 * scale, "max error %g with feed '%s'", err, feeds[f]);
+    g_free(got);
+    g_free(desc);
+  }
+  g_unlink(out);
+  g_free(expected);
+  g_free(in);
+  g_free(model);
+  g_free(expected_path);
+  g_free(out);
+}
+GST_END_TEST;
+
 static Suite *convtranspose1d_suite(void) {
   Suite *s = suite_create("convtranspose1d");
   TCase *tc = tcase_create("general");
@@ -739,6 +808,7 @@ static Suite *convtranspose1d_suite(void) {
   tcase_add_test(tc, test_timestamp_gap);
   tcase_add_test(tc, test_caps_change_drains);
   tcase_add_test(tc, test_live_model_swap);
+  tcase_add_test(tc, test_wav_pipeline_matches_pytorch);
   suite_add_tcase(s, tc);
   return s;
 }
