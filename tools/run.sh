@@ -39,12 +39,36 @@ build() {
 }
 
 run_demo() {
-  local out=out/demo
+  local out=out/demo model=models/linear2x.safetensors input=samples/chirp-16k.wav
   mkdir -p "$out"
-  ./build/tools/convtranspose info models/linear2x.safetensors
-  ./build/tools/convtranspose apply models/linear2x.safetensors models/demo-chirp.wav \
-    "$out/chirp-2x.wav"
-  echo "== demo output in $out/"
+  echo "== the model"
+  ./build/tools/convtranspose info "$model"
+  echo "== the CLI: $input -> $out/chirp-2x-cli.wav"
+  ./build/tools/convtranspose apply "$model" "$input" "$out/chirp-2x-cli.wav"
+  echo "== GStreamer: the same through convtranspose1d -> $out/chirp-2x-gst.wav"
+  local start end
+  start=$(date +%s.%N)
+  GST_PLUGIN_PATH=$PWD/build gst-launch-1.0 -q filesrc location="$input" ! wavparse ! \
+    audioconvert ! convtranspose1d model="$model" ! audioconvert ! \
+    wavenc ! filesink location="$out/chirp-2x-gst.wav"
+  end=$(date +%s.%N)
+  python3 - "$input" "$out/chirp-2x-gst.wav" "$start" "$end" <<'PY'
+import sys
+def describe(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    channels = int.from_bytes(data[22:24], "little")
+    rate = int.from_bytes(data[24:28], "little")
+    bits = int.from_bytes(data[34:36], "little")
+    size = int.from_bytes(data[data.index(b"data") + 4:][:4], "little")
+    return channels, rate, size // (channels * bits // 8)
+ci, ri, ni = describe(sys.argv[1])
+co, ro, no = describe(sys.argv[2])
+wall = float(sys.argv[4]) - float(sys.argv[3])
+print(f"pipeline: {ci} ch x {ni} samples @ {ri} Hz -> {co} ch x {no} samples @ {ro} Hz, "
+      f"{ni / ri:.2f} s of audio in {wall:.2f} s wall (incl. startup)")
+PY
+  echo "== outputs in $out/"
 }
 
 run_tests() {
