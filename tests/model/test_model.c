@@ -1,0 +1,1057 @@
+/* Tests of plugin/model.c: safetensors loading, every refusal of contract
+ * section 3 with its message, conversions, metadata and overrides.
+ *
+ * Each file is built in memory from explicit header JSON text and data bytes
+ * (write_st), so every case shows exactly what is on disk. */
+#include "plugin/model.h"
+#include "tests/tap.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+
+static gchar *tmp_dir;
+static GPtrArray *tmp_files;
+
+/* ------------------------------------------------------------------------ */
+/* building files */
+
+/* Plain stdio: g_file_set_contents would fsync every one of the many files. */
+static void overwrite(const char *path, const void *bytes, size_t len) {
+  FILE *f = fopen(path, "wb");
+  if (!f || (len && fwrite(bytes, 1, len, f) != len))
+    tap_diag("cannot write %s", path);
+  if (f)
+    fclose(f);
+}
+
+static const char *write_raw(const void *bytes, size_t len) {
+  gchar *path = g_strdup_printf("%s/m%u.safetensors", tmp_dir, tmp_files->len);
+  overwrite(path, bytes, len);
+  g_ptr_array_add(tmp_files, path);
+  return path;
+}
+
+/* 8-byte little-endian length n, then header_len bytes of header, then data. */
+static const char *write_st_len(guint64 n, const char *header, size_t header_len,
+                                const void *data, size_t data_len) {
+  GByteArray *b = g_byte_array_new();
+  for (int i = 0; i < 8; i++) {
+    guint8 c = (guint8)(n >> (8 * i));
+    g_byte_array_append(b, &c, 1);
+  }
+  g_byte_array_append(b, (const guint8 *)header, (guint)header_len);
+  if (data_len)
+    g_byte_array_append(b, data, (guint)data_len);
+  const char *path = write_raw(b->data, b->len);
+  g_byte_array_free(b, TRUE);
+  return path;
+}
+
+/* A well-formed length prefix for the given header text. */
+static const char *write_st(const char *header, const void *data, size_t data_len) {
+  return write_st_len(strlen(header), header, strlen(header), data, data_len);
+}
+
+/* Little-endian data builders. */
+static void put_bytes(GByteArray *d, guint64 v, int n) {
+  for (int i = 0; i < n; i++) {
+    guint8 c = (guint8)(v >> (8 * i));
+    g_byte_array_append(d, &c, 1);
+  }
+}
+
+static void put_f32(GByteArray *d, float f) {
+  guint32 u;
+  memcpy(&u, &f, 4);
+  put_bytes(d, u, 4);
+}
+
+static void put_f64(GByteArray *d, double f) {
+  guint64 u;
+  memcpy(&u, &f, 8);
+  put_bytes(d, u, 8);
+}
+
+static GByteArray *f32_seq(int n, float start) {
+  GByteArray *d = g_byte_array_new();
+  for (int i = 0; i < n; i++)
+    put_f32(d, start + (float)i);
+  return d;
+}
+
+static guint32 bits_of(float f) {
+  guint32 u;
+  memcpy(&u, &f, 4);
+  return u;
+}
+
+/* ------------------------------------------------------------------------ */
+/* checks */
+
+static ct_layer *load_ok(const char *label, const char *path, const char *prefix,
+                         const CtOverrides *ov) {
+  GError *err = NULL;
+  ct_layer *layer = ct_model_load(path, prefix, ov, &err);
+  tap_ok(layer != NULL && err == NULL, "%s loads", label);
+  if (err) {
+    tap_diag("%s", err->message);
+    g_error_free(err);
+  }
+  return layer;
+}
+
+static void expect_error(const char *label, const char *path, const char *prefix,
+                         const CtOverrides *ov, int code, const char *needle) {
+  GError *err = NULL;
+  ct_layer *layer = ct_model_load(path, prefix, ov, &err);
+  gchar *lead = g_strdup_printf("%s: ", path);
+  int ok = layer == NULL && err != NULL && err->domain == CT_MODEL_ERROR &&
+           err->code == code && g_str_has_prefix(err->message, lead) &&
+           strstr(err->message, needle) != NULL && !strchr(err->message, '\n');
+  tap_ok(ok, "%s: refused with \"%s\"", label, needle);
+  if (!ok || getenv("CT_MODEL_TEST_VERBOSE"))
+    tap_diag("got %s (code %d)", err ? err->message : "no error", err ? err->code : -1);
+  if (err)
+    g_error_free(err);
+  ct_layer_free(layer);
+  g_free(lead);
+}
+
+static int params_are(const ct_params *p, int rank, int64_t cin, int64_t cout,
+                      int64_t groups, const int64_t *k, const int64_t *s,
+                      const int64_t *pad, const int64_t *op, const int64_t *d) {
+  if (p->rank != rank || p->in_channels != cin || p->out_channels != cout ||
+      p->groups != groups)
+    return 0;
+  for (int a = 0; a < rank; a++) {
+    if (p->kernel[a] != k[a] || p->stride[a] != s[a] || p->padding[a] != pad[a] ||
+        p->output_padding[a] != op[a] || p->dilation[a] != d[a])
+      return 0;
+  }
+  return 1;
+}
+
+static void show_params(const ct_params *p) {
+  tap_diag("rank %d cin %lld cout %lld g %lld k %lld,%lld,%lld s %lld,%lld,%lld "
+           "p %lld,%lld,%lld op %lld,%lld,%lld d %lld,%lld,%lld",
+           p->rank, (long long)p->in_channels, (long long)p->out_channels,
+           (long long)p->groups, (long long)p->kernel[0], (long long)p->kernel[1],
+           (long long)p->kernel[2], (long long)p->stride[0], (long long)p->stride[1],
+           (long long)p->stride[2], (long long)p->padding[0], (long long)p->padding[1],
+           (long long)p->padding[2], (long long)p->output_padding[0],
+           (long long)p->output_padding[1], (long long)p->output_padding[2],
+           (long long)p->dilation[0], (long long)p->dilation[1],
+           (long long)p->dilation[2]);
+}
+
+/* ------------------------------------------------------------------------ */
+/* valid files */
+
+static void test_f32_1d(void) {
+  GByteArray *d = f32_seq(24 + 3, 1.0f); /* weight [2,3,4], then bias [3] */
+  const char *path = write_st("{\"weight\":{\"dtype\":\"F32\",\"shape\":[2,3,4],"
+                              "\"data_offsets\":[0,96]},"
+                              "\"bias\":{\"dtype\":\"F32\",\"shape\":[3],"
+                              "\"data_offsets\":[96,108]}}",
+                              d->data, d->len);
+  ct_layer *l = load_ok("F32 1d with bias", path, NULL, NULL);
+  if (l) {
+    const int64_t k[] = {4}, one[] = {1}, zero[] = {0};
+    const ct_params *p = ct_layer_params(l);
+    if (!tap_ok(params_are(p, 1, 2, 3, 1, k, one, zero, zero, one),
+                "F32 1d: shape and PyTorch defaults"))
+      show_params(p);
+    int same = 1;
+    for (int i = 0; i < 24; i++)
+      same &= ct_layer_weight(l)[i] == 1.0f + (float)i;
+    tap_ok(same, "F32 1d: weight values exact");
+    const float *b = ct_layer_bias(l);
+    tap_ok(b && b[0] == 25.0f && b[1] == 26.0f && b[2] == 27.0f, "F32 1d: bias values");
+    ct_layer_free(l);
+  }
+  g_byte_array_free(d, TRUE);
+
+  /* The reference writer pads the header with spaces to a multiple of 8. */
+  d = f32_seq(2, 0.5f);
+  path = write_st("{\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,2],"
+                  "\"data_offsets\":[0,8]}}      ",
+                  d->data, d->len);
+  l = load_ok("header padded with spaces, no bias, no metadata", path, NULL, NULL);
+  if (l) {
+    tap_ok(ct_layer_bias(l) == NULL, "no bias tensor: layer without bias");
+    ct_layer_free(l);
+  }
+  g_byte_array_free(d, TRUE);
+}
+
+static void test_f16(void) {
+  static const guint16 h[] = {0x0001, 0x03ff, 0x0400, 0x3c00, 0xc000, 0x7bff,
+                              0x7c00, 0xfc00, 0x7e00, 0x8000, 0x8001, 0x3555};
+  const float want[] = {ldexpf(1, -24),  ldexpf(1023, -24), ldexpf(1, -14), 1.0f, -2.0f,
+                        65504.0f,        INFINITY,          -INFINITY,      NAN,  -0.0f,
+                        -ldexpf(1, -24), 0.333251953125f};
+  GByteArray *d = g_byte_array_new();
+  for (int i = 0; i < 12; i++)
+    put_bytes(d, h[i], 2);
+  put_bytes(d, 0x3800, 2); /* bias [1] = 0.5 */
+  const char *path = write_st("{\"weight\":{\"dtype\":\"F16\",\"shape\":[1,1,12],"
+                              "\"data_offsets\":[0,24]},"
+                              "\"bias\":{\"dtype\":\"F16\",\"shape\":[1],"
+                              "\"data_offsets\":[24,26]}}",
+                              d->data, d->len);
+  ct_layer *l = load_ok("F16 weight", path, NULL, NULL);
+  if (l) {
+    const float *w = ct_layer_weight(l);
+    int exact = 1;
+    for (int i = 0; i < 12; i++) {
+      int same = isnan(want[i]) ? isnan(w[i]) : bits_of(w[i]) == bits_of(want[i]);
+      if (!same)
+        tap_diag("f16 0x%04x -> %a, want %a", h[i], (double)w[i], (double)want[i]);
+      exact &= same;
+    }
+    tap_ok(exact, "F16: normals, subnormals, +-0, +-inf, nan converted exactly");
+    tap_ok(bits_of(w[8]) == 0x7fc00000u, "F16: nan keeps its payload (quiet nan)");
+    tap_ok(ct_layer_bias(l)[0] == 0.5f, "F16: bias converted");
+    ct_layer_free(l);
+  }
+  g_byte_array_free(d, TRUE);
+}
+
+static void test_bf16(void) {
+  static const guint16 h[] = {0x3f80, 0xc040, 0x0001, 0x7f80,
+                              0xff80, 0x7fc0, 0x8000, 0x4049};
+  const float want[] = {1.0f,      -3.0f, ldexpf(1, -133), INFINITY,
+                        -INFINITY, NAN,   -0.0f,           3.140625f};
+  GByteArray *d = g_byte_array_new();
+  for (int i = 0; i < 8; i++)
+    put_bytes(d, h[i], 2);
+  const char *path = write_st("{\"weight\":{\"dtype\":\"BF16\",\"shape\":[1,1,8],"
+                              "\"data_offsets\":[0,16]}}",
+                              d->data, d->len);
+  ct_layer *l = load_ok("BF16 weight", path, NULL, NULL);
+  if (l) {
+    const float *w = ct_layer_weight(l);
+    int exact = 1;
+    for (int i = 0; i < 8; i++)
+      exact &= isnan(want[i]) ? isnan(w[i]) != 0 : bits_of(w[i]) == bits_of(want[i]);
+    tap_ok(exact, "BF16: values incl. subnormal, +-0, +-inf, nan exact");
+    ct_layer_free(l);
+  }
+  g_byte_array_free(d, TRUE);
+}
+
+static void test_f64(void) {
+  const double v[] = {0.5,
+                      -1.25,
+                      1e-30,
+                      1e300,
+                      -1e300,
+                      NAN,
+                      (double)FLT_MAX,
+                      (double)FLT_MAX + ldexp(1, 102),
+                      (double)FLT_MAX + ldexp(1, 103),
+                      1.0 / 3.0};
+  const float want[] = {0.5f, -1.25f,  (float)1e-30, INFINITY, -INFINITY,
+                        NAN,  FLT_MAX, FLT_MAX,      INFINITY, (float)(1.0 / 3.0)};
+  GByteArray *d = g_byte_array_new();
+  for (int i = 0; i < 10; i++)
+    put_f64(d, v[i]);
+  const char *path = write_st("{\"weight\":{\"dtype\":\"F64\",\"shape\":[1,1,10],"
+                              "\"data_offsets\":[0,80]}}",
+                              d->data, d->len);
+  ct_layer *l = load_ok("F64 weight", path, NULL, NULL);
+  if (l) {
+    const float *w = ct_layer_weight(l);
+    int exact = 1;
+    for (int i = 0; i < 10; i++) {
+      int same = isnan(want[i]) ? isnan(w[i]) != 0 : bits_of(w[i]) == bits_of(want[i]);
+      if (!same)
+        tap_diag("f64 %a -> %a, want %a", v[i], (double)w[i], (double)want[i]);
+      exact &= same;
+    }
+    tap_ok(exact, "F64: rounded to float32, out of range to +-inf as IEEE does");
+    ct_layer_free(l);
+  }
+  g_byte_array_free(d, TRUE);
+}
+
+/* A checkpoint: two layers, a batch-norm counter (I64 scalar), metadata for
+ * several layers and a bare key that a prefixed load must ignore. */
+static const char checkpoint_header[] =
+    "{\"__metadata__\":{\"format\":\"pt\",\"ups.1.stride\":\"2\","
+    "\"ups.1.padding\":\"[1,0]\",\"stride\":\"5\"},"
+    "\"ups.0.weight\":{\"dtype\":\"F32\",\"shape\":[2,1,1,1],\"data_offsets\":[0,8]},"
+    "\"bn.num_batches_tracked\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[8,16]},"
+    "\"ups.1.weight\":{\"dtype\":\"F32\",\"shape\":[1,2,2,3],\"data_offsets\":[16,64]},"
+    "\"ups.1.bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[64,72]},"
+    "\"empty\":{\"dtype\":\"U8\",\"shape\":[0,3],\"data_offsets\":[72,72]},"
+    "\"\":{\"dtype\":\"BOOL\",\"shape\":[1],\"data_offsets\":[72,73]}}";
+
+static GByteArray *checkpoint_data(void) {
+  GByteArray *d = f32_seq(2, 10.0f);
+  put_bytes(d, 12345, 8);
+  GByteArray *w = f32_seq(12 + 2, 100.0f);
+  g_byte_array_append(d, w->data, w->len);
+  g_byte_array_free(w, TRUE);
+  put_bytes(d, 1, 1);
+  return d;
+}
+
+static void test_prefix(void) {
+  GByteArray *d = checkpoint_data();
+  const char *path = write_st(checkpoint_header, d->data, d->len);
+  ct_layer *l = load_ok("checkpoint layer ups.1", path, "ups.1", NULL);
+  if (l) {
+    const int64_t k[] = {2, 3}, s[] = {2, 2}, p[] = {1, 0}, zero[] = {0, 0},
+                  one[] = {1, 1};
+    if (!tap_ok(params_are(ct_layer_params(l), 2, 1, 2, 1, k, s, p, zero, one),
+                "ups.1: 2d, its prefixed metadata, the bare \"stride\" ignored"))
+      show_params(ct_layer_params(l));
+    tap_ok(ct_layer_weight(l)[0] == 100.0f && ct_layer_weight(l)[11] == 111.0f &&
+               ct_layer_bias(l) && ct_layer_bias(l)[1] == 113.0f,
+           "ups.1: its own bytes read (other tensors, I64, empty, \"\" ignored)");
+    ct_layer_free(l);
+  }
+  l = load_ok("prefix given with a trailing dot", path, "ups.1.", NULL);
+  ct_layer_free(l);
+  l = load_ok("checkpoint layer ups.0", path, "ups.0", NULL);
+  if (l) {
+    const int64_t k[] = {1, 1}, one[] = {1, 1}, zero[] = {0, 0};
+    tap_ok(params_are(ct_layer_params(l), 2, 2, 1, 1, k, one, zero, zero, one) &&
+               ct_layer_bias(l) == NULL && ct_layer_weight(l)[1] == 11.0f,
+           "ups.0: defaults (no ups.0.* keys), no bias");
+    ct_layer_free(l);
+  }
+  expect_error("missing layer in a checkpoint", path, "ups.2", NULL, CT_MODEL_ERROR_LAYER,
+               "no tensor \"ups.2.weight\" (tensors in the file: ups.0.weight, "
+               "bn.num_batches_tracked, ups.1.weight, ups.1.bias, empty, \"\")");
+  expect_error("no bare weight in a checkpoint", path, NULL, NULL, CT_MODEL_ERROR_LAYER,
+               "no tensor \"weight\" (tensors in the file: ");
+  expect_error("I64 tensor as the weight", path, "bn.num_batches_tracked", NULL,
+               CT_MODEL_ERROR_LAYER, "no tensor \"bn.num_batches_tracked.weight\"");
+  g_byte_array_free(d, TRUE);
+
+  /* The list of names is capped. */
+  GString *h = g_string_new("{");
+  for (int i = 0; i < 20; i++)
+    g_string_append_printf(h,
+                           "%s\"t%02d\":{\"dtype\":\"U8\",\"shape\":[1],"
+                           "\"data_offsets\":[%d,%d]}",
+                           i ? "," : "", i, i, i + 1);
+  g_string_append(h, "}");
+  char zeros[20] = {0};
+  path = write_st(h->str, zeros, 20);
+  expect_error("missing weight, many tensors", path, NULL, NULL, CT_MODEL_ERROR_LAYER,
+               "t07, ... (20 in all))");
+  g_string_free(h, TRUE);
+  path = write_st("{}", NULL, 0);
+  expect_error("empty file (no tensors)", path, NULL, NULL, CT_MODEL_ERROR_LAYER,
+               "no tensor \"weight\" (the file holds no tensors)");
+}
+
+static void test_metadata(void) {
+  /* 3d, Cin 4, Cout/g 1, kernel 1x1x1, groups 2 -> Cout 2. */
+  GByteArray *d = f32_seq(4 + 2, 1.0f);
+  const char *path = write_st(
+      "{\"__metadata__\":{\"stride\":\"[ 1, 2 ,2 ]\",\"dilation\":\"2\","
+      "\"output_padding\":\"[0,1,1]\",\"padding\":\"1,0,2\",\"groups\":\"2\"},"
+      "\"weight\":{\"dtype\":\"F32\",\"shape\":[4,1,1,1,1],\"data_offsets\":[0,16]},"
+      "\"bias\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}",
+      d->data, d->len);
+  ct_layer *l = load_ok("3d with list, integer and spaced metadata", path, NULL, NULL);
+  if (l) {
+    const int64_t k[] = {1, 1, 1}, s[] = {1, 2, 2}, p[] = {1, 0, 2}, op[] = {0, 1, 1},
+                  dl[] = {2, 2, 2};
+    if (!tap_ok(params_are(ct_layer_params(l), 3, 4, 2, 2, k, s, p, op, dl),
+                "metadata: stride list, dilation integer for all axes, groups"))
+      show_params(ct_layer_params(l));
+    ct_layer_free(l);
+  }
+
+  /* Overrides on the same file. */
+  CtOverrides ov = {0};
+  ov.stride = (CtAxisOverride){.set = TRUE, .n_values = 1, .values = {3}};
+  ov.padding = (CtAxisOverride){.set = TRUE, .n_values = 3, .values = {0, 1, 0}};
+  ov.output_padding = (CtAxisOverride){.set = TRUE, .n_values = 1, .values = {0}};
+  ov.groups_set = TRUE;
+  ov.groups = 1;
+  l = NULL;
+  {
+    /* groups 1 makes Cout 1, so the bias [2] no longer fits: use a file
+     * without bias for the groups override. */
+    const char *nb = write_st(
+        "{\"__metadata__\":{\"stride\":\"[1,2,2]\",\"groups\":\"2\",\"padding\":\"2\"},"
+        "\"weight\":{\"dtype\":\"F32\",\"shape\":[4,1,1,1,1],\"data_offsets\":[0,16]}}",
+        d->data, 16);
+    l = load_ok("overrides: one value, per axis, groups", nb, NULL, &ov);
+    if (l) {
+      const int64_t k[] = {1, 1, 1}, s[] = {3, 3, 3}, p[] = {0, 1, 0}, op[] = {0, 0, 0},
+                    dl[] = {1, 1, 1};
+      if (!tap_ok(params_are(ct_layer_params(l), 3, 4, 1, 1, k, s, p, op, dl),
+                  "overrides take precedence over the metadata"))
+        show_params(ct_layer_params(l));
+      ct_layer_free(l);
+    }
+    CtOverrides bad = {0};
+    bad.dilation = (CtAxisOverride){.set = TRUE, .n_values = 2, .values = {1, 1}};
+    expect_error("override with 2 values on a 3d layer", nb, NULL, &bad,
+                 CT_MODEL_ERROR_LAYER,
+                 "dilation override has 2 values, but the layer has 3 spatial axes");
+    bad = (CtOverrides){.groups_set = TRUE, .groups = 0};
+    expect_error("groups override 0", nb, NULL, &bad, CT_MODEL_ERROR_LAYER,
+                 "groups 0 must be between 1 and 2147483647");
+    bad = (CtOverrides){.groups_set = TRUE, .groups = 3};
+    expect_error("groups override not dividing Cin", nb, NULL, &bad, CT_MODEL_ERROR_LAYER,
+                 "in_channels 4 is not divisible by groups 3");
+    bad = (CtOverrides){0};
+    bad.padding = (CtAxisOverride){.set = TRUE, .n_values = 1, .values = {-1}};
+    expect_error("negative padding override", nb, NULL, &bad, CT_MODEL_ERROR_LAYER,
+                 "padding -1 on axis 0 must be non-negative");
+  }
+  g_byte_array_free(d, TRUE);
+
+  /* Bad metadata values on a 3d layer [1,1,1,1,1]. */
+  static const struct {
+    const char *key, *value, *needle;
+  } bad_md[] = {
+      {"stride", "2.5", "metadata \"stride\" = \"2.5\" is not an integer"},
+      {"stride", "abc", "metadata \"stride\" = \"abc\" is not an integer"},
+      {"padding", "", "metadata \"padding\" = \"\" is empty"},
+      {"dilation", "[1,2]",
+       "metadata \"dilation\" = \"[1,2]\" has 2 values, but the layer "
+       "has 3 spatial axes"},
+      {"dilation", "[2]", "has 1 value, but the layer has 3 spatial axes"},
+      {"stride", "1,2,2,2", "has more than 3 values"},
+      {"stride", "-1", "has a negative value"},
+      {"stride", "99999999999", "has a value above 2147483647"},
+      {"stride", "[1,2,2", "is not an integer"},
+      {"stride", "0", "stride 0 on axis 0 must be at least 1"},
+      {"groups", "2.0", "metadata \"groups\" = \"2.0\" is not an integer"},
+      {"groups", "[1]", "metadata \"groups\" = \"[1]\" is not an integer"},
+      {"groups", "0", "groups 0 must be between 1"},
+      {"output_padding", "1",
+       "output_padding 1 on axis 0 must be smaller than "
+       "max(stride, dilation) = 1"},
+  };
+  float one = 1.0f;
+  for (size_t i = 0; i < G_N_ELEMENTS(bad_md); i++) {
+    gchar *h = g_strdup_printf(
+        "{\"__metadata__\":{\"%s\":\"%s\"},"
+        "\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1],\"data_offsets\":[0,4]}}",
+        bad_md[i].key, bad_md[i].value);
+    gchar *label = g_strdup_printf("metadata %s=\"%s\"", bad_md[i].key, bad_md[i].value);
+    expect_error(label, write_st(h, &one, 4), NULL, NULL, CT_MODEL_ERROR_LAYER,
+                 bad_md[i].needle);
+    g_free(label);
+    g_free(h);
+  }
+
+  /* Prefixed keys: "P.stride" counts, a bad bare "stride" is not even read. */
+  path = write_st(
+      "{\"__metadata__\":{\"stride\":\"oops\",\"up.stride\":\"[2]\"},"
+      "\"up.weight\":{\"dtype\":\"F32\",\"shape\":[1,1,1],\"data_offsets\":[0,4]}}",
+      &one, 4);
+  l = load_ok("prefixed metadata key, bare key ignored", path, "up", NULL);
+  if (l) {
+    tap_ok(ct_layer_params(l)->stride[0] == 2, "up.stride = \"[2]\" read for a 1d layer");
+    ct_layer_free(l);
+  }
+  expect_error("the same file without a prefix", path, NULL, NULL, CT_MODEL_ERROR_LAYER,
+               "no tensor \"weight\"");
+}
+
+/* ------------------------------------------------------------------------ */
+/* malformed files */
+
+static void test_structure(void) {
+  expect_error("file of 4 bytes", write_raw("\x01\0\0\0", 4), NULL, NULL,
+               CT_MODEL_ERROR_FORMAT,
+               "truncated (4 bytes, a safetensors file has at least 8)");
+  expect_error("empty file", write_raw("", 0), NULL, NULL, CT_MODEL_ERROR_FORMAT,
+               "truncated (0 bytes");
+  expect_error("header length over the limit", write_st_len(200000000, "{}", 2, NULL, 0),
+               NULL, NULL, CT_MODEL_ERROR_FORMAT,
+               "header length 200000000 exceeds the limit of 100000000 bytes");
+  expect_error("header length 2^64-1", write_st_len(UINT64_MAX, "{}", 2, NULL, 0), NULL,
+               NULL, CT_MODEL_ERROR_FORMAT, "header length 18446744073709551615 exceeds");
+  expect_error("header past the end of the file", write_st_len(100, "{}", 2, NULL, 0),
+               NULL, NULL, CT_MODEL_ERROR_FORMAT,
+               "header length 100 runs past the end of the file (10 bytes)");
+  expect_error("header not UTF-8", write_st("{\"a\xff\":1}", NULL, 0), NULL, NULL,
+               CT_MODEL_ERROR_FORMAT, "header is not valid UTF-8 (at byte 3");
+  expect_error("header with a NUL byte", write_st_len(3, "{}\0", 3, NULL, 0), NULL, NULL,
+               CT_MODEL_ERROR_FORMAT, "NUL byte");
+  expect_error("empty header", write_st_len(0, "", 0, NULL, 0), NULL, NULL,
+               CT_MODEL_ERROR_FORMAT, "header is not valid JSON");
+
+  /* Not JSON, or JSON that only json-glib's lenient parser would take. */
+  static const char *const not_json[] = {
+      "not json",
+      "{\"weight\":}",
+      "{} x",
+      "{}{}",
+      "{\"a\":1,}",
+      "{/* c */}",
+      "{'a':1}",
+      "{\"a\":010}",
+      "{\"a\":0x10}",
+      "var x = {}",
+      "\xef\xbb\xbf{}",
+      "{\"a\":\"\\ud800\"}",
+      "{\"a\":\"\\u0000\"}",
+      "{\"a\":\"tab\there\"}",
+      "{\"a\":[99999999999999999999]}",
+      "{\"a\":-9223372036854775808}",
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS(not_json); i++) {
+    gchar *label = g_strdup_printf("header not strict JSON #%zu", i);
+    expect_error(label, write_st(not_json[i], NULL, 0), NULL, NULL, CT_MODEL_ERROR_FORMAT,
+                 "header is not valid JSON");
+    g_free(label);
+  }
+  GString *deep = g_string_new("{\"a\":");
+  for (int i = 0; i < 100000; i++)
+    g_string_append_c(deep, '[');
+  expect_error("header nested 100000 deep", write_st(deep->str, NULL, 0), NULL, NULL,
+               CT_MODEL_ERROR_FORMAT,
+               "header is too complex for this loader (it nests deeper than 64 levels");
+  g_string_free(deep, TRUE);
+  /* json-glib's tree would need gigabytes: refused before it is built. */
+  GString *many = g_string_new("{\"a\":[{}");
+  for (int i = 0; i < 1000000; i++)
+    g_string_append(many, ",{}");
+  g_string_append(many, "]}");
+  expect_error("header of a million objects", write_st(many->str, NULL, 0), NULL, NULL,
+               CT_MODEL_ERROR_FORMAT, "(it holds more than 1000000 objects");
+  g_string_assign(many, "{\"a\":[0");
+  for (int i = 0; i < 10000000; i++)
+    g_string_append(many, ",0");
+  g_string_append(many, "]}");
+  expect_error("header of ten million values", write_st(many->str, NULL, 0), NULL, NULL,
+               CT_MODEL_ERROR_FORMAT, "(it holds more than 10000000 values");
+  g_string_free(many, TRUE);
+
+  expect_error("header a JSON list", write_st("[1,2]", NULL, 0), NULL, NULL,
+               CT_MODEL_ERROR_FORMAT, "header is JSON but not an object (it is a list)");
+  expect_error("header a JSON string", write_st(" \"weight\" ", NULL, 0), NULL, NULL,
+               CT_MODEL_ERROR_FORMAT,
+               "header is JSON but not an object (it is a string)");
+  expect_error("header a JSON number", write_st("12", NULL, 0), NULL, NULL,
+               CT_MODEL_ERROR_FORMAT, "header is JSON but not an object");
+}
+
+static void test_duplicates(void) {
+  /* Why the loader scans for duplicates itself: json-glib keeps the last. */
+  JsonParser *jp = json_parser_new();
+  const char *twice = "{\"weight\":1,\"weight\":2}";
+  tap_ok(json_parser_load_from_data(jp, twice, -1, NULL) &&
+             json_object_get_size(json_node_get_object(json_parser_get_root(jp))) == 1,
+         "json-glib alone accepts a duplicate name silently");
+  g_object_unref(jp);
+
+  float w[6] = {1, 2, 3, 4, 5, 6};
+  /* json-glib alone would silently keep the second weight. */
+  const char *path = write_st("{\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,3],"
+                              "\"data_offsets\":[0,12]},"
+                              "\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,3],"
+                              "\"data_offsets\":[12,24]}}",
+                              w, 24);
+  expect_error("tensor name given twice", path, NULL, NULL, CT_MODEL_ERROR_FORMAT,
+               "tensor \"weight\" is given twice");
+  path = write_st("{\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,3],"
+                  "\"data_offsets\":[0,12]},"
+                  "\"w\\u0065ight\":{\"dtype\":\"F32\",\"shape\":[1,1,3],"
+                  "\"data_offsets\":[12,24]}}",
+                  w, 24);
+  expect_error("same name spelled with an escape", path, NULL, NULL,
+               CT_MODEL_ERROR_FORMAT, "tensor \"weight\" is given twice");
+  path = write_st("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]},"
+                  "\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,3],"
+                  "\"data_offsets\":[12,24]},"
+                  "\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]}}",
+                  w, 24);
+  expect_error("other tensor given twice", path, NULL, NULL, CT_MODEL_ERROR_FORMAT,
+               "tensor \"a\" is given twice");
+  /* Decision: a key twice in __metadata__ is refused too (which value would
+   * apply is not defined anywhere). */
+  path = write_st(
+      "{\"__metadata__\":{\"stride\":\"1\",\"stride\":\"2\"},"
+      "\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,3],\"data_offsets\":[0,12]}}",
+      w, 12);
+  expect_error("metadata key given twice", path, NULL, NULL, CT_MODEL_ERROR_FORMAT,
+               "metadata key \"stride\" is given twice");
+  path = write_st(
+      "{\"__metadata__\":{},\"__metadata__\":{},"
+      "\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,3],\"data_offsets\":[0,12]}}",
+      w, 12);
+  expect_error("__metadata__ given twice", path, NULL, NULL, CT_MODEL_ERROR_FORMAT,
+               "\"__metadata__\" is given twice");
+  path = write_st("{\"weight\":{\"dtype\":\"F32\",\"dtype\":\"F16\",\"shape\":[1,1,3],"
+                  "\"data_offsets\":[0,12]}}",
+                  w, 12);
+  expect_error("key twice inside an entry", path, NULL, NULL, CT_MODEL_ERROR_FORMAT,
+               "key \"dtype\" is given twice in the entry of tensor \"weight\"");
+  /* Every JSON form in fields safetensors ignores, and escaped names: strict
+   * JSON that json-glib must take as it is. */
+  path = write_st(
+      "{\"w\\u00e9\\ud83d\\ude00\\/\\\"\":{\"dtype\":\"U8\",\"shape\":[],"
+      "\"data_offsets\":[12,13]},"
+      "\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,3],\"data_offsets\":[0,12],"
+      "\"x\":[1.5e-3,-0,-0.0,1E+2,2e400,true,false,null,\"\\b\\f\\n\\r\\t\",{},[],"
+      "{\"a\":{\"b\":[[]]}}]}}",
+      w, 13);
+  ct_layer_free(
+      load_ok("extra fields of every JSON type, escaped names", path, NULL, NULL));
+  expect_error("escaped name shown decoded", path, "nope", NULL, CT_MODEL_ERROR_LAYER,
+               "(tensors in the file: w\u00e9\U0001F600/\", weight)");
+  /* Same names in different objects are no duplicates. */
+  path = write_st(
+      "{\"__metadata__\":{\"weight\":\"x\"},"
+      "\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,3],\"data_offsets\":[0,12]}}",
+      w, 12);
+  ct_layer_free(load_ok("a name reused at another level", path, NULL, NULL));
+}
+
+static void test_tiling(void) {
+  float w[8] = {0};
+  const char *path;
+  path = write_st("{\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,100],"
+                  "\"data_offsets\":[0,400]}}",
+                  w, 12);
+  expect_error("offsets outside the data", path, NULL, NULL, CT_MODEL_ERROR_FORMAT,
+               "tensor \"weight\": data_offsets [0, 400] lie outside the data (12 bytes");
+  path = write_st(
+      "{\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,4],\"data_offsets\":[0,16]},"
+      "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[8,24]}}",
+      w, 24);
+  expect_error(
+      "overlapping tensors", path, NULL, NULL, CT_MODEL_ERROR_FORMAT,
+      "tensors \"weight\" (data bytes 0..16) and \"b\" (data bytes 8..24) overlap");
+  path =
+      write_st("{\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,2],\"data_offsets\":[0,8]},"
+               "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+               w, 8);
+  expect_error("two tensors on the same bytes", path, NULL, NULL, CT_MODEL_ERROR_FORMAT,
+               "overlap");
+  path =
+      write_st("{\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,2],\"data_offsets\":[0,8]},"
+               "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}",
+               w, 24);
+  expect_error("hole between tensors", path, NULL, NULL, CT_MODEL_ERROR_FORMAT,
+               "data bytes 8..16 belong to no tensor (a hole before tensor \"b\")");
+  path = write_st(
+      "{\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,2],\"data_offsets\":[4,12]}}", w,
+      12);
+  expect_error("first tensor not at 0", path, NULL, NULL, CT_MODEL_ERROR_FORMAT,
+               "data bytes 0..4 belong to no tensor");
+  path = write_st(
+      "{\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,2],\"data_offsets\":[0,8]}}", w, 12);
+  expect_error("data not ending at the end of the file", path, NULL, NULL,
+               CT_MODEL_ERROR_FORMAT,
+               "the tensors end at data byte 8 but the file goes on to data byte 12");
+  path = write_st(
+      "{\"weight\":{\"dtype\":\"F128\",\"shape\":[1,1,2],\"data_offsets\":[0,8]}}", w, 8);
+  expect_error("unknown dtype", path, NULL, NULL, CT_MODEL_ERROR_FORMAT,
+               "tensor \"weight\" has unknown dtype \"F128\"");
+  path = write_st(
+      "{\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,3],\"data_offsets\":[0,8]}}", w, 8);
+  expect_error(
+      "byte size disagreeing with dtype x shape", path, NULL, NULL, CT_MODEL_ERROR_FORMAT,
+      "tensor \"weight\" has 8 bytes (data_offsets [0, 8]) but dtype F32 and shape "
+      "[1, 1, 3] need 12");
+  path = write_st(
+      "{\"weight\":{\"dtype\":\"F16\",\"shape\":[1,1,2],\"data_offsets\":[0,8]}}", w, 8);
+  expect_error("byte size of F16 counted as F32", path, NULL, NULL, CT_MODEL_ERROR_FORMAT,
+               "need 4");
+  path = write_st(
+      "{\"weight\":{\"dtype\":\"F32\",\"shape\":[1,-1,2],\"data_offsets\":[0,8]}}", w, 8);
+  expect_error("negative shape", path, NULL, NULL, CT_MODEL_ERROR_FORMAT,
+               "tensor \"weight\" has a negative size -1 in its shape");
+  path = write_st("{\"weight\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,2],"
+                  "\"data_offsets\":[0,8]}}",
+                  w, 8);
+  expect_error(
+      "shape product overflowing int64", path, NULL, NULL, CT_MODEL_ERROR_FORMAT,
+      "the size of tensor \"weight\" (shape [4294967296, 4294967296, 2]) overflows");
+  path = write_st("{\"weight\":{\"dtype\":\"F64\",\"shape\":[2305843009213693952],"
+                  "\"data_offsets\":[0,8]}}",
+                  w, 8);
+  expect_error("byte size overflowing int64", path, NULL, NULL, CT_MODEL_ERROR_FORMAT,
+               "overflows");
+
+  /* Entries that are not TensorInfo. */
+  static const struct {
+    const char *header, *needle;
+  } bad_entry[] = {
+      {"{\"weight\":[1]}", "entry of tensor \"weight\" is not an object"},
+      {"{\"weight\":{\"shape\":[1,1,2],\"data_offsets\":[0,8]}}",
+       "tensor \"weight\" has no \"dtype\""},
+      {"{\"weight\":{\"dtype\":7,\"shape\":[1,1,2],\"data_offsets\":[0,8]}}",
+       "\"dtype\" is not a string"},
+      {"{\"weight\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", "has no \"shape\""},
+      {"{\"weight\":{\"dtype\":\"F32\",\"shape\":\"1,1,2\",\"data_offsets\":[0,8]}}",
+       "\"shape\" is not a list"},
+      {"{\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,2.0],\"data_offsets\":[0,8]}}",
+       "\"shape\" must be a list of integers"},
+      {"{\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,2]}}", "has no \"data_offsets\""},
+      {"{\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,2],\"data_offsets\":[0,8,8]}}",
+       "\"data_offsets\" must be two non-negative integers"},
+      {"{\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,2],\"data_offsets\":[-8,0]}}",
+       "\"data_offsets\" must be two non-negative integers"},
+      {"{\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,2],\"data_offsets\":[8,0]}}",
+       "data_offsets [8, 0] end before they begin"},
+      {"{\"__metadata__\":[],\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,2],"
+       "\"data_offsets\":[0,8]}}",
+       "\"__metadata__\" is not an object"},
+      {"{\"__metadata__\":{\"stride\":2},\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,2],"
+       "\"data_offsets\":[0,8]}}",
+       "metadata value of \"stride\" is not a string"},
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS(bad_entry); i++) {
+    gchar *label = g_strdup_printf("malformed entry #%zu", i);
+    expect_error(label, write_st(bad_entry[i].header, w, 8), NULL, NULL,
+                 CT_MODEL_ERROR_FORMAT, bad_entry[i].needle);
+    g_free(label);
+  }
+  /* Tensors of other layers are validated too. */
+  path =
+      write_st("{\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,2],\"data_offsets\":[0,8]},"
+               "\"other\":{\"dtype\":\"X9\",\"shape\":[],\"data_offsets\":[8,8]}}",
+               w, 8);
+  expect_error("bad dtype in another tensor", path, NULL, NULL, CT_MODEL_ERROR_FORMAT,
+               "tensor \"other\" has unknown dtype \"X9\"");
+  /* Control characters in names are escaped in messages. */
+  path = write_st("{\"a\\nb\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,8]}}",
+                  w, 8);
+  expect_error("name with a newline", path, NULL, NULL, CT_MODEL_ERROR_FORMAT,
+               "tensor \"a\\x0ab\" has 8 bytes");
+}
+
+static void test_layer_rules(void) {
+  float w[64] = {0};
+  static const struct {
+    const char *label, *header;
+    int bytes;
+    const char *needle;
+  } cases[] = {
+      {"weight rank 2",
+       "{\"weight\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", 16,
+       "weight \"weight\" has rank 2 (shape [2, 2]), but a ConvTranspose weight has rank "
+       "3, "
+       "4 or 5"},
+      {"weight rank 6",
+       "{\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,2],\"data_offsets\":[0,8]}}",
+       8, "has rank 6"},
+      {"weight dtype I64",
+       "{\"weight\":{\"dtype\":\"I64\",\"shape\":[1,1,2],\"data_offsets\":[0,16]}}", 16,
+       "unsupported dtype I64 for weight \"weight\""},
+      {"bias dtype U8",
+       "{\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,2],\"data_offsets\":[0,8]},"
+       "\"bias\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[8,9]}}",
+       9, "unsupported dtype U8 for bias \"bias\""},
+      {"bias shape [3] for Cout 2",
+       "{\"weight\":{\"dtype\":\"F32\",\"shape\":[1,2,2],\"data_offsets\":[0,16]},"
+       "\"bias\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[16,28]}}",
+       28,
+       "bias \"bias\" has shape [3], but the layer has 2 output channels (weight [1, 2, "
+       "2], "
+       "groups 1), so it must be [2]"},
+      {"bias of rank 2",
+       "{\"weight\":{\"dtype\":\"F32\",\"shape\":[1,2,2],\"data_offsets\":[0,16]},"
+       "\"bias\":{\"dtype\":\"F32\",\"shape\":[1,2],\"data_offsets\":[16,24]}}",
+       24, "bias \"bias\" has shape [1, 2]"},
+      {"bias [Cout/groups] instead of [Cout]",
+       "{\"__metadata__\":{\"groups\":\"2\"},"
+       "\"weight\":{\"dtype\":\"F32\",\"shape\":[2,1,2],\"data_offsets\":[0,16]},"
+       "\"bias\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[16,20]}}",
+       20, "so it must be [2]"},
+      {"Cin not divisible by groups",
+       "{\"__metadata__\":{\"groups\":\"2\"},"
+       "\"weight\":{\"dtype\":\"F32\",\"shape\":[3,1,2],\"data_offsets\":[0,24]}}",
+       24, "in_channels 3 is not divisible by groups 2"},
+      {"output_padding >= max(stride, dilation)",
+       "{\"__metadata__\":{\"stride\":\"2\",\"dilation\":\"[1,2]\",\"output_padding\":"
+       "\"2\"},"
+       "\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,2,2],\"data_offsets\":[0,16]}}",
+       16, "output_padding 2 on axis 0 must be smaller than max(stride, dilation) = 2"},
+      {"zero-size kernel",
+       "{\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,0],\"data_offsets\":[0,0]}}", 0,
+       "weight \"weight\" has a zero size in its shape [1, 1, 0]"},
+      {"zero Cin",
+       "{\"weight\":{\"dtype\":\"F16\",\"shape\":[0,2,3],\"data_offsets\":[0,0]}}", 0,
+       "has a zero size"},
+      {"U8 weight beside a valid layer",
+       "{\"weight\":{\"dtype\":\"U8\",\"shape\":[1,1,2],\"data_offsets\":[0,2]},"
+       "\"w.weight\":{\"dtype\":\"BF16\",\"shape\":[1,1,1],\"data_offsets\":[2,4]}}",
+       4, "unsupported dtype U8 for weight"},
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS(cases); i++)
+    expect_error(cases[i].label, write_st(cases[i].header, w, (size_t)cases[i].bytes),
+                 NULL, NULL, CT_MODEL_ERROR_LAYER, cases[i].needle);
+  /* Cout = shape[1] * groups is divisible by groups by construction: a file
+   * cannot state a Cout that groups does not divide. */
+}
+
+static void test_io(void) {
+  gchar *missing = g_strdup_printf("%s/does-not-exist.safetensors", tmp_dir);
+  expect_error("missing file", missing, NULL, NULL, CT_MODEL_ERROR_IO,
+               "cannot open: No such file or directory");
+  g_free(missing);
+  expect_error("a directory", tmp_dir, NULL, NULL, CT_MODEL_ERROR_IO, "is a directory");
+  GError *err = NULL;
+  tap_ok(ct_model_load(NULL, NULL, NULL, &err) == NULL && err &&
+             err->code == CT_MODEL_ERROR_IO,
+         "NULL path refused");
+  g_clear_error(&err);
+  tap_ok(ct_model_load("/dev/null", NULL, NULL, &err) == NULL && err &&
+             g_str_has_prefix(err->message, "/dev/null: not a regular file"),
+         "a device refused");
+  g_clear_error(&err);
+  gchar *fifo = g_strdup_printf("%s/fifo.safetensors", tmp_dir);
+  if (mkfifo(fifo, 0600) == 0) {
+    /* Opening a FIFO without a writer would block a plain open(). */
+    expect_error("a FIFO, refused without blocking", fifo, NULL, NULL, CT_MODEL_ERROR_IO,
+                 "not a regular file");
+    g_unlink(fifo);
+  }
+  g_free(fifo);
+  tap_ok(ct_model_load(tmp_dir, NULL, NULL, NULL) == NULL, "NULL GError** is fine");
+  /* Unreadable file (root can read anything: then it just loads). */
+  float w[2] = {1, 2};
+  const char *path = write_st(
+      "{\"weight\":{\"dtype\":\"F32\",\"shape\":[1,1,2],\"data_offsets\":[0,8]}}", w, 8);
+  g_chmod(path, 0);
+  ct_layer *l = ct_model_load(path, NULL, NULL, &err);
+  tap_ok(l ? geteuid() == 0
+           : err && err->code == CT_MODEL_ERROR_IO &&
+                 strstr(err->message, "cannot open: Permission denied") != NULL,
+         "unreadable file: IO error naming the file");
+  ct_layer_free(l);
+  g_clear_error(&err);
+  g_chmod(path, 0644);
+}
+
+/* A loaded layer owns its weights: rewriting or truncating the file later
+ * changes nothing (no mmap, so no SIGBUS either). */
+static void test_file_changes_after_load(void) {
+  GByteArray *d = f32_seq(6, 7.0f);
+  const char *hdr =
+      "{\"weight\":{\"dtype\":\"F32\",\"shape\":[1,2,3],\"data_offsets\":[0,24]}}";
+  const char *path = write_st(hdr, d->data, d->len);
+  ct_layer *l = load_ok("layer before the file changes", path, NULL, NULL);
+  if (l) {
+    GByteArray *other = f32_seq(6, -50.0f);
+    GByteArray *b = g_byte_array_new();
+    put_bytes(b, strlen(hdr), 8);
+    g_byte_array_append(b, (const guint8 *)hdr, (guint)strlen(hdr));
+    g_byte_array_append(b, other->data, other->len);
+    overwrite(path, b->data, b->len);
+    int same = 1;
+    for (int i = 0; i < 6; i++)
+      same &= ct_layer_weight(l)[i] == 7.0f + (float)i;
+    tap_ok(same, "overwriting the file leaves the loaded weights unchanged");
+    tap_ok(truncate(path, 10) == 0, "file truncated to 10 bytes");
+    same = 1;
+    for (int i = 0; i < 6; i++)
+      same &= ct_layer_weight(l)[i] == 7.0f + (float)i;
+    tap_ok(same, "truncating the file leaves the loaded weights unchanged");
+    expect_error("the truncated file", path, NULL, NULL, CT_MODEL_ERROR_FORMAT,
+                 "runs past the end of the file");
+    g_byte_array_free(b, TRUE);
+    g_byte_array_free(other, TRUE);
+    ct_layer_free(l);
+  }
+  g_byte_array_free(d, TRUE);
+}
+
+/* Every truncation and every single-byte change of a valid checkpoint: a
+ * refusal naming the file or a valid layer, never a crash (run under ASan). */
+static void test_mutations(void) {
+  GByteArray *d = checkpoint_data();
+  GByteArray *f = g_byte_array_new();
+  put_bytes(f, strlen(checkpoint_header), 8);
+  g_byte_array_append(f, (const guint8 *)checkpoint_header,
+                      (guint)strlen(checkpoint_header));
+  g_byte_array_append(f, d->data, d->len);
+  gchar *path = g_strdup_printf("%s/mutant.safetensors", tmp_dir);
+  int all_refused = 1, sane = 1, loaded = 0;
+  for (guint len = 0; len < f->len; len++) {
+    overwrite(path, f->data, len);
+    GError *err = NULL;
+    ct_layer *l = ct_model_load(path, "ups.1", NULL, &err);
+    all_refused &= l == NULL && err && g_str_has_prefix(err->message, path);
+    ct_layer_free(l);
+    g_clear_error(&err);
+  }
+  tap_ok(all_refused, "every truncation of a valid file is refused");
+  static const guint8 flips[] = {0x01, 0x20, 0x80, 0xff};
+  for (guint pos = 0; pos < f->len; pos++) {
+    for (size_t k = 0; k < G_N_ELEMENTS(flips); k++) {
+      guint8 keep = f->data[pos];
+      f->data[pos] ^= flips[k];
+      overwrite(path, f->data, f->len);
+      f->data[pos] = keep;
+      GError *err = NULL;
+      ct_layer *l = ct_model_load(path, "ups.1", NULL, &err);
+      sane &= (l != NULL) != (err != NULL);
+      if (err)
+        sane &= err->domain == CT_MODEL_ERROR && g_str_has_prefix(err->message, path) &&
+                g_utf8_validate(err->message, -1, NULL);
+      loaded += l != NULL;
+      ct_layer_free(l);
+      g_clear_error(&err);
+    }
+  }
+  tap_ok(sane,
+         "byte changes of a valid file: a layer or one clean error each (%d loaded)",
+         loaded);
+  g_unlink(path);
+  g_free(path);
+  g_byte_array_free(f, TRUE);
+  g_byte_array_free(d, TRUE);
+}
+
+static void test_override_parse(void) {
+  static const struct {
+    const char *text;
+    int n;
+    gint64 v[3];
+  } good[] = {
+      {"2", 1, {2}},
+      {"1,2,2", 3, {1, 2, 2}},
+      {"[1,2,2]", 3, {1, 2, 2}},
+      {" [ 1 , 2 ,2 ] ", 3, {1, 2, 2}},
+      {"0", 1, {0}},
+      {"2147483647", 1, {2147483647}},
+      {"[7]", 1, {7}},
+      {"3, 4", 2, {3, 4}},
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS(good); i++) {
+    CtAxisOverride o = {0};
+    GError *err = NULL;
+    int ok = ct_axis_override_parse(good[i].text, &o, &err) && o.set &&
+             o.n_values == good[i].n;
+    for (int a = 0; ok && a < good[i].n; a++)
+      ok = o.values[a] == good[i].v[a];
+    tap_ok(ok && !err, "override \"%s\" parses", good[i].text);
+    g_clear_error(&err);
+  }
+  static const struct {
+    const char *text, *needle;
+  } bad[] = {
+      {"", "is empty"},
+      {"  ", "is empty"},
+      {"abc", "is not an integer"},
+      {"2.5", "is not an integer"},
+      {"1,", "is not an integer"},
+      {",1", "is not an integer"},
+      {"1,,2", "is not an integer"},
+      {"[1,2", "is not an integer"},
+      {"1,2]", "is not an integer"},
+      {"[]", "is not an integer"},
+      {"1 2", "is not an integer"},
+      {"+1", "is not an integer"},
+      {"-1", "has a negative value"},
+      {"2147483648", "has a value above 2147483647"},
+      {"99999999999999999999999", "has a value above 2147483647"},
+      {"1,2,3,4", "has more than 3 values"},
+      {"\xff\x01", "\"\\xff\\x01\" is not an integer"},
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+    CtAxisOverride o = {.set = TRUE, .n_values = 1, .values = {9}};
+    GError *err = NULL;
+    int ok = !ct_axis_override_parse(bad[i].text, &o, &err) && err &&
+             err->domain == CT_MODEL_ERROR && strstr(err->message, bad[i].needle) &&
+             g_utf8_validate(err->message, -1, NULL) && o.set && o.n_values == 1 &&
+             o.values[0] == 9;
+    tap_ok(ok, "override \"%s\" refused (%s), output untouched", bad[i].text,
+           bad[i].needle);
+    if (!ok)
+      tap_diag("got %s", err ? err->message : "no error");
+    g_clear_error(&err);
+  }
+  CtAxisOverride o = {0};
+  GError *err = NULL;
+  tap_ok(!ct_axis_override_parse(NULL, &o, &err) && err && !o.set,
+         "override NULL refused");
+  g_clear_error(&err);
+}
+
+/* The golden model files of tests/golden (cases.tsv: NAME, LAYER_PREFIX). */
+static void test_golden(const char *dir) {
+  gchar *tsv = g_build_filename(dir, "cases.tsv", NULL);
+  gchar *text = NULL;
+  if (!g_file_get_contents(tsv, &text, NULL, NULL)) {
+    tap_ok(1, "golden model files # SKIP no %s", tsv);
+    g_free(tsv);
+    return;
+  }
+  gchar **lines = g_strsplit(text, "\n", -1);
+  int n = 0, failed = 0;
+  for (gchar **line = lines; *line; line++) {
+    if (!**line || **line == '#')
+      continue;
+    gchar **col = g_strsplit(*line, "\t", -1);
+    if (col[0] && col[1]) {
+      gchar *name = g_strconcat(col[0], ".safetensors", NULL);
+      gchar *path = g_build_filename(dir, name, NULL);
+      GError *err = NULL;
+      ct_layer *l = ct_model_load(path, strcmp(col[1], "-") ? col[1] : NULL, NULL, &err);
+      n++;
+      if (!l) {
+        failed++;
+        tap_diag("%s", err ? err->message : "?");
+      }
+      ct_layer_free(l);
+      g_clear_error(&err);
+      g_free(path);
+      g_free(name);
+    }
+    g_strfreev(col);
+  }
+  tap_ok(n > 0 && failed == 0, "all %d golden model files load", n);
+  g_strfreev(lines);
+  g_free(text);
+  g_free(tsv);
+}
+
+int main(int argc, char **argv) {
+  GError *err = NULL;
+  tmp_dir = g_dir_make_tmp("ct-model-XXXXXX", &err);
+  if (!tmp_dir) {
+    printf("Bail out! %s\n", err->message);
+    return 1;
+  }
+  tmp_files = g_ptr_array_new_with_free_func(g_free);
+
+  test_f32_1d();
+  test_f16();
+  test_bf16();
+  test_f64();
+  test_prefix();
+  test_metadata();
+  test_structure();
+  test_duplicates();
+  test_tiling();
+  test_layer_rules();
+  test_io();
+  test_file_changes_after_load();
+  test_mutations();
+  test_override_parse();
+  if (argc > 1)
+    test_golden(argv[1]);
+
+  for (guint i = 0; i < tmp_files->len; i++)
+    g_unlink(g_ptr_array_index(tmp_files, i));
+  g_ptr_array_free(tmp_files, TRUE);
+  g_rmdir(tmp_dir);
+  g_free(tmp_dir);
+  return tap_done();
+}
