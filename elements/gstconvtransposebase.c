@@ -69,6 +69,7 @@ typedef struct {
   gsize in_capacity, out_capacity; /* in floats */
   gboolean asked_upstream;         /* RECONFIGURE sent for a pending model */
   gboolean mark_discont;           /* the next output starts a new signal */
+  GQueue ready;                    /* outputs not yet handed to the base class */
 } GstConvTransposeBasePrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_CODE(GstConvTransposeBase, gst_conv_transpose_base,
@@ -272,15 +273,14 @@ static GstClockTime step_time(GstConvTransposeBasePrivate *priv, guint64 steps) 
                                (guint64)priv->config.rate_n * (guint64)p->stride[0]);
 }
 
-/* Wraps n output steps from out_planar into a buffer stamped from counters. */
-static GstBuffer *make_output(GstConvTransposeBase *self, gint64 n_steps) {
+/* Wraps n output steps of planar data into a buffer stamped from counters. */
+static GstBuffer *make_output(GstConvTransposeBase *self, const float *planar,
+                              gint64 chan_stride, gint64 n_steps) {
   GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(self);
   GstConvTransposeBasePrivate *priv = PRIV(self);
   GstBuffer *outbuf =
       gst_buffer_new_allocate(NULL, klass->output_size(self, n_steps), NULL);
-  if (!outbuf ||
-      !klass->pack(self, priv->out_planar,
-                   n_steps * ct_stream_out_frame_size(priv->stream), n_steps, outbuf)) {
+  if (!outbuf || !klass->pack(self, planar, chan_stride, n_steps, outbuf)) {
     if (outbuf)
       gst_buffer_unref(outbuf);
     GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("cannot write an output buffer"), (NULL));
@@ -305,6 +305,25 @@ static GstBuffer *make_output(GstConvTransposeBase *self, gint64 n_steps) {
   return outbuf;
 }
 
+/* Queues the n steps in out_planar as output buffers: one buffer for them
+ * all, or one per step (video frames of a 3d layer). */
+static gboolean emit_outputs(GstConvTransposeBase *self, gint64 n_steps, GQueue *into) {
+  GstConvTransposeBasePrivate *priv = PRIV(self);
+  const gint64 frame = ct_stream_out_frame_size(priv->stream);
+  const gint64 chan_stride = n_steps * frame;
+  if (n_steps <= 0)
+    return TRUE;
+  gint64 per_buffer = priv->config.one_buffer_per_step ? 1 : n_steps;
+  for (gint64 step = 0; step < n_steps; step += per_buffer) {
+    GstBuffer *outbuf =
+        make_output(self, priv->out_planar + step * frame, chan_stride, per_buffer);
+    if (!outbuf)
+      return FALSE;
+    g_queue_push_tail(into, outbuf);
+  }
+  return TRUE;
+}
+
 /* Ends the signal in progress: the tail goes downstream now, and the next
  * buffer starts a new signal. */
 static GstFlowReturn drain(GstConvTransposeBase *self) {
@@ -321,9 +340,16 @@ static GstFlowReturn drain(GstConvTransposeBase *self) {
                       ct_layer_params(priv->stream_model->layer)->out_channels)) {
     ct_stream_finish(priv->stream, priv->out_planar,
                      n * ct_stream_out_frame_size(priv->stream), &done);
-    GstBuffer *outbuf = make_output(self, done);
-    ret =
-        outbuf ? gst_pad_push(GST_BASE_TRANSFORM_SRC_PAD(self), outbuf) : GST_FLOW_ERROR;
+    GQueue tail = G_QUEUE_INIT;
+    if (!emit_outputs(self, done, &tail))
+      ret = GST_FLOW_ERROR;
+    GstBuffer *outbuf;
+    while ((outbuf = g_queue_pop_head(&tail))) {
+      if (ret == GST_FLOW_OK)
+        ret = gst_pad_push(GST_BASE_TRANSFORM_SRC_PAD(self), outbuf);
+      else
+        gst_buffer_unref(outbuf);
+    }
     GST_DEBUG_OBJECT(self, "drained %" G_GINT64_FORMAT " steps: %s", done,
                      gst_flow_get_name(ret));
   }
@@ -483,9 +509,12 @@ static GstFlowReturn gst_conv_transpose_base_generate_output(GstBaseTransform *t
   GstConvTransposeBase *self = GST_CONV_TRANSPOSE_BASE(trans);
   GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(self);
   GstConvTransposeBasePrivate *priv = PRIV(self);
+  /* Called again until it gives no buffer: hand out what is ready first. */
+  *outbuf = g_queue_pop_head(&priv->ready);
+  if (*outbuf)
+    return GST_FLOW_OK;
   GstBuffer *inbuf = trans->queued_buf;
   trans->queued_buf = NULL;
-  *outbuf = NULL;
   if (!inbuf)
     return GST_FLOW_OK;
   GstFlowReturn ret = GST_FLOW_OK;
@@ -547,10 +576,13 @@ static GstFlowReturn gst_conv_transpose_base_generate_output(GstBaseTransform *t
     ct_stream_finish(priv->stream, priv->out_planar + done_out * out_frame,
                      total * out_frame, &n_tail);
     n_out = done_out + n_tail;
-    *outbuf = make_output(self, n_out);
-    if (*outbuf) {
-      gst_buffer_copy_into(*outbuf, inbuf,
+    GstBuffer *frame = make_output(self, priv->out_planar, total * out_frame, n_out);
+    if (frame) {
+      gst_buffer_copy_into(frame, inbuf,
                            GST_BUFFER_COPY_TIMESTAMPS | GST_BUFFER_COPY_FLAGS, 0, -1);
+      g_queue_push_tail(&priv->ready, frame);
+    } else {
+      ret = GST_FLOW_ERROR;
     }
     reset_signal(self);
   } else {
@@ -560,11 +592,10 @@ static GstFlowReturn gst_conv_transpose_base_generate_output(GstBaseTransform *t
     ct_stream_push(priv->stream, priv->in_planar, n_steps * in_frame, n_steps,
                    priv->out_planar, n_out * out_frame, &done_out);
     priv->in_steps += (guint64)n_steps;
-    if (done_out > 0)
-      *outbuf = make_output(self, done_out);
+    if (!emit_outputs(self, done_out, &priv->ready))
+      ret = GST_FLOW_ERROR;
   }
-  if (n_out > 0 && !*outbuf)
-    ret = GST_FLOW_ERROR;
+  *outbuf = g_queue_pop_head(&priv->ready);
 done:
   gst_buffer_unref(inbuf);
   return ret;
@@ -586,6 +617,7 @@ static gboolean gst_conv_transpose_base_sink_event(GstBaseTransform *trans,
     break;
   case GST_EVENT_FLUSH_STOP:
   case GST_EVENT_SEGMENT:
+    g_queue_clear_full(&PRIV(self)->ready, (GDestroyNotify)gst_buffer_unref);
     reset_signal(self);
     break;
   case GST_EVENT_CAPS: {
@@ -651,6 +683,7 @@ static gboolean gst_conv_transpose_base_query(GstBaseTransform *trans,
 
 static gboolean gst_conv_transpose_base_stop(GstBaseTransform *trans) {
   GstConvTransposeBasePrivate *priv = PRIV(trans);
+  g_queue_clear_full(&priv->ready, (GDestroyNotify)gst_buffer_unref);
   drop_stream(GST_CONV_TRANSPOSE_BASE(trans));
   priv->configured = FALSE;
   g_clear_pointer(&priv->in_planar, g_free);
@@ -784,6 +817,7 @@ static void gst_conv_transpose_base_dispose(GObject *object) {
 static void gst_conv_transpose_base_finalize(GObject *object) {
   GstConvTransposeBasePrivate *priv = PRIV(object);
   drop_stream(GST_CONV_TRANSPOSE_BASE(object));
+  g_queue_clear_full(&priv->ready, (GDestroyNotify)gst_buffer_unref);
   g_free(priv->in_planar);
   g_free(priv->out_planar);
   ct_model_unref(priv->active);

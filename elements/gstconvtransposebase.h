@@ -29,6 +29,8 @@ typedef struct {
   /* TRUE: each buffer is a whole signal (2d: a frame is all its rows), pushed
    * and finished at once, timestamps copied from the input. */
   gboolean buffer_is_signal;
+  /* TRUE: each output step is a buffer of its own (3d: a video frame). */
+  gboolean one_buffer_per_step;
 } GstConvTransposeConfig;
 
 struct _GstConvTransposeBaseClass {

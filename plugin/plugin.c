@@ -2,6 +2,8 @@
 #include <gst/gst.h>
 
 #include "elements/gstconvtranspose1d.h"
+#include "elements/gstconvtranspose2d.h"
+#include "elements/gstconvtranspose3d.h"
 
 #ifndef PACKAGE
 #define PACKAGE "gst-convtranspose"
@@ -10,6 +12,8 @@
 static gboolean plugin_init(GstPlugin *plugin) {
   gboolean ok = FALSE;
   ok |= GST_ELEMENT_REGISTER(convtranspose1d, plugin);
+  ok |= GST_ELEMENT_REGISTER(convtranspose2d, plugin);
+  ok |= GST_ELEMENT_REGISTER(convtranspose3d, plugin);
   return ok;
 }
 

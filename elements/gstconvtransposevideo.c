@@ -1,0 +1,441 @@
+#include "gstconvtransposevideo.h"
+
+#include <math.h>
+#include <string.h>
+
+GST_DEBUG_CATEGORY_STATIC(conv_transpose_video_debug);
+#define GST_CAT_DEFAULT conv_transpose_video_debug
+
+typedef struct {
+  GstVideoInfo in_info, out_info;
+} GstConvTransposeVideoPrivate;
+
+G_DEFINE_ABSTRACT_TYPE_WITH_CODE(GstConvTransposeVideo, gst_conv_transpose_video,
+                                 GST_TYPE_CONV_TRANSPOSE_BASE,
+                                 G_ADD_PRIVATE(GstConvTransposeVideo);
+                                 GST_DEBUG_CATEGORY_INIT(conv_transpose_video_debug,
+                                                         "convtransposevideo", 0,
+                                                         "ConvTranspose video"))
+
+#define PRIV(self)                                                                       \
+  ((GstConvTransposeVideoPrivate *)gst_conv_transpose_video_get_instance_private(        \
+      GST_CONV_TRANSPOSE_VIDEO(self)))
+
+/* In order of preference when the input's own format cannot be kept. */
+static const GstVideoFormat supported_formats[] = {
+    GST_VIDEO_FORMAT_GRAY8, GST_VIDEO_FORMAT_GRAY16_LE, GST_VIDEO_FORMAT_RGB,
+    GST_VIDEO_FORMAT_BGR,   GST_VIDEO_FORMAT_RGBx,      GST_VIDEO_FORMAT_BGRx,
+    GST_VIDEO_FORMAT_xRGB,  GST_VIDEO_FORMAT_xBGR,      GST_VIDEO_FORMAT_RGBA,
+    GST_VIDEO_FORMAT_BGRA,  GST_VIDEO_FORMAT_ARGB,      GST_VIDEO_FORMAT_ABGR,
+    GST_VIDEO_FORMAT_GBR,   GST_VIDEO_FORMAT_GBRA,
+};
+
+static gint format_components(const gchar *name) {
+  GstVideoFormat format = gst_video_format_from_string(name);
+  for (guint i = 0; i < G_N_ELEMENTS(supported_formats); i++)
+    if (supported_formats[i] == format)
+      return (gint)GST_VIDEO_FORMAT_INFO_N_COMPONENTS(gst_video_format_get_info(format));
+  return 0;
+}
+
+static void append_format(GValue *list, const gchar *name) {
+  for (guint i = 0; i < gst_value_list_get_size(list); i++)
+    if (g_str_equal(g_value_get_string(gst_value_list_get_value(list, i)), name))
+      return;
+  GValue v = G_VALUE_INIT;
+  g_value_init(&v, G_TYPE_STRING);
+  g_value_set_string(&v, name);
+  gst_value_list_append_and_take_value(list, &v);
+}
+
+/* Formats of the other side: the input's own where the channel count allows
+ * (RGB in, 3 out: RGB first), then every other format with that count. */
+static gboolean map_formats(const GValue *in, gint from, gint to, GValue *out) {
+  GValue kept = G_VALUE_INIT;
+  g_value_init(&kept, GST_TYPE_LIST);
+  if (in && G_VALUE_HOLDS_STRING(in)) {
+    append_format(&kept, g_value_get_string(in));
+  } else if (in && GST_VALUE_HOLDS_LIST(in)) {
+    for (guint i = 0; i < gst_value_list_get_size(in); i++) {
+      const GValue *v = gst_value_list_get_value(in, i);
+      if (G_VALUE_HOLDS_STRING(v))
+        append_format(&kept, g_value_get_string(v));
+    }
+  } else {
+    for (guint i = 0; i < G_N_ELEMENTS(supported_formats); i++)
+      append_format(&kept, gst_video_format_to_string(supported_formats[i]));
+  }
+  g_value_init(out, GST_TYPE_LIST);
+  gboolean any_input = FALSE;
+  for (guint i = 0; i < gst_value_list_get_size(&kept); i++) {
+    const gchar *name = g_value_get_string(gst_value_list_get_value(&kept, i));
+    if (format_components(name) != from)
+      continue;
+    any_input = TRUE;
+    if (from == to)
+      append_format(out, name);
+  }
+  g_value_unset(&kept);
+  if (any_input)
+    for (guint i = 0; i < G_N_ELEMENTS(supported_formats); i++) {
+      const GstVideoFormatInfo *info = gst_video_format_get_info(supported_formats[i]);
+      if ((gint)GST_VIDEO_FORMAT_INFO_N_COMPONENTS(info) == to)
+        append_format(out, GST_VIDEO_FORMAT_INFO_NAME(info));
+    }
+  if (gst_value_list_get_size(out) == 0) {
+    g_value_unset(out);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* Output length of an axis, or -1 when the layer cannot produce any. */
+static gint64 size_out(ct_axis a, gint64 in) {
+  gint64 out;
+  if (in < 1 || ct_axis_output_length(a, in, &out) != CT_OK || out < 1 || out > G_MAXINT)
+    return -1;
+  return out;
+}
+
+/* Input length that gives `out`, or -1 if no input does. */
+static gint64 size_in(ct_axis a, gint64 out) {
+  gint64 reach = a.d * (a.k - 1) + a.op + 1 - 2 * a.p; /* L_out = (L-1)*s + reach */
+  gint64 grown = out - reach;
+  if (grown < 0 || grown % a.s != 0)
+    return -1;
+  return grown / a.s + 1;
+}
+
+static gboolean map_size(const GValue *in, GValue *out, ct_axis a, gboolean downstream) {
+  if (G_VALUE_HOLDS_INT(in)) {
+    gint64 v =
+        downstream ? size_out(a, g_value_get_int(in)) : size_in(a, g_value_get_int(in));
+    if (v < 1 || v > G_MAXINT)
+      return FALSE;
+    g_value_init(out, G_TYPE_INT);
+    g_value_set_int(out, (gint)v);
+    return TRUE;
+  }
+  if (GST_VALUE_HOLDS_INT_RANGE(in)) {
+    gint64 lo = gst_value_get_int_range_min(in), hi = gst_value_get_int_range_max(in);
+    gint64 reach = a.d * (a.k - 1) + a.op + 1 - 2 * a.p;
+    if (downstream) {
+      /* The smallest input with an output, then the outputs of both ends. */
+      gint64 first = ct_ceil_div(1 - reach, a.s) + 1;
+      lo = size_out(a, MAX(lo, MAX(first, 1)));
+      gint64 top = (G_MAXINT - reach) / a.s + 1;
+      hi = size_out(a, MIN(hi, top));
+    } else {
+      lo = MAX(ct_ceil_div(lo - reach, a.s) + 1, 1);
+      hi = ct_floor_div(hi - reach, a.s) + 1;
+    }
+    if (lo < 1 || hi < lo)
+      return FALSE;
+    if (lo == hi) {
+      g_value_init(out, G_TYPE_INT);
+      g_value_set_int(out, (gint)lo);
+    } else {
+      g_value_init(out, GST_TYPE_INT_RANGE);
+      gst_value_set_int_range(out, (gint)lo, (gint)hi);
+    }
+    return TRUE;
+  }
+  if (GST_VALUE_HOLDS_LIST(in)) {
+    g_value_init(out, GST_TYPE_LIST);
+    for (guint i = 0; i < gst_value_list_get_size(in); i++) {
+      GValue item = G_VALUE_INIT;
+      if (map_size(gst_value_list_get_value(in, i), &item, a, downstream))
+        gst_value_list_append_and_take_value(out, &item);
+    }
+    if (gst_value_list_get_size(out) == 0) {
+      g_value_unset(out);
+      return FALSE;
+    }
+    return TRUE;
+  }
+  return FALSE;
+}
+
+/* Frame rates scale by the temporal stride of a 3d layer. */
+static gboolean map_fraction(gint n, gint d, gint stride, gboolean downstream, gint *on,
+                             gint *od) {
+  if (n == 0) { /* variable frame rate stays variable */
+    *on = 0;
+    *od = 1;
+    return TRUE;
+  }
+  return downstream ? gst_util_fraction_multiply(n, d, stride, 1, on, od)
+                    : gst_util_fraction_multiply(n, d, 1, stride, on, od);
+}
+
+static gboolean map_framerate(const GValue *in, GValue *out, gint stride,
+                              gboolean downstream) {
+  gint n, d;
+  if (GST_VALUE_HOLDS_FRACTION(in)) {
+    if (!map_fraction(gst_value_get_fraction_numerator(in),
+                      gst_value_get_fraction_denominator(in), stride, downstream, &n, &d))
+      return FALSE;
+    g_value_init(out, GST_TYPE_FRACTION);
+    gst_value_set_fraction(out, n, d);
+    return TRUE;
+  }
+  if (GST_VALUE_HOLDS_FRACTION_RANGE(in)) {
+    const GValue *lo = gst_value_get_fraction_range_min(in);
+    const GValue *hi = gst_value_get_fraction_range_max(in);
+    gint ln, ld, hn, hd;
+    /* Saturate instead of failing: a range up to G_MAXINT/1 stays open. */
+    if (!map_fraction(gst_value_get_fraction_numerator(lo),
+                      gst_value_get_fraction_denominator(lo), stride, downstream, &ln,
+                      &ld))
+      return FALSE;
+    if (!map_fraction(gst_value_get_fraction_numerator(hi),
+                      gst_value_get_fraction_denominator(hi), stride, downstream, &hn,
+                      &hd)) {
+      hn = G_MAXINT;
+      hd = 1;
+    }
+    g_value_init(out, GST_TYPE_FRACTION_RANGE);
+    gst_value_set_fraction_range_full(out, ln, ld, hn, hd);
+    return TRUE;
+  }
+  if (GST_VALUE_HOLDS_LIST(in)) {
+    g_value_init(out, GST_TYPE_LIST);
+    for (guint i = 0; i < gst_value_list_get_size(in); i++) {
+      GValue item = G_VALUE_INIT;
+      if (map_framerate(gst_value_list_get_value(in, i), &item, stride, downstream))
+        gst_value_list_append_and_take_value(out, &item);
+    }
+    if (gst_value_list_get_size(out) == 0) {
+      g_value_unset(out);
+      return FALSE;
+    }
+    return TRUE;
+  }
+  return FALSE;
+}
+
+static GstCaps *gst_conv_transpose_video_transform_caps_for_layer(
+    GstConvTransposeBase *base, const ct_layer *layer, GstPadDirection direction,
+    GstCaps *caps, GstCaps *filter) {
+  GstCaps *result;
+  if (!layer) {
+    GstPad *other = direction == GST_PAD_SINK ? GST_BASE_TRANSFORM_SRC_PAD(base)
+                                              : GST_BASE_TRANSFORM_SINK_PAD(base);
+    result = gst_pad_get_pad_template_caps(other);
+  } else {
+    const ct_params *p = ct_layer_params(layer);
+    const gboolean downstream = direction == GST_PAD_SINK;
+    const gint from = (gint)(downstream ? p->in_channels : p->out_channels);
+    const gint to = (gint)(downstream ? p->out_channels : p->in_channels);
+    const ct_axis axis_h = ct_params_axis(p, p->rank - 2);
+    const ct_axis axis_w = ct_params_axis(p, p->rank - 1);
+    result = gst_caps_new_empty();
+    for (guint i = 0; i < gst_caps_get_size(caps); i++) {
+      const GstStructure *s = gst_caps_get_structure(caps, i);
+      GstStructure *t = gst_structure_copy(s);
+      GValue formats = G_VALUE_INIT;
+      if (!map_formats(gst_structure_get_value(s, "format"), from, to, &formats)) {
+        gst_structure_free(t);
+        continue;
+      }
+      gst_structure_take_value(t, "format", &formats);
+      gboolean ok = TRUE;
+      const char *fields[2] = {"width", "height"};
+      const ct_axis axes[2] = {axis_w, axis_h};
+      for (int f = 0; f < 2 && ok; f++) {
+        const GValue *v = gst_structure_get_value(s, fields[f]);
+        GValue mapped = G_VALUE_INIT;
+        if (!v)
+          continue;
+        ok = map_size(v, &mapped, axes[f], downstream);
+        if (ok)
+          gst_structure_take_value(t, fields[f], &mapped);
+      }
+      const GValue *rate = gst_structure_get_value(s, "framerate");
+      if (ok && rate && p->rank == 3) {
+        GValue mapped = G_VALUE_INIT;
+        ok = map_framerate(rate, &mapped, (gint)p->stride[0], downstream);
+        if (ok)
+          gst_structure_take_value(t, "framerate", &mapped);
+      }
+      if (!ok) {
+        gst_structure_free(t);
+        continue;
+      }
+      /* Different strides on H and W change the pixel shape. */
+      if (axis_h.s != axis_w.s)
+        gst_structure_remove_field(t, "pixel-aspect-ratio");
+      gst_caps_append_structure(result, t);
+    }
+  }
+  if (filter) {
+    GstCaps *both = gst_caps_intersect_full(filter, result, GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref(result);
+    result = both;
+  }
+  return result;
+}
+
+static gchar *gst_conv_transpose_video_check_input_caps(GstConvTransposeBase *base,
+                                                        const ct_layer *layer,
+                                                        GstCaps *caps) {
+  GstVideoInfo info;
+  if (!gst_video_info_from_caps(&info, caps))
+    return g_strdup("caps are not raw video with a known format and size");
+  const ct_params *p = ct_layer_params(layer);
+  gint comps = (gint)GST_VIDEO_INFO_N_COMPONENTS(&info);
+  if (comps != p->in_channels)
+    return g_strdup_printf("the model needs %" G_GINT64_FORMAT
+                           " input channels, format %s has "
+                           "%d components",
+                           p->in_channels, GST_VIDEO_INFO_NAME(&info), comps);
+  if (size_out(ct_params_axis(p, p->rank - 1), GST_VIDEO_INFO_WIDTH(&info)) < 1 ||
+      size_out(ct_params_axis(p, p->rank - 2), GST_VIDEO_INFO_HEIGHT(&info)) < 1)
+    return g_strdup_printf("a %dx%d frame is too small for this layer (no output)",
+                           GST_VIDEO_INFO_WIDTH(&info), GST_VIDEO_INFO_HEIGHT(&info));
+  return NULL;
+}
+
+static gboolean gst_conv_transpose_video_configure(GstConvTransposeBase *base,
+                                                   GstCaps *incaps, GstCaps *outcaps,
+                                                   GstConvTransposeConfig *config) {
+  GstConvTransposeVideoPrivate *priv = PRIV(base);
+  GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(base);
+  if (!gst_video_info_from_caps(&priv->in_info, incaps) ||
+      !gst_video_info_from_caps(&priv->out_info, outcaps)) {
+    GST_ELEMENT_ERROR(base, CORE, NEGOTIATION, ("unparsable video caps"),
+                      ("%" GST_PTR_FORMAT " -> %" GST_PTR_FORMAT, incaps, outcaps));
+    return FALSE;
+  }
+  if (klass->rank == 2) {
+    config->frame_shape[0] = GST_VIDEO_INFO_WIDTH(&priv->in_info);
+    config->buffer_is_signal = TRUE;
+    config->rate_n = 0; /* a frame keeps its own timestamps */
+  } else {
+    config->frame_shape[0] = GST_VIDEO_INFO_HEIGHT(&priv->in_info);
+    config->frame_shape[1] = GST_VIDEO_INFO_WIDTH(&priv->in_info);
+    config->one_buffer_per_step = TRUE;
+    config->rate_n = GST_VIDEO_INFO_FPS_N(&priv->in_info);
+    config->rate_d = GST_VIDEO_INFO_FPS_D(&priv->in_info);
+  }
+  return TRUE;
+}
+
+static gboolean gst_conv_transpose_video_count_steps(GstConvTransposeBase *base,
+                                                     GstBuffer *inbuf, gint64 *n_steps) {
+  GstConvTransposeVideoPrivate *priv = PRIV(base);
+  GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(base);
+  if (gst_buffer_get_size(inbuf) < GST_VIDEO_INFO_SIZE(&priv->in_info)) {
+    GST_ELEMENT_ERROR(
+        base, STREAM, FORMAT,
+        ("buffer of %" G_GSIZE_FORMAT " bytes is smaller than a %dx%d %s frame "
+         "(%" G_GSIZE_FORMAT " bytes)",
+         gst_buffer_get_size(inbuf), GST_VIDEO_INFO_WIDTH(&priv->in_info),
+         GST_VIDEO_INFO_HEIGHT(&priv->in_info), GST_VIDEO_INFO_NAME(&priv->in_info),
+         GST_VIDEO_INFO_SIZE(&priv->in_info)),
+        (NULL));
+    return FALSE;
+  }
+  *n_steps = klass->rank == 2 ? GST_VIDEO_INFO_HEIGHT(&priv->in_info) : 1;
+  return TRUE;
+}
+
+/* planar[c][y][x] = component c / (2^depth - 1), honouring strides and
+ * plane offsets of the mapped frame. */
+static gboolean gst_conv_transpose_video_unpack(GstConvTransposeBase *base,
+                                                GstBuffer *inbuf, float *planar,
+                                                gint64 chan_stride) {
+  GstConvTransposeVideoPrivate *priv = PRIV(base);
+  GstVideoFrame frame;
+  if (!gst_video_frame_map(&frame, &priv->in_info, inbuf, GST_MAP_READ)) {
+    GST_ELEMENT_ERROR(base, STREAM, FORMAT, ("cannot map an input frame"), (NULL));
+    return FALSE;
+  }
+  const gint width = GST_VIDEO_FRAME_WIDTH(&frame),
+             height = GST_VIDEO_FRAME_HEIGHT(&frame);
+  for (guint c = 0; c < GST_VIDEO_FRAME_N_COMPONENTS(&frame); c++) {
+    const guint8 *data = GST_VIDEO_FRAME_COMP_DATA(&frame, c);
+    const gint pstride = GST_VIDEO_FRAME_COMP_PSTRIDE(&frame, c);
+    const gint stride = GST_VIDEO_FRAME_COMP_STRIDE(&frame, c);
+    const gboolean wide = GST_VIDEO_FRAME_COMP_DEPTH(&frame, c) > 8;
+    const float scale = wide ? 65535.0f : 255.0f;
+    float *dst = planar + (gint64)c * chan_stride;
+    for (gint y = 0; y < height; y++) {
+      const guint8 *row = data + (gsize)y * (gsize)stride;
+      for (gint x = 0; x < width; x++) {
+        const guint8 *px = row + (gsize)x * (gsize)pstride;
+        dst[(gint64)y * width + x] =
+            (float)(wide ? GST_READ_UINT16_LE(px) : px[0]) / scale;
+      }
+    }
+  }
+  gst_video_frame_unmap(&frame);
+  return TRUE;
+}
+
+/* Clamps to [0, 1], scales and rounds to nearest. */
+static gboolean gst_conv_transpose_video_pack(GstConvTransposeBase *base,
+                                              const float *planar, gint64 chan_stride,
+                                              gint64 n_steps, GstBuffer *outbuf) {
+  GstConvTransposeVideoPrivate *priv = PRIV(base);
+  GstVideoFrame frame;
+  (void)n_steps; /* one frame: all rows (2d) or one step (3d) */
+  if (!gst_video_frame_map(&frame, &priv->out_info, outbuf, GST_MAP_WRITE))
+    return FALSE;
+  const GstVideoFormatInfo *finfo = frame.info.finfo;
+  if (GST_VIDEO_FORMAT_INFO_HAS_ALPHA(finfo) == FALSE &&
+      GST_VIDEO_FORMAT_INFO_PSTRIDE(finfo, 0) == 4)
+    memset(GST_VIDEO_FRAME_PLANE_DATA(&frame, 0), 0xff,
+           (gsize)GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0) *
+               (gsize)GST_VIDEO_FRAME_HEIGHT(&frame)); /* the x bytes of RGBx & co */
+  const gint width = GST_VIDEO_FRAME_WIDTH(&frame),
+             height = GST_VIDEO_FRAME_HEIGHT(&frame);
+  for (guint c = 0; c < GST_VIDEO_FRAME_N_COMPONENTS(&frame); c++) {
+    guint8 *data = GST_VIDEO_FRAME_COMP_DATA(&frame, c);
+    const gint pstride = GST_VIDEO_FRAME_COMP_PSTRIDE(&frame, c);
+    const gint stride = GST_VIDEO_FRAME_COMP_STRIDE(&frame, c);
+    const gboolean wide = GST_VIDEO_FRAME_COMP_DEPTH(&frame, c) > 8;
+    const float scale = wide ? 65535.0f : 255.0f;
+    const float *src = planar + (gint64)c * chan_stride;
+    for (gint y = 0; y < height; y++) {
+      guint8 *row = data + (gsize)y * (gsize)stride;
+      for (gint x = 0; x < width; x++) {
+        float v = src[(gint64)y * width + x];
+        /* NaN compares false both ways and lands on 0. */
+        v = v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f;
+        guint level = (guint)(v * scale + 0.5f);
+        guint8 *px = row + (gsize)x * (gsize)pstride;
+        if (wide)
+          GST_WRITE_UINT16_LE(px, level);
+        else
+          px[0] = (guint8)level;
+      }
+    }
+  }
+  gst_video_frame_unmap(&frame);
+  return TRUE;
+}
+
+static gsize gst_conv_transpose_video_output_size(GstConvTransposeBase *base,
+                                                  gint64 n_steps) {
+  (void)n_steps;
+  return GST_VIDEO_INFO_SIZE(&PRIV(base)->out_info);
+}
+
+static void gst_conv_transpose_video_init(GstConvTransposeVideo *self) {
+  gst_video_info_init(&PRIV(self)->in_info);
+  gst_video_info_init(&PRIV(self)->out_info);
+}
+
+static void gst_conv_transpose_video_class_init(GstConvTransposeVideoClass *klass) {
+  GstConvTransposeBaseClass *base_class = GST_CONV_TRANSPOSE_BASE_CLASS(klass);
+  base_class->transform_caps_for_layer =
+      gst_conv_transpose_video_transform_caps_for_layer;
+  base_class->check_input_caps = gst_conv_transpose_video_check_input_caps;
+  base_class->configure = gst_conv_transpose_video_configure;
+  base_class->count_steps = gst_conv_transpose_video_count_steps;
+  base_class->unpack = gst_conv_transpose_video_unpack;
+  base_class->pack = gst_conv_transpose_video_pack;
+  base_class->output_size = gst_conv_transpose_video_output_size;
+  gst_type_mark_as_plugin_api(GST_TYPE_CONV_TRANSPOSE_VIDEO, 0);
+}

@@ -1,0 +1,30 @@
+/* GstConvTransposeVideo: raw video caps and frame mapping shared by
+ * convtranspose2d (each frame on its own) and convtranspose3d (frames are
+ * the steps of the streamed T axis). */
+#ifndef GST_CONV_TRANSPOSE_VIDEO_H
+#define GST_CONV_TRANSPOSE_VIDEO_H
+
+#include <gst/video/video.h>
+
+#include "gstconvtransposebase.h"
+
+G_BEGIN_DECLS
+
+#define GST_TYPE_CONV_TRANSPOSE_VIDEO (gst_conv_transpose_video_get_type())
+G_DECLARE_DERIVABLE_TYPE(GstConvTransposeVideo, gst_conv_transpose_video, GST,
+                         CONV_TRANSPOSE_VIDEO, GstConvTransposeBase)
+
+struct _GstConvTransposeVideoClass {
+  GstConvTransposeBaseClass parent_class;
+};
+
+#define GST_CONV_TRANSPOSE_VIDEO_FORMATS                                                 \
+  "{ GRAY8, GRAY16_LE, RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR, GBR, "  \
+  "GBRA }"
+
+#define GST_CONV_TRANSPOSE_VIDEO_CAPS                                                    \
+  GST_VIDEO_CAPS_MAKE(GST_CONV_TRANSPOSE_VIDEO_FORMATS)
+
+G_END_DECLS
+
+#endif
