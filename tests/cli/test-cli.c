@@ -1,0 +1,1072 @@
+/* The convtranspose command-line tool, run as a user would: golden vectors
+ * from PyTorch at several chunk sizes, the PyTorch documentation examples at
+ * full size, audio files, `info`, and every error path.
+ *
+ * Usage: test-cli CONVTRANSPOSE SOURCE_ROOT */
+#include "kernels/reference.h"
+#include "kernels/stream.h"
+#include "plugin/model.h"
+#include "tests/tap.h"
+#include "tools/npy.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <sndfile.h>
+
+static const char *cli_path, *source_root;
+static gchar *tmp_dir;
+
+/* ---- helpers ----------------------------------------------------------- */
+
+typedef struct {
+  int exit_code; /* -1 when killed by a signal */
+  gchar *out, *err;
+} Run;
+
+static void run_clear(Run *r) {
+  g_free(r->out);
+  g_free(r->err);
+  memset(r, 0, sizeof *r);
+}
+
+/* Runs the CLI with a NULL-terminated argument list. */
+static Run run_argv(const char *const *args) {
+  GPtrArray *argv = g_ptr_array_new();
+  g_ptr_array_add(argv, (gpointer)cli_path);
+  for (int i = 0; args[i]; i++)
+    g_ptr_array_add(argv, (gpointer)args[i]);
+  g_ptr_array_add(argv, NULL);
+  Run r = {.exit_code = -1};
+  int status = 0;
+  GError *error = NULL;
+  if (!g_spawn_sync(NULL, (gchar **)argv->pdata, NULL, G_SPAWN_DEFAULT, NULL, NULL,
+                    &r.out, &r.err, &status, &error)) {
+    tap_diag("cannot run %s: %s", cli_path, error->message);
+    g_error_free(error);
+    r.out = g_strdup("");
+    r.err = g_strdup("");
+  } else if (WIFEXITED(status)) {
+    r.exit_code = WEXITSTATUS(status);
+  }
+  g_ptr_array_free(argv, TRUE);
+  return r;
+}
+
+#define RUN(...) run_argv((const char *const[]){__VA_ARGS__, NULL})
+
+static gchar *tmp_path(const char *name) {
+  return g_build_filename(tmp_dir, name, NULL);
+}
+
+static gchar *golden_path(const char *name) {
+  return g_build_filename(source_root, "tests", "golden", name, NULL);
+}
+
+/* A whole .npy file, parsed and converted to float32. */
+typedef struct {
+  gboolean ok;
+  gchar *message;
+  CtNpy npy;
+  float *data;
+} Array;
+
+static Array load_array(const char *path) {
+  Array a = {0};
+  gchar *contents = NULL;
+  gsize size = 0;
+  GError *error = NULL;
+  if (g_file_get_contents(path, &contents, &size, &error) &&
+      ct_npy_parse((const guint8 *)contents, size, &a.npy, &error) &&
+      (a.data = ct_npy_to_f32(&a.npy, &error)) != NULL) {
+    a.ok = TRUE;
+  } else {
+    a.message = g_strdup(error ? error->message : "?");
+  }
+  a.npy.data = NULL; /* contents goes away */
+  g_clear_error(&error);
+  g_free(contents);
+  return a;
+}
+
+static void array_clear(Array *a) {
+  g_free(a->data);
+  g_free(a->message);
+  memset(a, 0, sizeof *a);
+}
+
+static gboolean same_shape(const CtNpy *a, const CtNpy *b) {
+  if (a->ndim != b->ndim)
+    return FALSE;
+  for (int i = 0; i < a->ndim; i++)
+    if (a->shape[i] != b->shape[i])
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean shape_is(const CtNpy *a, int ndim, const gint64 *shape) {
+  if (a->ndim != ndim)
+    return FALSE;
+  for (int i = 0; i < ndim; i++)
+    if (a->shape[i] != shape[i])
+      return FALSE;
+  return TRUE;
+}
+
+/* max |a - b| and max |ref| */
+static void compare(const float *out, const float *ref, gint64 n, double *max_err,
+                    double *max_ref) {
+  *max_err = 0;
+  *max_ref = 0;
+  for (gint64 i = 0; i < n; i++) {
+    double e = fabs((double)out[i] - (double)ref[i]);
+    if (!(e <= *max_err)) /* NaN counts as infinitely wrong */
+      *max_err = isnan(e) ? INFINITY : e;
+    if (fabs((double)ref[i]) > *max_ref)
+      *max_ref = fabs((double)ref[i]);
+  }
+}
+
+static gboolean within_contract(double max_err, double max_ref) {
+  return max_err <= 1e-4 * (max_ref > 1 ? max_ref : 1);
+}
+
+/* xorshift64*, fixed seed unless CT_TEST_SEED is set. */
+static guint64 rng_state = 0x9E3779B97F4A7C15ull;
+static guint64 rng_next(void) {
+  rng_state ^= rng_state >> 12;
+  rng_state ^= rng_state << 25;
+  rng_state ^= rng_state >> 27;
+  return rng_state * 0x2545F4914F6CDD1Dull;
+}
+static float rng_float(void) {
+  return (float)((double)(rng_next() >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+static void fill_random(float *v, gint64 n) {
+  for (gint64 i = 0; i < n; i++)
+    v[i] = rng_float();
+}
+
+static gint64 product(const gint64 *v, int n) {
+  gint64 p = 1;
+  for (int i = 0; i < n; i++)
+    p *= v[i];
+  return p;
+}
+
+/* A minimal safetensors writer: F32 tensors, string metadata. */
+typedef struct {
+  const char *name;
+  int ndim;
+  gint64 shape[5];
+  const float *data;
+} Tensor;
+
+static gboolean write_safetensors(const char *path, const char *metadata_json,
+                                  const Tensor *tensors, int n) {
+  GString *header = g_string_new("{");
+  if (metadata_json)
+    g_string_append_printf(header, "\"__metadata__\":%s", metadata_json);
+  gint64 offset = 0;
+  for (int i = 0; i < n; i++) {
+    const gint64 count = product(tensors[i].shape, tensors[i].ndim);
+    g_string_append_printf(header, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[",
+                           (metadata_json || i) ? "," : "", tensors[i].name);
+    for (int d = 0; d < tensors[i].ndim; d++)
+      g_string_append_printf(header, "%s%" G_GINT64_FORMAT, d ? "," : "",
+                             tensors[i].shape[d]);
+    g_string_append_printf(
+        header, "],\"data_offsets\":[%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "]}", offset,
+        offset + count * 4);
+    offset += count * 4;
+  }
+  g_string_append_c(header, '}');
+  while (header->len % 8)
+    g_string_append_c(header, ' ');
+  FILE *f = fopen(path, "wb");
+  if (!f)
+    return FALSE;
+  guint8 len[8];
+  for (int i = 0; i < 8; i++)
+    len[i] = (guint8)((guint64)header->len >> (8 * i));
+  gboolean ok =
+      fwrite(len, 1, 8, f) == 8 && fwrite(header->str, 1, header->len, f) == header->len;
+  for (int i = 0; ok && i < n; i++) {
+    const gsize count = (gsize)product(tensors[i].shape, tensors[i].ndim);
+    ok = fwrite(tensors[i].data, sizeof(float), count, f) == count;
+  }
+  ok = fclose(f) == 0 && ok;
+  g_string_free(header, TRUE);
+  return ok;
+}
+
+static gboolean file_exists(const char *path) {
+  return g_file_test(path, G_FILE_TEST_EXISTS);
+}
+
+/* Entries of dir whose name starts with prefix (left-behind temporaries). */
+static int count_prefixed(const char *dir, const char *prefix) {
+  GDir *d = g_dir_open(dir, 0, NULL);
+  int n = 0;
+  const gchar *name;
+  while (d && (name = g_dir_read_name(d)))
+    if (g_str_has_prefix(name, prefix))
+      n++;
+  if (d)
+    g_dir_close(d);
+  return n;
+}
+
+static gboolean one_error_line(const char *err) {
+  const char *nl = strchr(err, '\n');
+  return g_str_has_prefix(err, "convtranspose: ") && nl && nl[1] == '\0';
+}
+
+/* ---- golden vectors ----------------------------------------------------- */
+
+/* Runs one case at one chunking and loads its output. */
+static Array run_golden(const char *name, const char *prefix, char **extra,
+                        const char *chunk, const char *out_path, gchar **err) {
+  gchar *model = g_strdup_printf("%s/tests/golden/%s.safetensors", source_root, name);
+  gchar *input = g_strdup_printf("%s/tests/golden/%s.in.npy", source_root, name);
+  GPtrArray *args = g_ptr_array_new();
+  g_ptr_array_add(args, "apply");
+  g_ptr_array_add(args, model);
+  g_ptr_array_add(args, input);
+  g_ptr_array_add(args, (gpointer)out_path);
+  if (prefix) {
+    g_ptr_array_add(args, "--layer");
+    g_ptr_array_add(args, (gpointer)prefix);
+  }
+  for (int i = 0; extra && extra[i]; i++)
+    g_ptr_array_add(args, extra[i]);
+  if (chunk) {
+    g_ptr_array_add(args, "--chunk");
+    g_ptr_array_add(args, (gpointer)chunk);
+  }
+  g_ptr_array_add(args, NULL);
+  g_unlink(out_path);
+  Run r = run_argv((const char *const *)args->pdata);
+  Array a = {0};
+  if (r.exit_code == 0) {
+    a = load_array(out_path);
+  } else {
+    a.message = g_strdup_printf("exit %d: %s", r.exit_code, r.err);
+  }
+  *err = g_strdup(r.err);
+  run_clear(&r);
+  g_ptr_array_free(args, TRUE);
+  g_free(model);
+  g_free(input);
+  return a;
+}
+
+static void check_golden(void) {
+  gchar *tsv_path = golden_path("cases.tsv");
+  gchar *tsv = NULL;
+  if (!tap_ok(g_file_get_contents(tsv_path, &tsv, NULL, NULL),
+              "golden cases list %s exists", tsv_path)) {
+    g_free(tsv_path);
+    return;
+  }
+  g_free(tsv_path);
+  gchar **lines = g_strsplit(tsv, "\n", -1);
+  gchar *out_path = tmp_path("golden.out.npy");
+  int cases = 0;
+  for (int li = 0; lines[li]; li++) {
+    gchar *line = g_strchomp(lines[li]);
+    if (line[0] == '#' || line[0] == '\0')
+      continue;
+    gchar **f = g_strsplit(line, "\t", -1);
+    if (g_strv_length(f) < 3) {
+      tap_ok(FALSE, "cases.tsv line %d has NAME, LAYER_PREFIX, EXTRA_CLI_ARGS", li + 1);
+      g_strfreev(f);
+      continue;
+    }
+    cases++;
+    const char *name = f[0];
+    const char *prefix = strcmp(f[1], "-") ? f[1] : NULL;
+    gchar **extra = NULL;
+    if (strcmp(f[2], "-") != 0 && !g_shell_parse_argv(f[2], NULL, &extra, NULL))
+      extra = NULL;
+    gchar *ref_path = g_strdup_printf("%s/tests/golden/%s.out.npy", source_root, name);
+    Array ref = load_array(ref_path);
+    g_free(ref_path);
+
+    gchar *err = NULL;
+    Array base = run_golden(name, prefix, extra, NULL, out_path, &err);
+    double max_err = INFINITY, max_ref = 0;
+    gboolean shape_ok = base.ok && ref.ok && same_shape(&base.npy, &ref.npy);
+    if (shape_ok)
+      compare(base.data, ref.data, ref.npy.count, &max_err, &max_ref);
+    gchar *got_shape =
+        base.ok ? ct_npy_shape_string(base.npy.shape, base.npy.ndim) : NULL;
+    gchar *ref_shape = ref.ok ? ct_npy_shape_string(ref.npy.shape, ref.npy.ndim) : NULL;
+    tap_ok(shape_ok && within_contract(max_err, max_ref) && err[0] == '\0',
+           "golden %s: shape %s, max error %.3g (max |ref| %.3g)%s%s", name,
+           got_shape ? got_shape : "?", max_err, max_ref, base.ok ? "" : " -- ",
+           base.ok ? "" : base.message);
+    if (!shape_ok && ref.ok)
+      tap_diag("expected shape %s", ref_shape);
+    if (!ref.ok)
+      tap_diag("reference: %s", ref.message);
+    g_free(got_shape);
+    g_free(ref_shape);
+    g_free(err);
+
+    /* Other chunkings: bitwise identical to the default chunk. The random
+     * one goes up to a little past the longest input axis (the streamed
+     * axis is one of them), so it can also exceed the signal. */
+    gint64 len0 = 1;
+    {
+      gchar *in_path = g_strdup_printf("%s/tests/golden/%s.in.npy", source_root, name);
+      Array in = load_array(in_path);
+      for (int d = 0; in.ok && d < in.npy.ndim; d++)
+        len0 = MAX(len0, in.npy.shape[d]);
+      array_clear(&in);
+      g_free(in_path);
+    }
+    gchar random_chunk[32];
+    g_snprintf(random_chunk, sizeof random_chunk, "%" G_GINT64_FORMAT,
+               1 + (gint64)(rng_next() % (guint64)(len0 + 2)));
+    const char *chunks[] = {"1", "2", "3", "7", random_chunk};
+    GString *bad = g_string_new(NULL);
+    for (gsize c = 0; c < G_N_ELEMENTS(chunks); c++) {
+      Array other = run_golden(name, prefix, extra, chunks[c], out_path, &err);
+      gboolean same =
+          other.ok && base.ok && same_shape(&other.npy, &base.npy) &&
+          memcmp(other.data, base.data, (gsize)base.npy.count * sizeof(float)) == 0;
+      if (!same)
+        g_string_append_printf(bad, " --chunk %s (%s)", chunks[c],
+                               other.ok ? "differs" : other.message);
+      array_clear(&other);
+      g_free(err);
+    }
+    tap_ok(base.ok && bad->len == 0,
+           "golden %s: --chunk 1, 2, 3, 7, %s bitwise identical to the default%s", name,
+           random_chunk, bad->str);
+    g_string_free(bad, TRUE);
+    array_clear(&base);
+    array_clear(&ref);
+    g_strfreev(extra);
+    g_strfreev(f);
+  }
+  tap_ok(cases > 0, "cases.tsv lists %d golden cases", cases);
+  g_unlink(out_path);
+  g_free(out_path);
+  g_strfreev(lines);
+  g_free(tsv);
+}
+
+/* ---- PyTorch documentation examples at full size --------------------------- */
+
+static ct_layer *load_model(const char *path, const CtOverrides *overrides) {
+  GError *error = NULL;
+  ct_layer *layer = ct_model_load(path, NULL, overrides, &error);
+  if (!layer) {
+    tap_diag("%s", error->message);
+    g_error_free(error);
+  }
+  return layer;
+}
+
+/* Writes a random batched input, runs the CLI, and checks the output shape;
+ * then checks every batch item against the reference, or (for speed) the
+ * first and last against the one-shot forward, which must agree bitwise.
+ * Big files live in the temporary directory only while checked. */
+static void check_doc(const char *model_name, int rank, const gint64 *in_shape,
+                      const gint64 *want, const char *const *extra,
+                      CtOverrides *overrides, gboolean use_reference) {
+  gchar *model = golden_path(model_name);
+  gchar *in_path = tmp_path("doc.in.npy"), *out_path = tmp_path("doc.out.npy");
+  const int ndim = rank + 2;
+  const gint64 count = product(in_shape, ndim);
+  float *input = g_malloc((gsize)count * sizeof(float));
+  fill_random(input, count);
+  gboolean ok = ct_npy_save_f32(in_path, in_shape, ndim, input, NULL);
+  const char *args[16] = {"apply", model, in_path, out_path};
+  int n = 4;
+  for (int i = 0; extra && extra[i]; i++)
+    args[n++] = extra[i];
+  args[n] = NULL;
+  gint64 t0 = g_get_monotonic_time();
+  Run r = run_argv(args);
+  gint64 t1 = g_get_monotonic_time();
+  gchar *want_str = ct_npy_shape_string(want, ndim);
+  gchar *in_str = ct_npy_shape_string(in_shape, ndim);
+  /* The output may be 1 GB: map it rather than read it. */
+  GMappedFile *mapped =
+      r.exit_code == 0 ? g_mapped_file_new(out_path, FALSE, NULL) : NULL;
+  CtNpy out;
+  GError *error = NULL;
+  gboolean parsed =
+      mapped && ct_npy_parse((const guint8 *)g_mapped_file_get_contents(mapped),
+                             g_mapped_file_get_length(mapped), &out, &error);
+  tap_ok(ok && parsed && shape_is(&out, ndim, want),
+         "%s on %s input -> %s output (%.1f s)%s%s", model_name, in_str, want_str,
+         (double)(t1 - t0) / 1e6, r.exit_code ? " -- " : "", r.exit_code ? r.err : "");
+  g_clear_error(&error);
+
+  ct_layer *layer = parsed ? load_model(model, overrides) : NULL;
+  if (layer && shape_is(&out, ndim, want)) {
+    const ct_params *p = ct_layer_params(layer);
+    const gint64 in_item = product(in_shape + 1, ndim - 1);
+    const gint64 out_item = product(want + 1, ndim - 1);
+    float *expect = g_malloc((gsize)out_item * sizeof(float));
+    float *got = g_malloc((gsize)out_item * sizeof(float));
+    /* Every item for the reference (cheap in 1d); first and last otherwise. */
+    gint64 items[64];
+    int n_items = 0;
+    for (gint64 b = 0; b < in_shape[0]; b++)
+      if (use_reference || b == 0 || b == in_shape[0] - 1)
+        items[n_items++] = b;
+    double worst = 0, worst_ref = 0;
+    gboolean good = TRUE;
+    for (int k = 0; k < n_items; k++) {
+      const gint64 b = items[k];
+      ct_status st =
+          use_reference
+              ? ct_reference_forward(p, ct_layer_weight(layer), ct_layer_bias(layer),
+                                     in_shape + 2, input + b * in_item, expect)
+              : ct_forward(layer, in_shape + 2, input + b * in_item, expect, NULL, 0);
+      ct_npy_read_f32(&out, b * out_item, out_item, got);
+      double e, m;
+      compare(got, expect, out_item, &e, &m);
+      worst = MAX(worst, e);
+      worst_ref = MAX(worst_ref, m);
+      if (st != CT_OK)
+        good = FALSE;
+      else if (use_reference ? !within_contract(e, m)
+                             : memcmp(got, expect, (gsize)out_item * sizeof(float)) != 0)
+        good = FALSE;
+    }
+    tap_ok(good, "%s: %d batch items %s (max error %.3g, max |ref| %.3g)", model_name,
+           n_items,
+           use_reference ? "match the reference"
+                         : "bitwise equal to the one-shot forward",
+           worst, worst_ref);
+    g_free(expect);
+    g_free(got);
+  } else {
+    tap_ok(FALSE, "%s: values (no output to check)", model_name);
+  }
+  ct_layer_free(layer);
+  if (mapped)
+    g_mapped_file_unref(mapped);
+  run_clear(&r);
+  g_free(want_str);
+  g_free(in_str);
+  g_free(input);
+  g_unlink(in_path);
+  g_unlink(out_path);
+  g_free(in_path);
+  g_free(out_path);
+  g_free(model);
+}
+
+static void check_docs(void) {
+  const gint64 in1[] = {20, 16, 50}, out1[] = {20, 33, 99};
+  check_doc("doc_1d.safetensors", 1, in1, out1, NULL, NULL, TRUE);
+
+  /* The documentation's ConvTranspose2d(16, 33, 3, stride=2): the file's
+   * weights with padding and output_padding back to 0. */
+  const gint64 in2[] = {20, 16, 50, 100}, out2[] = {20, 33, 101, 201};
+  const char *const extra2[] = {"--padding", "0", "--output-padding=0", NULL};
+  CtOverrides ov2 = {0};
+  ct_axis_override_parse("0", &ov2.padding, NULL);
+  ct_axis_override_parse("0", &ov2.output_padding, NULL);
+  check_doc("doc_2d.safetensors", 2, in2, out2, extra2, &ov2, FALSE);
+
+  const gint64 in3[] = {20, 16, 10, 50, 100}, out3[] = {20, 33, 19, 100, 200};
+  check_doc("doc_3d.safetensors", 3, in3, out3, NULL, NULL, FALSE);
+}
+
+/* ---- audio ------------------------------------------------------------- */
+
+static const int AUDIO_RATE = 48000, AUDIO_FRAMES = 48000;
+
+/* A 2->2 1d layer, k4 s2 p1 (L_out = 2L), with bias. */
+static float audio_weight[2 * 2 * 4], audio_bias[2];
+
+static gboolean write_stereo_wav(const char *path, float *planar) {
+  SF_INFO info = {
+      .samplerate = AUDIO_RATE, .channels = 2, .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
+  SNDFILE *sf = sf_open(path, SFM_WRITE, &info);
+  if (!sf)
+    return FALSE;
+  float *inter = g_malloc(sizeof(float) * 2 * AUDIO_FRAMES);
+  for (int i = 0; i < AUDIO_FRAMES; i++) {
+    /* A chirp-like signal plus noise, within [-0.6, 0.6]. */
+    planar[i] = 0.5f * sinf((float)i * 0.01f * (1.0f + (float)i / AUDIO_FRAMES)) +
+                0.1f * rng_float();
+    planar[AUDIO_FRAMES + i] = 0.6f * rng_float();
+    inter[2 * i] = planar[i];
+    inter[2 * i + 1] = planar[AUDIO_FRAMES + i];
+  }
+  gboolean ok = sf_writef_float(sf, inter, AUDIO_FRAMES) == AUDIO_FRAMES;
+  ok = sf_close(sf) == 0 && ok;
+  g_free(inter);
+  return ok;
+}
+
+/* Reads an audio file back as planar floats. */
+static float *read_audio(const char *path, SF_INFO *info) {
+  memset(info, 0, sizeof *info);
+  SNDFILE *sf = sf_open(path, SFM_READ, info);
+  if (!sf)
+    return NULL;
+  const gint64 frames = info->frames, ch = info->channels;
+  float *inter = g_malloc(sizeof(float) * (gsize)(frames * ch) + 1);
+  sf_count_t got = sf_readf_float(sf, inter, frames);
+  sf_close(sf);
+  float *planar = g_malloc(sizeof(float) * (gsize)(frames * ch) + 1);
+  for (gint64 i = 0; i < got; i++)
+    for (gint64 c = 0; c < ch; c++)
+      planar[c * frames + i] = inter[i * ch + c];
+  g_free(inter);
+  if (got != frames) {
+    g_free(planar);
+    return NULL;
+  }
+  return planar;
+}
+
+static void check_audio(void) {
+  for (int i = 0; i < 16; i++)
+    audio_weight[i] = 0.5f * rng_float();
+  audio_bias[0] = 0.01f;
+  audio_bias[1] = -0.02f;
+  gchar *model = tmp_path("stereo.safetensors");
+  const Tensor tensors[] = {{"weight", 3, {2, 2, 4}, audio_weight},
+                            {"bias", 1, {2}, audio_bias}};
+  tap_ok(write_safetensors(model, "{\"stride\":\"2\",\"padding\":\"1\"}", tensors, 2),
+         "wrote a 2->2 stride-2 model");
+  gchar *wav = tmp_path("in.wav");
+  float *input = g_malloc(sizeof(float) * 2 * AUDIO_FRAMES);
+  tap_ok(write_stereo_wav(wav, input), "wrote a stereo 48 kHz float WAV");
+
+  ct_params params;
+  ct_params_init(&params, 1);
+  params.in_channels = params.out_channels = 2;
+  params.kernel[0] = 4;
+  params.stride[0] = 2;
+  params.padding[0] = 1;
+  char msg[256];
+  ct_layer *layer = ct_layer_new(&params, audio_weight, audio_bias, msg, sizeof msg);
+  const gint64 in_len = AUDIO_FRAMES, out_len = 2 * AUDIO_FRAMES;
+  float *expect = g_malloc(sizeof(float) * 2 * (gsize)out_len);
+  tap_ok(layer && ct_forward(layer, &in_len, input, expect, msg, sizeof msg) == CT_OK,
+         "one-shot forward of the same data");
+
+  /* WAV out: rate doubles, values equal to the forward. */
+  gchar *out = tmp_path("out.wav");
+  Run r = RUN("apply", model, wav, out);
+  gchar *want_line =
+      g_strdup_printf("applied 1d layer 2->2 (stride 2) to %s: 2 x 48000 @ "
+                      "48000 Hz -> 2 x 96000 @ 96000 Hz, wrote %s\n",
+                      wav, out);
+  tap_ok(r.exit_code == 0 && strcmp(r.out, want_line) == 0 && r.err[0] == '\0',
+         "apply WAV: summary line on stdout, nothing on stderr%s%s",
+         r.exit_code ? " -- " : "", r.err);
+  if (strcmp(r.out, want_line) != 0)
+    tap_diag("stdout: %s", r.out);
+  g_free(want_line);
+  run_clear(&r);
+  SF_INFO info;
+  float *got = read_audio(out, &info);
+  tap_ok(got && info.samplerate == 96000 && info.channels == 2 &&
+             info.frames == out_len && info.format == (SF_FORMAT_WAV | SF_FORMAT_FLOAT),
+         "output WAV: 32-bit float, 2 channels, 96000 Hz, %lld frames",
+         (long long)info.frames);
+  double err = INFINITY, max_ref = 0;
+  if (got && info.frames == out_len)
+    compare(got, expect, 2 * out_len, &err, &max_ref);
+  tap_ok(err <= 1e-6, "output WAV equals ct_forward (max error %.3g)", err);
+  g_free(got);
+
+  /* Whatever --chunk, the same samples. */
+  Run r2 = RUN("apply", model, wav, out, "--chunk", "333", "--threads", "2");
+  got = read_audio(out, &info);
+  if (got && info.frames == out_len)
+    compare(got, expect, 2 * out_len, &err, &max_ref);
+  tap_ok(r2.exit_code == 0 && got && err <= 1e-6, "--chunk 333 --threads 2: same output");
+  run_clear(&r2);
+  g_free(got);
+
+  /* Other containers by extension. */
+  static const struct {
+    const char *name;
+    int major;
+    gboolean lossy;
+  } formats[] = {
+      {"out.flac", SF_FORMAT_FLAC, TRUE},  {"out.FLAC", SF_FORMAT_FLAC, TRUE},
+      {"out.aiff", SF_FORMAT_AIFF, FALSE}, {"out.aif", SF_FORMAT_AIFF, FALSE},
+      {"out.au", SF_FORMAT_AU, FALSE},     {"out.caf", SF_FORMAT_CAF, FALSE},
+      {"out.ogg", SF_FORMAT_OGG, TRUE},    {"out.xyz", SF_FORMAT_WAV, FALSE},
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(formats); i++) {
+    gchar *path = tmp_path(formats[i].name);
+    Run rf = RUN("apply", model, wav, path);
+    got = read_audio(path, &info);
+    err = INFINITY;
+    if (got && info.frames == out_len)
+      compare(got, expect, 2 * out_len, &err, &max_ref);
+    /* FLAC is 24-bit (error <= 2^-23 after clipping, and the data is within
+     * [-1, 1] here); Vorbis only needs to be close in energy, so just its
+     * length and format are checked. */
+    gboolean values_ok = formats[i].major == SF_FORMAT_OGG ? TRUE
+                         : formats[i].lossy                ? err <= 2.5e-7
+                                                           : err <= 1e-6;
+    tap_ok(rf.exit_code == 0 && got &&
+               (info.format & SF_FORMAT_TYPEMASK) == formats[i].major &&
+               info.samplerate == 96000 && info.channels == 2 && info.frames == out_len &&
+               values_ok,
+           "%s: format 0x%x, %d Hz, error %.3g%s%s", formats[i].name, info.format,
+           info.samplerate, err, rf.exit_code ? " -- " : "", rf.err);
+    run_clear(&rf);
+    g_free(got);
+    g_unlink(path);
+    g_free(path);
+  }
+
+  /* FLAC clips what does not fit in [-1, 1]. */
+  float loud[2] = {8.0f, -8.0f};
+  const Tensor loud_tensors[] = {{"weight", 3, {2, 2, 4}, audio_weight},
+                                 {"bias", 1, {2}, loud}};
+  gchar *loud_model = tmp_path("loud.safetensors");
+  write_safetensors(loud_model, "{\"stride\":\"2\",\"padding\":\"1\"}", loud_tensors, 2);
+  gchar *flac = tmp_path("loud.flac");
+  Run rl = RUN("apply", loud_model, wav, flac);
+  got = read_audio(flac, &info);
+  gboolean clipped = got != NULL && info.frames == out_len;
+  for (gint64 i = 0; clipped && i < out_len; i++)
+    clipped = got[i] > 0.99f && got[out_len + i] < -0.99f;
+  tap_ok(rl.exit_code == 0 && clipped, "FLAC output clipped to [-1, 1], not wrapped");
+  run_clear(&rl);
+  g_free(got);
+  g_unlink(flac);
+  g_free(flac);
+  g_unlink(loud_model);
+  g_free(loud_model);
+
+  /* Audio in, .npy out: [Cout, L_out]. */
+  gchar *npy_out = tmp_path("audio.npy");
+  Run rn = RUN("apply", model, wav, npy_out, "--chunk=1000");
+  Array a = load_array(npy_out);
+  const gint64 want[2] = {2, out_len};
+  tap_ok(rn.exit_code == 0 && a.ok && shape_is(&a.npy, 2, want) &&
+             memcmp(a.data, expect, sizeof(float) * 2 * (gsize)out_len) == 0,
+         "WAV in, .npy out: [2, 96000], bitwise equal to ct_forward");
+  array_clear(&a);
+  run_clear(&rn);
+  g_unlink(npy_out);
+  g_free(npy_out);
+
+  g_free(expect);
+  ct_layer_free(layer);
+  g_free(input);
+  g_unlink(out);
+  g_free(out);
+  g_unlink(wav);
+  g_free(wav);
+  g_unlink(model);
+  g_free(model);
+}
+
+/* ---- info -------------------------------------------------------------- */
+
+static gboolean has_line(const char *text, const char *line) {
+  gchar *needle = g_strdup_printf("\n%s\n", line);
+  gchar *padded = g_strdup_printf("\n%s", text);
+  gboolean found = strstr(padded, needle) != NULL;
+  g_free(needle);
+  g_free(padded);
+  return found;
+}
+
+static void check_info(void) {
+  gchar *doc1 = golden_path("doc_1d.safetensors");
+  Run r = RUN("info", doc1);
+  const char *lines[] = {"dimensionality: 1d (ConvTranspose1d)",
+                         "in_channels: 16",
+                         "out_channels: 33",
+                         "groups: 1",
+                         "kernel: 3",
+                         "stride: 2",
+                         "padding: 1",
+                         "output_padding: 0",
+                         "dilation: 1",
+                         "bias: yes",
+                         "latency: 1 output steps, 1 input steps"};
+  gboolean all = r.exit_code == 0 && r.err[0] == '\0';
+  for (gsize i = 0; i < G_N_ELEMENTS(lines); i++)
+    if (!has_line(r.out, lines[i])) {
+      tap_diag("missing line '%s'", lines[i]);
+      all = FALSE;
+    }
+  tap_ok(all, "info doc_1d: every field, 'latency: 1 output steps, 1 input steps'");
+  if (!all)
+    tap_diag("stdout: %s", r.out);
+  run_clear(&r);
+
+  /* D > p: the end crop reaches past the kernel (k7 s4 p5: D = 7). */
+  gchar *crop = golden_path("stride4_crop_1d.safetensors");
+  r = RUN("info", crop);
+  tap_ok(r.exit_code == 0 && has_line(r.out, "latency: 7 output steps, 2 input steps"),
+         "info stride4_crop_1d: latency 7 output steps, 2 input steps");
+  run_clear(&r);
+  /* Overrides are shown as apply would use them. */
+  r = RUN("info", doc1, "--padding=0");
+  tap_ok(r.exit_code == 0 && has_line(r.out, "padding: 0") &&
+             has_line(r.out, "latency: 0 output steps, 0 input steps"),
+         "info --padding=0: padding 0, latency 0");
+  run_clear(&r);
+
+  gchar *axes = golden_path("axes_3d.safetensors");
+  r = RUN("info", axes);
+  tap_ok(r.exit_code == 0 && has_line(r.out, "dimensionality: 3d (ConvTranspose3d)") &&
+             has_line(r.out, "kernel: 3,3,5") && has_line(r.out, "stride: 1,2,2") &&
+             has_line(r.out, "dilation: 1,2,1"),
+         "info axes_3d: per-axis lists");
+  run_clear(&r);
+
+  gchar *prefix = golden_path("prefix_1d.safetensors");
+  r = RUN("info", "--layer", "ups.0", prefix);
+  tap_ok(r.exit_code == 0 && has_line(r.out, "layer: ups.0") &&
+             strstr(r.out, "latency: "),
+         "info --layer before MODEL");
+  run_clear(&r);
+  r = RUN("info", doc1, "--chunk", "4");
+  tap_ok(r.exit_code == 2 && one_error_line(r.err), "info refuses --chunk (usage error)");
+  run_clear(&r);
+
+  r = RUN("--help");
+  tap_ok(r.exit_code == 0 && strstr(r.out, "convtranspose apply MODEL INPUT OUTPUT"),
+         "--help prints usage on stdout");
+  run_clear(&r);
+  r = RUN("apply", "--help");
+  tap_ok(r.exit_code == 0 && strstr(r.out, "Usage:"), "apply --help prints usage");
+  run_clear(&r);
+  r = run_argv((const char *const[]){NULL});
+  tap_ok(r.exit_code == 2 && strstr(r.err, "Usage:") && r.out[0] == '\0',
+         "no arguments: usage on stderr, exit 2");
+  run_clear(&r);
+  g_free(doc1);
+  g_free(crop);
+  g_free(axes);
+  g_free(prefix);
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+/* Runs the CLI expecting failure with `code` (or any non-zero for -1):
+ * one line on stderr, and OUTPUT (args' "@OUT") neither created nor, when
+ * it existed before, modified; no temporary left beside it. */
+static void expect_failure(const char *what, int code, const char *out_path,
+                           const char *const *args) {
+  for (int pre = 0; pre < 2; pre++) {
+    static const char sentinel[] = "pre-existing output, must survive\n";
+    g_unlink(out_path);
+    /* Where OUTPUT cannot exist (a missing directory) only the first pass. */
+    if (pre && !g_file_set_contents(out_path, sentinel, -1, NULL))
+      break;
+    Run r = run_argv(args);
+    gchar *dir = g_path_get_dirname(out_path), *base = g_path_get_basename(out_path);
+    gchar *temp_prefix = g_strdup_printf(".%s.", base);
+    gchar *contents = NULL;
+    gboolean out_ok;
+    if (pre)
+      out_ok = g_file_get_contents(out_path, &contents, NULL, NULL) &&
+               strcmp(contents, sentinel) == 0;
+    else
+      out_ok = !file_exists(out_path);
+    const int leftovers = count_prefixed(dir, temp_prefix);
+    gboolean good = (code < 0 ? r.exit_code > 0 : r.exit_code == code) &&
+                    one_error_line(r.err) && out_ok && leftovers == 0;
+    gchar *err_line = g_strchomp(g_strdup(r.err));
+    tap_ok(good, "%s%s: exit %d, \"%s\"%s%s", what, pre ? " (OUTPUT exists)" : "",
+           r.exit_code, err_line, out_ok ? "" : ", OUTPUT touched",
+           leftovers ? ", temporary left behind" : "");
+    g_free(err_line);
+    g_free(contents);
+    g_free(temp_prefix);
+    g_free(dir);
+    g_free(base);
+    run_clear(&r);
+    g_unlink(out_path);
+  }
+}
+
+#define FAILS(what, code, out, ...)                                                      \
+  expect_failure(what, code, out, (const char *const[]){__VA_ARGS__, NULL})
+
+/* A .npy with a hand-written header dict and n float32 zeros of data. */
+static void write_raw_npy(const char *path, const char *dict, gsize data_bytes) {
+  GByteArray *b = g_byte_array_new();
+  const gsize len = strlen(dict);
+  const guint8 head[10] = {0x93, 'N', 'U', 'M',         'P',
+                           'Y',  1,   0,   (guint8)len, (guint8)(len >> 8)};
+  g_byte_array_append(b, head, 10);
+  g_byte_array_append(b, (const guint8 *)dict, (guint)len);
+  for (gsize i = 0; i < data_bytes; i++)
+    g_byte_array_append(b, (const guint8 *)"\0", 1);
+  g_file_set_contents(path, (const gchar *)b->data, b->len, NULL);
+  g_byte_array_unref(b);
+}
+
+static void check_errors(void) {
+  gchar *model = golden_path("doc_1d.safetensors");   /* 16 -> 33, k3 s2 p1 */
+  gchar *model2d = golden_path("doc_2d.safetensors"); /* 2d */
+  gchar *crop = golden_path("crop_to_one_1d.safetensors");
+  gchar *good_in = golden_path("doc_1d.in.npy"); /* [2, 16, 50] */
+  gchar *out = tmp_path("err.out.npy");
+  gchar *p = NULL;
+
+  /* The good invocation works (so each failure below is the one named). */
+  Run r = RUN("apply", model, good_in, out);
+  tap_ok(r.exit_code == 0 && file_exists(out) && r.err[0] == '\0' &&
+             g_str_has_prefix(r.out, "applied 1d layer 16->33 (stride 2) to "),
+         "control: the valid apply succeeds");
+  run_clear(&r);
+  g_unlink(out);
+
+  gchar *missing = tmp_path("no-such-model.safetensors");
+  FAILS("missing model", 1, out, "apply", missing, good_in, out);
+  g_free(missing);
+  gchar *bad_model = tmp_path("bad.safetensors");
+  g_file_set_contents(bad_model, "\xff\xff\xff\xff\xff\xff\xff\x7f{}", 10, NULL);
+  FAILS("malformed model (header length past the end)", 1, out, "apply", bad_model,
+        good_in, out);
+  g_file_set_contents(bad_model, "\x02\0\0\0\0\0\0\0[]", 10, NULL);
+  FAILS("malformed model (header not an object)", 1, out, "apply", bad_model, good_in,
+        out);
+  FAILS("--layer naming no tensor", 1, out, "apply", model, good_in, out, "--layer",
+        "nope");
+
+  gchar *missing_in = tmp_path("no-such-input.npy");
+  FAILS("missing .npy input", 1, out, "apply", model, missing_in, out);
+  g_free(missing_in);
+  gchar *missing_wav = tmp_path("no-such-input.wav");
+  FAILS("missing audio input", 1, out, "apply", model, missing_wav, out);
+  g_free(missing_wav);
+
+  gchar *in = tmp_path("err.in.npy");
+  const char *hd = "{'descr': '<f4', 'fortran_order': False, 'shape': (16, 4), }";
+  write_raw_npy(in, hd, 64 * 4);
+  r = RUN("apply", model, in, out);
+  tap_ok(r.exit_code == 0, "control: a hand-written [16, 4] input works");
+  run_clear(&r);
+  g_file_set_contents(in, "PK\x03\x04 this is a zip file", -1, NULL);
+  FAILS("npy: bad magic", 1, out, "apply", model, in, out);
+  write_raw_npy(in, hd, 64 * 4 - 3);
+  FAILS("npy: truncated data", 1, out, "apply", model, in, out);
+  g_file_set_contents(in, "\x93NUMPY\x01\x00\x40\x00{'descr'", 18, NULL);
+  FAILS("npy: truncated header", 1, out, "apply", model, in, out);
+  write_raw_npy(in, "{'descr': '>f4', 'fortran_order': False, 'shape': (16, 4), }", 256);
+  FAILS("npy: big-endian", 1, out, "apply", model, in, out);
+  write_raw_npy(in, "{'descr': '<i4', 'fortran_order': False, 'shape': (16, 4), }", 256);
+  FAILS("npy: int32 dtype", 1, out, "apply", model, in, out);
+  write_raw_npy(in, "{'descr': '<f4', 'fortran_order': True, 'shape': (16, 4), }", 256);
+  FAILS("npy: Fortran order", 1, out, "apply", model, in, out);
+  g_file_set_contents(in, "", 0, NULL);
+  FAILS("npy: empty file", 1, out, "apply", model, in, out);
+
+  write_raw_npy(in, "{'descr': '<f4', 'fortran_order': False, 'shape': (15, 4), }", 240);
+  FAILS("wrong channel count (15, layer takes 16)", 1, out, "apply", model, in, out);
+  write_raw_npy(in, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2, 16, 4), }",
+                1024);
+  FAILS("wrong ndim (4 for a 1d layer)", 1, out, "apply", model, in, out);
+  write_raw_npy(in, "{'descr': '<f4', 'fortran_order': False, 'shape': (64,), }", 256);
+  FAILS("wrong ndim (1 for a 1d layer)", 1, out, "apply", model, in, out);
+  write_raw_npy(in, "{'descr': '<f4', 'fortran_order': False, 'shape': (16, 0), }", 0);
+  FAILS("empty signal (length 0)", 1, out, "apply", model, in, out);
+
+  /* crop_to_one_1d: k7 s4 p5, so L = 1 gives L_out = -3. */
+  gchar *crop_in = golden_path("crop_to_one_1d.in.npy");
+  Array ci = load_array(crop_in);
+  if (ci.ok) {
+    gint64 shape[CT_NPY_MAX_DIMS];
+    memcpy(shape, ci.npy.shape, sizeof shape);
+    shape[ci.npy.ndim - 1] = 1;
+    ct_npy_save_f32(in, shape, ci.npy.ndim, ci.data, NULL);
+  }
+  array_clear(&ci);
+  FAILS("input too short for the layer", 1, out, "apply", crop, in, out);
+  r = RUN("apply", crop, in, out);
+  tap_ok(strstr(r.err, "too short") != NULL, "the too-short message says so: %s", r.err);
+  run_clear(&r);
+  g_free(crop_in);
+
+  /* Unwritable destinations (root can write anywhere, so also a missing
+   * directory and a path through a regular file). */
+  gchar *nodir = tmp_path("no-such-dir/out.npy");
+  FAILS("output directory missing", 1, nodir, "apply", model, good_in, nodir);
+  g_free(nodir);
+  gchar *file_dir = tmp_path("plain-file");
+  g_file_set_contents(file_dir, "x", 1, NULL);
+  gchar *through_file = g_build_filename(file_dir, "out.npy", NULL);
+  r = RUN("apply", model, good_in, through_file);
+  tap_ok(r.exit_code == 1 && one_error_line(r.err), "output under a regular file: %s",
+         r.err);
+  run_clear(&r);
+  g_free(through_file);
+  g_unlink(file_dir);
+  g_free(file_dir);
+  gchar *ro_dir = tmp_path("read-only.npy");
+  g_mkdir(ro_dir, 0755);
+  gchar *ro_out = g_build_filename(ro_dir, "out.npy", NULL);
+  if (geteuid() != 0) {
+    g_chmod(ro_dir, 0555);
+    r = RUN("apply", model, good_in, ro_out);
+    tap_ok(r.exit_code == 1 && one_error_line(r.err) && !file_exists(ro_out),
+           "read-only output directory: %s", r.err);
+    run_clear(&r);
+    g_chmod(ro_dir, 0755);
+  } else {
+    tap_ok(TRUE, "read-only output directory: # SKIP running as root");
+  }
+  g_free(ro_out);
+  /* OUTPUT naming a directory: refused, directory untouched. */
+  r = RUN("apply", model, good_in, ro_dir);
+  tap_ok(r.exit_code == 1 && one_error_line(r.err) &&
+             g_file_test(ro_dir, G_FILE_TEST_IS_DIR) &&
+             count_prefixed(tmp_dir, ".read-only.npy.") == 0,
+         "OUTPUT is a directory: %s", r.err);
+  run_clear(&r);
+  g_rmdir(ro_dir);
+  g_free(ro_dir);
+
+  FAILS("--chunk 0", 2, out, "apply", model, good_in, out, "--chunk", "0");
+  FAILS("--chunk abc", 2, out, "apply", model, good_in, out, "--chunk", "abc");
+  FAILS("--chunk=-3", 2, out, "apply", model, good_in, out, "--chunk=-3");
+  FAILS("--chunk without a value", 2, out, "apply", model, good_in, out, "--chunk");
+  FAILS("--threads -1", 2, out, "apply", model, good_in, out, "--threads", "-1");
+  FAILS("--stride 0", 2, out, "apply", model, good_in, out, "--stride", "0");
+  FAILS("--stride x", 2, out, "apply", model, good_in, out, "--stride", "x");
+  FAILS("--dilation 0", 2, out, "apply", model, good_in, out, "--dilation=0");
+  FAILS("--groups 0", 2, out, "apply", model, good_in, out, "--groups", "0");
+  FAILS("--padding -1", 2, out, "apply", model, good_in, out, "--padding", "-1");
+  FAILS("--stride 1,2 for a 1d layer", -1, out, "apply", model, good_in, out, "--stride",
+        "1,2");
+  FAILS("--groups 5 (16 channels not divisible)", 1, out, "apply", model, good_in, out,
+        "--groups", "5");
+  FAILS("--output-padding 2 >= stride", 1, out, "apply", model, good_in, out,
+        "--output-padding", "2");
+  FAILS("unknown option", 2, out, "apply", model, good_in, out, "--frobnicate");
+  FAILS("unknown short option", 2, out, "apply", model, good_in, out, "-x");
+  FAILS("too few arguments", 2, out, "apply", model, out);
+  FAILS("too many arguments", 2, out, "apply", model, good_in, out, "extra");
+  FAILS("unknown command", 2, out, "transmogrify", model, good_in, out);
+  FAILS("option before the command", 2, out, "--chunk", "4", "apply", model, good_in,
+        out);
+  p = tmp_path("err.wav");
+  FAILS(".npy input, audio OUTPUT", 2, p, "apply", model, good_in, p);
+
+  /* Audio: a 2d layer, wrong channels, garbage. */
+  gchar *wav = tmp_path("err-in.wav");
+  SF_INFO info = {
+      .samplerate = 8000, .channels = 2, .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
+  SNDFILE *sf = sf_open(wav, SFM_WRITE, &info);
+  float frames[2 * 64] = {0};
+  if (sf) {
+    sf_writef_float(sf, frames, 64);
+    sf_close(sf);
+  }
+  FAILS("audio input for a 2d layer", 1, p, "apply", model2d, wav, p);
+  FAILS("audio input with 2 channels for a 16-channel layer", 1, p, "apply", model, wav,
+        p);
+  gchar *junk = tmp_path("junk.wav");
+  g_file_set_contents(junk, "RIFF....WAVEjunkjunkjunk", -1, NULL);
+  FAILS("malformed audio input", 1, p, "apply", model, junk, p);
+  g_unlink(junk);
+  g_free(junk);
+  g_unlink(wav);
+  g_free(wav);
+  g_free(p);
+
+  r = RUN("bench", "--case", "K1_audio_fir2x");
+  tap_ok(r.exit_code == 1 && r.out[0] == '\0' &&
+             strcmp(r.err, "convtranspose: bench is not implemented yet (see the "
+                           "performance issue)\n") == 0,
+         "bench: not implemented, exit 1");
+  run_clear(&r);
+
+  g_unlink(in);
+  g_free(in);
+  g_unlink(bad_model);
+  g_free(bad_model);
+  g_free(out);
+  g_free(good_in);
+  g_free(crop);
+  g_free(model2d);
+  g_free(model);
+}
+
+/* Options anywhere, both spellings, and an output that replaces a file. */
+static void check_option_syntax(void) {
+  gchar *model = golden_path("override_2d.safetensors");
+  gchar *in = golden_path("override_2d.in.npy");
+  gchar *ref_path = golden_path("override_2d.out.npy");
+  gchar *out = tmp_path("syntax.npy");
+  g_file_set_contents(out, "old contents", -1, NULL);
+  Run r = RUN("apply", "--stride=1,2", model, "--padding", "[1,0]", in, "--chunk=2", out);
+  Array got = load_array(out), ref = load_array(ref_path);
+  tap_ok(r.exit_code == 0 && got.ok && ref.ok && same_shape(&got.npy, &ref.npy),
+         "options between positionals, --opt=value and [list] forms; OUTPUT replaced%s%s",
+         r.exit_code ? " -- " : "", r.err);
+  struct stat st;
+  mode_t mask = umask(0);
+  umask(mask);
+  tap_ok(g_stat(out, &st) == 0 && (st.st_mode & 0777) == (0666 & ~mask),
+         "OUTPUT has the mode a plain create gives (%o)", (unsigned)(st.st_mode & 0777));
+  array_clear(&got);
+  array_clear(&ref);
+  run_clear(&r);
+  g_unlink(out);
+  g_free(out);
+  g_free(ref_path);
+  g_free(in);
+  g_free(model);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: %s CONVTRANSPOSE SOURCE_ROOT\n", argv[0]);
+    return 2;
+  }
+  cli_path = argv[1];
+  source_root = argv[2];
+  const char *seed = g_getenv("CT_TEST_SEED");
+  if (seed)
+    rng_state = g_ascii_strtoull(seed, NULL, 0) | 1;
+  tap_diag("random seed 0x%" G_GINT64_MODIFIER "x (set CT_TEST_SEED to repeat)",
+           rng_state);
+  tmp_dir = g_dir_make_tmp("ct-cli-XXXXXX", NULL);
+  if (!tmp_dir) {
+    tap_ok(FALSE, "cannot create a temporary directory");
+    return tap_done();
+  }
+  check_info();
+  check_errors();
+  check_option_syntax();
+  check_audio();
+  check_golden();
+  check_docs();
+  if (!tap_ok(count_prefixed(tmp_dir, "") == 0, "temporary directory left empty")) {
+    GDir *d = g_dir_open(tmp_dir, 0, NULL);
+    const gchar *name;
+    while (d && (name = g_dir_read_name(d)))
+      tap_diag("left: %s", name);
+    if (d)
+      g_dir_close(d);
+  }
+  g_rmdir(tmp_dir);
+  g_free(tmp_dir);
+  return tap_done();
+}

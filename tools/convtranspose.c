@@ -1,0 +1,834 @@
+/* convtranspose: apply a PyTorch ConvTranspose{1,2,3}d layer to .npy arrays and
+ * audio files, through the same streaming path the GStreamer elements use.
+ *
+ * Contract: shared design, section 5. Every failure is one line on stderr
+ * starting "convtranspose: ", exit 2 for usage errors and 1 otherwise, and
+ * leaves no OUTPUT behind: the result is written to a temporary file in
+ * OUTPUT's directory and renamed over OUTPUT only once complete. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib.h>
+#include <glib/gstdio.h>
+
+#include "audio.h"
+#include "kernels/stream.h"
+#include "npy.h"
+#include "plugin/model.h"
+
+enum { EXIT_FAILED = 1, EXIT_USAGE = 2 };
+
+#define CLI_ERROR (cli_error_quark())
+static G_DEFINE_QUARK(convtranspose - cli - error - quark, cli_error)
+
+    typedef enum {
+      CLI_ERROR_USAGE,  /* exit 2 */
+      CLI_ERROR_FAILED, /* exit 1 */
+    } CliError;
+
+static const char usage_text[] =
+    "Usage:\n"
+    "  convtranspose info  MODEL [--layer P]\n"
+    "  convtranspose apply MODEL INPUT OUTPUT [--layer P] [--chunk N] [--threads N]\n"
+    "                      [--stride S] [--padding P] [--output-padding O]\n"
+    "                      [--dilation D] [--groups G]\n"
+    "  convtranspose bench [--case NAME[,NAME...]] [--threads N] [--json]\n"
+    "\n"
+    "Applies a PyTorch ConvTranspose1d/2d/3d layer stored in a .safetensors MODEL.\n"
+    "\n"
+    "INPUT is a .npy array (float32 or float64, C order) of shape [C, S1..] or\n"
+    "[N, C, S1..] with C = in_channels, written to OUTPUT as a float32 .npy; or,\n"
+    "for a 1d layer, any audio file libsndfile reads, written at rate * stride as\n"
+    "32-bit float WAV (.flac: FLAC 24-bit, .aiff/.aif, .ogg, .au, .caf: that format;\n"
+    ".npy: a [C, L] array).\n"
+    "\n"
+    "Options (anywhere after the command; --opt VALUE or --opt=VALUE):\n"
+    "  --layer P           use tensors P.weight and P.bias (and P.* metadata)\n"
+    "  --chunk N           stream N steps of the first spatial axis at a time\n"
+    "                      (default 65536 samples, 64 rows or 4 frames)\n"
+    "  --threads N         worker threads, 0 = all cores\n"
+    "  --stride S          override the file: one integer for every axis or a\n"
+    "  --padding P         comma-separated list with one per axis (e.g. 1,2,2)\n"
+    "  --output-padding O\n"
+    "  --dilation D\n"
+    "  --groups G          override the file's groups\n"
+    "  -h, --help          show this help\n";
+
+/* Everything after the command. */
+typedef struct {
+  GPtrArray *positional;
+  const gchar *layer;
+  gint64 chunk; /* 0: default */
+  gint64 threads;
+  CtOverrides overrides;
+} Options;
+
+/* ---- messages ---------------------------------------------------------- */
+
+/* The contract's one line: newlines inside a message (from a library) would
+ * break it, so they become spaces. */
+static void print_error_line(const gchar *message) {
+  gchar *line = g_strdup(message);
+  for (gchar *p = line; *p; p++)
+    if (*p == '\n' || *p == '\r')
+      *p = ' ';
+  fprintf(stderr, "convtranspose: %s\n", g_strchomp(line));
+  g_free(line);
+}
+
+static gboolean usage_error(GError **error, const gchar *fmt, ...) G_GNUC_PRINTF(2, 3);
+static gboolean usage_error(GError **error, const gchar *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  gchar *message = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  g_set_error(error, CLI_ERROR, CLI_ERROR_USAGE, "%s (see convtranspose --help)",
+              message);
+  g_free(message);
+  return FALSE;
+}
+
+static gboolean failed(GError **error, const gchar *fmt, ...) G_GNUC_PRINTF(2, 3);
+static gboolean failed(GError **error, const gchar *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  gchar *message = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  g_set_error_literal(error, CLI_ERROR, CLI_ERROR_FAILED, message);
+  g_free(message);
+  return FALSE;
+}
+
+/* "2" or "2,1,1" */
+static gchar *axis_list(const int64_t *values, int rank) {
+  GString *s = g_string_new(NULL);
+  for (int a = 0; a < rank; a++)
+    g_string_append_printf(s, "%s%lld", a ? "," : "", (long long)values[a]);
+  return g_string_free(s, FALSE);
+}
+
+/* "20 x 16 x 50" */
+static gchar *dims_string(const gint64 *dims, gint n) {
+  GString *s = g_string_new(NULL);
+  for (gint i = 0; i < n; i++)
+    g_string_append_printf(s, "%s%" G_GINT64_FORMAT, i ? " x " : "", dims[i]);
+  return g_string_free(s, FALSE);
+}
+
+static gboolean has_extension(const gchar *path, const gchar *ext) {
+  gsize n = strlen(path), e = strlen(ext);
+  return n > e && path[n - e - 1] == '.' && g_ascii_strcasecmp(path + n - e, ext) == 0;
+}
+
+/* ---- options ----------------------------------------------------------- */
+
+typedef enum {
+  OPT_LAYER,
+  OPT_CHUNK,
+  OPT_THREADS,
+  OPT_STRIDE,
+  OPT_PADDING,
+  OPT_OUTPUT_PADDING,
+  OPT_DILATION,
+  OPT_GROUPS,
+} OptionId;
+
+typedef struct {
+  const gchar *name;
+  OptionId id;
+  gboolean for_info; /* every option is for apply */
+} OptionSpec;
+
+/* info takes the layer-shaping options too, so it can show what apply would
+ * use with the same overrides. */
+static const OptionSpec option_specs[] = {
+    {"layer", OPT_LAYER, TRUE},       {"chunk", OPT_CHUNK, FALSE},
+    {"threads", OPT_THREADS, FALSE},  {"stride", OPT_STRIDE, TRUE},
+    {"padding", OPT_PADDING, TRUE},   {"output-padding", OPT_OUTPUT_PADDING, TRUE},
+    {"dilation", OPT_DILATION, TRUE}, {"groups", OPT_GROUPS, TRUE},
+};
+
+static gboolean parse_integer(const gchar *name, const gchar *text, gint64 min,
+                              gint64 *out, GError **error) {
+  if (!g_ascii_string_to_signed(text, 10, min, G_MAXINT64, out, NULL))
+    return usage_error(error, "--%s: '%s' is not an integer >= %" G_GINT64_FORMAT, name,
+                       text, min);
+  return TRUE;
+}
+
+static gboolean parse_axis(const gchar *name, const gchar *text, gint64 min,
+                           CtAxisOverride *out, GError **error) {
+  GError *local = NULL;
+  if (!ct_axis_override_parse(text, out, &local)) {
+    usage_error(error, "--%s: %s", name, local->message);
+    g_error_free(local);
+    return FALSE;
+  }
+  for (gint i = 0; i < out->n_values; i++)
+    if (out->values[i] < min)
+      return usage_error(error,
+                         "--%s: '%s': every value must be at least %" G_GINT64_FORMAT,
+                         name, text, min);
+  return TRUE;
+}
+
+static gboolean set_option(Options *o, const OptionSpec *spec, const gchar *value,
+                           GError **error) {
+  CtOverrides *ov = &o->overrides;
+  switch (spec->id) {
+  case OPT_LAYER:
+    o->layer = value;
+    return TRUE;
+  case OPT_CHUNK:
+    return parse_integer(spec->name, value, 1, &o->chunk, error);
+  case OPT_THREADS:
+    return parse_integer(spec->name, value, 0, &o->threads, error);
+  case OPT_STRIDE:
+    return parse_axis(spec->name, value, 1, &ov->stride, error);
+  case OPT_PADDING:
+    return parse_axis(spec->name, value, 0, &ov->padding, error);
+  case OPT_OUTPUT_PADDING:
+    return parse_axis(spec->name, value, 0, &ov->output_padding, error);
+  case OPT_DILATION:
+    return parse_axis(spec->name, value, 1, &ov->dilation, error);
+  case OPT_GROUPS:
+    ov->groups_set = TRUE;
+    return parse_integer(spec->name, value, 1, &ov->groups, error);
+  }
+  return FALSE;
+}
+
+/* A hand loop rather than GOptionContext: options go anywhere after the
+ * command, "--opt value" and "--opt=value" both work, values may start with
+ * '-' ("--threads -1" must say "not >= 0", not "unknown option"), and every
+ * error is our one line. Sets *help when -h/--help was given. */
+static gboolean parse_options(const gchar *command, gboolean for_info, int argc,
+                              char **argv, Options *o, gboolean *help, GError **error) {
+  gboolean only_positional = FALSE;
+  for (int i = 0; i < argc; i++) {
+    const gchar *arg = argv[i];
+    if (only_positional || arg[0] != '-' || arg[1] == '\0') {
+      g_ptr_array_add(o->positional, (gpointer)arg);
+      continue;
+    }
+    if (strcmp(arg, "--") == 0) {
+      only_positional = TRUE;
+      continue;
+    }
+    if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+      *help = TRUE;
+      return TRUE;
+    }
+    if (arg[1] != '-')
+      return usage_error(error, "unknown option '%s'", arg);
+    const gchar *name = arg + 2, *eq = strchr(name, '=');
+    gsize name_len = eq ? (gsize)(eq - name) : strlen(name);
+    const OptionSpec *spec = NULL;
+    for (gsize k = 0; k < G_N_ELEMENTS(option_specs); k++)
+      if (strlen(option_specs[k].name) == name_len &&
+          strncmp(option_specs[k].name, name, name_len) == 0)
+        spec = &option_specs[k];
+    if (!spec)
+      return usage_error(error, "unknown option '%.*s'", (int)(name_len + 2), arg);
+    if (for_info && !spec->for_info)
+      return usage_error(error, "option '--%s' does not apply to '%s'", spec->name,
+                         command);
+    const gchar *value;
+    if (eq) {
+      value = eq + 1;
+    } else if (i + 1 < argc) {
+      value = argv[++i];
+    } else {
+      return usage_error(error, "option '--%s' needs a value", spec->name);
+    }
+    if (!set_option(o, spec, value, error))
+      return FALSE;
+  }
+  return TRUE;
+}
+
+/* ---- the temporary output file ------------------------------------------ */
+
+/* Read by the signal handler, so an interrupted run leaves nothing behind. */
+static char *volatile pending_temp_path;
+
+static void remove_temp_on_signal(int sig) {
+  char *path = pending_temp_path;
+  if (path)
+    unlink(path);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+static void install_signal_cleanup(void) {
+  const int signals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+  for (gsize i = 0; i < G_N_ELEMENTS(signals); i++) {
+    struct sigaction action = {0};
+    action.sa_handler = remove_temp_on_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(signals[i], &action, NULL);
+  }
+}
+
+typedef struct {
+  const gchar *output;
+  gchar *path;
+  int fd;
+} TempFile;
+
+/* Creates .OUTPUT.XXXXXX beside OUTPUT: the same directory, hence the same
+ * file system, so the final rename is atomic. */
+static gboolean temp_open(TempFile *t, const gchar *output, GError **error) {
+  t->output = output;
+  t->fd = -1;
+  if (g_file_test(output, G_FILE_TEST_IS_DIR))
+    return failed(error, "%s: OUTPUT is a directory", output);
+  gchar *dir = g_path_get_dirname(output), *base = g_path_get_basename(output);
+  gchar *name = g_strdup_printf(".%s.XXXXXX", base);
+  t->path = g_build_filename(dir, name, NULL);
+  g_free(name);
+  g_free(base);
+  /* 0666 through the umask: the file gets the mode a plain create would. */
+  t->fd = g_mkstemp_full(t->path, O_RDWR | O_CLOEXEC, 0666);
+  if (t->fd < 0) {
+    int saved = errno;
+    failed(error, "%s: cannot create a file in %s: %s", output, dir, g_strerror(saved));
+    g_free(dir);
+    g_clear_pointer(&t->path, g_free);
+    return FALSE;
+  }
+  g_free(dir);
+  pending_temp_path = t->path;
+  return TRUE;
+}
+
+/* Removes the temporary file (after a failure); safe to call twice. */
+static void temp_discard(TempFile *t) {
+  if (t->fd >= 0)
+    close(t->fd);
+  t->fd = -1;
+  if (t->path) {
+    pending_temp_path = NULL;
+    g_unlink(t->path);
+    g_clear_pointer(&t->path, g_free);
+  }
+}
+
+/* The fd must already be closed (and its writes checked). */
+static gboolean temp_commit(TempFile *t, GError **error) {
+  if (g_rename(t->path, t->output) != 0) {
+    int saved = errno;
+    failed(error, "%s: cannot replace OUTPUT: %s", t->output, g_strerror(saved));
+    temp_discard(t);
+    return FALSE;
+  }
+  pending_temp_path = NULL;
+  g_clear_pointer(&t->path, g_free);
+  return TRUE;
+}
+
+/* ---- streaming one signal ------------------------------------------------ */
+
+/* Supplies steps [first, first + n) of batch item `item` as channel-planar
+ * floats; *chan_stride is the distance between channels. */
+typedef const float *(*ChunkSource)(gpointer ctx, gint64 item, gint64 first, gint64 n,
+                                    gint64 *chan_stride);
+
+/* Streams one signal through the layer in chunks of `chunk` steps and
+ * writes its [Cout, out_len, frame...] output to out. The stream is left
+ * reset for the next item. */
+static gboolean stream_signal(ct_stream *stream, ChunkSource source, gpointer ctx,
+                              gint64 item, gint64 in_len, gint64 chunk, float *out,
+                              gint64 out_len, GError **error) {
+  const gint64 out_frame = ct_stream_out_frame_size(stream);
+  const gint64 out_stride = out_len * out_frame;
+  gint64 done = 0, emitted = 0, n_out = 0;
+  ct_status status = CT_OK;
+  while (status == CT_OK && done < in_len) {
+    const gint64 n = MIN(chunk, in_len - done);
+    gint64 in_stride;
+    const float *in = source(ctx, item, done, n, &in_stride);
+    /* Never trust a count that would write past the buffer. */
+    const gint64 expect = ct_stream_push_out_steps(stream, n);
+    if (expect < 0 || expect > out_len - emitted)
+      return failed(error,
+                    "internal error: the stream would emit %" G_GINT64_FORMAT
+                    " steps past the output length",
+                    expect);
+    status = ct_stream_push(stream, in, in_stride, n, out + emitted * out_frame,
+                            out_stride, &n_out);
+    emitted += n_out;
+    done += n;
+  }
+  if (status == CT_OK) {
+    const gint64 expect = ct_stream_finish_out_steps(stream);
+    if (expect < 0 || expect > out_len - emitted)
+      return failed(error, "internal error: the stream tail exceeds the output length");
+    status = ct_stream_finish(stream, out + emitted * out_frame, out_stride, &n_out);
+    emitted += n_out;
+  }
+  ct_stream_reset(stream);
+  if (status != CT_OK)
+    return failed(error, "%s",
+                  status == CT_ERR_NOMEM ? "out of memory"
+                                         : "streaming failed (size overflow)");
+  if (emitted != out_len)
+    return failed(error,
+                  "internal error: the stream emitted %" G_GINT64_FORMAT
+                  " steps, expected %" G_GINT64_FORMAT,
+                  emitted, out_len);
+  return TRUE;
+}
+
+/* ---- apply ----------------------------------------------------------------- */
+
+typedef struct {
+  const CtNpy *npy;
+  gint64 channels, in_len, in_frame;
+  float *scratch; /* channels x chunk x in_frame */
+} NpySource;
+
+static const float *npy_chunk(gpointer ctx, gint64 item, gint64 first, gint64 n,
+                              gint64 *chan_stride) {
+  NpySource *s = ctx;
+  const gint64 per_channel = s->in_len * s->in_frame;
+  for (gint64 c = 0; c < s->channels; c++)
+    ct_npy_read_f32(s->npy, (item * s->channels + c) * per_channel + first * s->in_frame,
+                    n * s->in_frame, s->scratch + c * n * s->in_frame);
+  *chan_stride = n * s->in_frame;
+  return s->scratch;
+}
+
+static const float *audio_chunk(gpointer ctx, gint64 item, gint64 first, gint64 n,
+                                gint64 *chan_stride) {
+  const CtAudio *audio = ctx;
+  *chan_stride = audio->frames;
+  return audio->data + first;
+}
+
+static gint64 default_chunk(int rank) {
+  /* Long enough to amortise each push, short enough that the converted
+   * input chunk stays at a few MB for typical shapes. */
+  return rank == 1 ? 65536 : rank == 2 ? 64 : 4;
+}
+
+/* Allocates count floats, or fails with a message naming what they are for. */
+static float *alloc_floats(gint64 count, const gchar *what, GError **error) {
+  size_t bytes;
+  float *p =
+      ct_bytes_for(count, sizeof(float), &bytes) ? g_try_malloc(bytes ? bytes : 1) : NULL;
+  if (!p)
+    failed(error, "out of memory for the %s (%" G_GINT64_FORMAT " values)", what, count);
+  return p;
+}
+
+typedef struct {
+  const gchar *model, *input, *output;
+  const ct_layer *layer;
+  const ct_params *params;
+  gint64 chunk;
+} ApplyJob;
+
+static gchar *stride_string(const ct_params *params) {
+  return axis_list(params->stride, params->rank);
+}
+
+static gboolean write_npy_header(FILE *f, const gchar *output, const gint64 *shape,
+                                 gint ndim, GError **error) {
+  gsize len;
+  guint8 *header = ct_npy_header_f32(shape, ndim, &len, error);
+  if (!header) {
+    g_prefix_error(error, "%s: ", output);
+    return FALSE;
+  }
+  gboolean ok = fwrite(header, 1, len, f) == len;
+  int saved = errno;
+  g_free(header);
+  if (!ok)
+    return failed(error, "%s: write failed: %s", output, g_strerror(saved));
+  return TRUE;
+}
+
+/* Finishes a FILE over the temporary file, then renames it into place. */
+static gboolean finish_file(FILE *f, TempFile *t, gboolean ok, GError **error) {
+  if (fflush(f) != 0 && ok) {
+    int saved = errno;
+    ok = failed(error, "%s: write failed: %s", t->output, g_strerror(saved));
+  }
+  if (fclose(f) != 0 && ok) {
+    int saved = errno;
+    ok = failed(error, "%s: write failed: %s", t->output, g_strerror(saved));
+  }
+  t->fd = -1; /* fclose closed it */
+  if (!ok) {
+    temp_discard(t);
+    return FALSE;
+  }
+  return temp_commit(t, error);
+}
+
+static gboolean apply_npy(const ApplyJob *job, GError **error) {
+  const ct_params *params = job->params;
+  const int rank = params->rank;
+  GError *local = NULL;
+  int fd = g_open(job->input, O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) {
+    int saved = errno;
+    return failed(error, "%s: cannot open INPUT: %s", job->input, g_strerror(saved));
+  }
+  /* Mapped, not read: a large input is paged in as the stream reaches it. */
+  GMappedFile *mapped = g_mapped_file_new_from_fd(fd, FALSE, &local);
+  close(fd);
+  if (!mapped) {
+    failed(error, "%s: cannot read INPUT: %s", job->input, local->message);
+    g_error_free(local);
+    return FALSE;
+  }
+  CtNpy npy;
+  gboolean ok = TRUE;
+  NpySource source = {.npy = &npy};
+  float *out = NULL;
+  ct_stream *stream = NULL;
+  TempFile temp = {.fd = -1};
+  FILE *f = NULL;
+  gchar *shape_str = NULL;
+
+  if (!ct_npy_parse((const guint8 *)g_mapped_file_get_contents(mapped),
+                    g_mapped_file_get_length(mapped), &npy, &local)) {
+    ok = failed(error, "%s: %s", job->input, local->message);
+    g_error_free(local);
+    goto out;
+  }
+  shape_str = ct_npy_shape_string(npy.shape, npy.ndim);
+  const gboolean batched = npy.ndim == rank + 2;
+  if (npy.ndim != rank + 1 && !batched) {
+    static const char *const expected[] = {"", "[C, L] or [N, C, L]",
+                                           "[C, H, W] or [N, C, H, W]",
+                                           "[C, T, H, W] or [N, C, T, H, W]"};
+    ok = failed(error, "%s: shape %s does not fit a %dd layer: expected %s with C = %lld",
+                job->input, shape_str, rank, expected[rank],
+                (long long)params->in_channels);
+    goto out;
+  }
+  const gint64 batch = batched ? npy.shape[0] : 1;
+  const gint64 *in_dims = npy.shape + (batched ? 1 : 0); /* [C, S1..] */
+  if (in_dims[0] != params->in_channels) {
+    ok = failed(error,
+                "%s: shape %s has %" G_GINT64_FORMAT
+                " channels, the layer takes %lld (in_channels)",
+                job->input, shape_str, in_dims[0], (long long)params->in_channels);
+    goto out;
+  }
+  const gint64 *in_spatial = in_dims + 1;
+  int64_t out_spatial[CT_MAX_RANK];
+  char msg[256];
+  if (ct_output_shape(params, in_spatial, out_spatial, msg, sizeof msg) != CT_OK) {
+    ok = failed(error, "%s: shape %s: %s", job->input, shape_str, msg);
+    goto out;
+  }
+  stream = ct_stream_new(job->layer, in_spatial + 1, msg, sizeof msg);
+  if (!stream) {
+    ok = failed(error, "%s: shape %s: %s", job->input, shape_str, msg);
+    goto out;
+  }
+  gint64 out_shape[CT_MAX_RANK + 2], out_item;
+  gint out_ndim = 0;
+  if (batched)
+    out_shape[out_ndim++] = batch;
+  out_shape[out_ndim++] = params->out_channels;
+  for (int a = 0; a < rank; a++)
+    out_shape[out_ndim++] = out_spatial[a];
+  if (!ct_product_i64(out_shape + (batched ? 1 : 0), rank + 1, &out_item) ||
+      !ct_product_i64(out_shape, out_ndim, &(gint64){0})) {
+    ok = failed(error, "%s: the output of shape %s is too large", job->input, shape_str);
+    goto out;
+  }
+
+  const gint64 in_frame = ct_stream_in_frame_size(stream);
+  const gint64 chunk = MIN(job->chunk, in_spatial[0]);
+  source.channels = params->in_channels;
+  source.in_len = in_spatial[0];
+  source.in_frame = in_frame;
+  gint64 scratch_count;
+  if (!ct_mul_i64(params->in_channels * in_frame, chunk, &scratch_count) ||
+      !(source.scratch = alloc_floats(scratch_count, "input chunk", error)) ||
+      !(out = alloc_floats(out_item, "output", error))) {
+    if (error && !*error)
+      failed(error, "%s: the input chunk is too large", job->input);
+    ok = FALSE;
+    goto out;
+  }
+
+  if (!temp_open(&temp, job->output, error)) {
+    ok = FALSE;
+    goto out;
+  }
+  f = fdopen(temp.fd, "wb");
+  if (!f) {
+    int saved = errno;
+    ok = failed(error, "%s: %s", job->output, g_strerror(saved));
+    goto out;
+  }
+  ok = write_npy_header(f, job->output, out_shape, out_ndim, error);
+  for (gint64 item = 0; ok && item < batch; item++) {
+    ok = stream_signal(stream, npy_chunk, &source, item, in_spatial[0], chunk, out,
+                       out_spatial[0], error);
+    if (ok && !ct_npy_write_f32_data(f, out, (gsize)out_item, error)) {
+      g_prefix_error(error, "%s: ", job->output);
+      ok = FALSE;
+    }
+  }
+  ok = finish_file(f, &temp, ok, error);
+  f = NULL;
+  if (ok) {
+    gchar *in_desc = dims_string(npy.shape, npy.ndim);
+    gchar *out_desc = dims_string(out_shape, out_ndim);
+    gchar *strides = stride_string(params);
+    printf("applied %dd layer %lld->%lld (stride %s) to %s: %s -> %s, wrote %s\n", rank,
+           (long long)params->in_channels, (long long)params->out_channels, strides,
+           job->input, in_desc, out_desc, job->output);
+    g_free(in_desc);
+    g_free(out_desc);
+    g_free(strides);
+  }
+
+out:
+  if (f) {
+    fclose(f);
+    temp.fd = -1;
+  }
+  temp_discard(&temp);
+  g_free(shape_str);
+  g_free(out);
+  g_free(source.scratch);
+  ct_stream_free(stream);
+  g_mapped_file_unref(mapped);
+  return ok;
+}
+
+static gboolean apply_audio(const ApplyJob *job, GError **error) {
+  const ct_params *params = job->params;
+  if (params->rank != 1)
+    return failed(
+        error, "%s: audio input needs a 1d layer, this layer is %dd (use a .npy INPUT)",
+        job->input, params->rank);
+  CtAudio audio;
+  GError *local = NULL;
+  if (!ct_audio_read(job->input, &audio, &local)) {
+    failed(error, "%s: %s", job->input, local->message);
+    g_error_free(local);
+    return FALSE;
+  }
+  gboolean ok = FALSE;
+  ct_stream *stream = NULL;
+  float *out = NULL;
+  TempFile temp = {.fd = -1};
+  const gint64 in_len = audio.frames;
+  int64_t out_len = 0, out_count;
+  gint64 out_rate;
+  char msg[256];
+
+  if (audio.channels != params->in_channels) {
+    failed(error, "%s: has %d channels, the layer takes %lld (in_channels)", job->input,
+           audio.channels, (long long)params->in_channels);
+    goto out;
+  }
+  if (!ct_mul_i64(audio.rate, params->stride[0], &out_rate) || out_rate > G_MAXINT) {
+    failed(error, "%s: output rate %d Hz x %lld is too high", job->input, audio.rate,
+           (long long)params->stride[0]);
+    goto out;
+  }
+  if (ct_output_shape(params, &in_len, &out_len, msg, sizeof msg) != CT_OK) {
+    failed(error, "%s: %" G_GINT64_FORMAT " frames: %s", job->input, in_len, msg);
+    goto out;
+  }
+  stream = ct_stream_new(job->layer, NULL, msg, sizeof msg);
+  if (!stream) {
+    failed(error, "%s: %s", job->input, msg);
+    goto out;
+  }
+  if (!ct_mul_i64(params->out_channels, out_len, &out_count) ||
+      !(out = alloc_floats(out_count, "output", error)))
+    goto out;
+  const gboolean to_npy = has_extension(job->output, "npy");
+  const gint format = ct_audio_format_for_path(job->output);
+  /* libsndfile's own limit; a .npy OUTPUT has none. */
+  if (!to_npy && params->out_channels > 1024) {
+    failed(error,
+           "%s: %lld output channels are more than an audio file holds (use a .npy "
+           "OUTPUT)",
+           job->output, (long long)params->out_channels);
+    goto out;
+  }
+  if (!temp_open(&temp, job->output, error))
+    goto out;
+  if (!stream_signal(stream, audio_chunk, &audio, 0, in_len, MIN(job->chunk, in_len), out,
+                     out_len, error))
+    goto out;
+  if (to_npy) {
+    FILE *f = fdopen(temp.fd, "wb");
+    if (!f) {
+      int saved = errno;
+      failed(error, "%s: %s", job->output, g_strerror(saved));
+      goto out;
+    }
+    const gint64 shape[2] = {params->out_channels, out_len};
+    ok = write_npy_header(f, job->output, shape, 2, error);
+    if (ok && !ct_npy_write_f32_data(f, out, (gsize)out_count, error)) {
+      g_prefix_error(error, "%s: ", job->output);
+      ok = FALSE;
+    }
+    ok = finish_file(f, &temp, ok, error);
+  } else {
+    ok = ct_audio_write_fd(temp.fd, format, out, out_len, (gint)params->out_channels,
+                           out_len, (gint)out_rate, error);
+    if (!ok)
+      g_prefix_error(error, "%s: ", job->output);
+    if (close(temp.fd) != 0 && ok) {
+      int saved = errno;
+      ok = failed(error, "%s: write failed: %s", job->output, g_strerror(saved));
+    }
+    temp.fd = -1;
+    ok = ok && temp_commit(&temp, error);
+  }
+  if (ok)
+    printf("applied 1d layer %lld->%lld (stride %lld) to %s: %d x %" G_GINT64_FORMAT
+           " @ %d Hz -> %lld x %lld @ %" G_GINT64_FORMAT " Hz, wrote %s\n",
+           (long long)params->in_channels, (long long)params->out_channels,
+           (long long)params->stride[0], job->input, audio.channels, in_len, audio.rate,
+           (long long)params->out_channels, (long long)out_len, out_rate, job->output);
+
+out:
+  temp_discard(&temp);
+  g_free(out);
+  ct_stream_free(stream);
+  ct_audio_clear(&audio);
+  return ok;
+}
+
+static gboolean run_apply(const Options *o, GError **error) {
+  if (o->positional->len != 3)
+    return usage_error(error, "apply takes MODEL INPUT OUTPUT (%u argument%s given)",
+                       o->positional->len, o->positional->len == 1 ? "" : "s");
+  ApplyJob job = {
+      .model = g_ptr_array_index(o->positional, 0),
+      .input = g_ptr_array_index(o->positional, 1),
+      .output = g_ptr_array_index(o->positional, 2),
+  };
+  const gboolean npy_in = has_extension(job.input, "npy");
+  if (npy_in && !has_extension(job.output, "npy"))
+    return usage_error(error,
+                       "%s: a .npy INPUT is written as .npy, so OUTPUT must end in .npy "
+                       "(an array has no sample rate for an audio file)",
+                       job.output);
+  ct_layer *layer = ct_model_load(job.model, o->layer, &o->overrides, error);
+  if (!layer)
+    return FALSE;
+  /* A plain reason for a missing input, before libsndfile words it. */
+  if (g_access(job.input, R_OK) != 0) {
+    int saved = errno;
+    ct_layer_free(layer);
+    return failed(error, "%s: cannot open INPUT: %s", job.input, g_strerror(saved));
+  }
+  job.layer = layer;
+  job.params = ct_layer_params(layer);
+  job.chunk = o->chunk ? o->chunk : default_chunk(job.params->rank);
+  /* Kernels are single-threaded for now; --threads is validated for
+   * compatibility with scripts written against the contract. */
+  gboolean ok = npy_in ? apply_npy(&job, error) : apply_audio(&job, error);
+  ct_layer_free(layer);
+  return ok;
+}
+
+/* ---- info -------------------------------------------------------------- */
+
+static gboolean run_info(const Options *o, GError **error) {
+  if (o->positional->len != 1)
+    return usage_error(error, "info takes MODEL (%u arguments given)",
+                       o->positional->len);
+  const gchar *model = g_ptr_array_index(o->positional, 0);
+  ct_layer *layer = ct_model_load(model, o->layer, &o->overrides, error);
+  if (!layer)
+    return FALSE;
+  const ct_params *p = ct_layer_params(layer);
+  gchar *lists[5] = {
+      axis_list(p->kernel, p->rank),   axis_list(p->stride, p->rank),
+      axis_list(p->padding, p->rank),  axis_list(p->output_padding, p->rank),
+      axis_list(p->dilation, p->rank),
+  };
+  printf("model: %s\n", model);
+  if (o->layer && *o->layer)
+    printf("layer: %s\n", o->layer);
+  printf("dimensionality: %dd (ConvTranspose%dd)\n", p->rank, p->rank);
+  printf("in_channels: %lld\n", (long long)p->in_channels);
+  printf("out_channels: %lld\n", (long long)p->out_channels);
+  printf("groups: %lld\n", (long long)p->groups);
+  printf("kernel: %s\n", lists[0]);
+  printf("stride: %s\n", lists[1]);
+  printf("padding: %s\n", lists[2]);
+  printf("output_padding: %s\n", lists[3]);
+  printf("dilation: %s\n", lists[4]);
+  printf("bias: %s\n", ct_layer_bias(layer) ? "yes" : "no");
+  printf("latency: %lld output steps, %lld input steps\n",
+         (long long)ct_latency_output_steps(p), (long long)ct_latency_input_steps(p));
+  for (gsize i = 0; i < G_N_ELEMENTS(lists); i++)
+    g_free(lists[i]);
+  ct_layer_free(layer);
+  return TRUE;
+}
+
+/* ---- main ------------------------------------------------------------- */
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fputs(usage_text, stderr);
+    return EXIT_USAGE;
+  }
+  const gchar *command = argv[1];
+  if (strcmp(command, "-h") == 0 || strcmp(command, "--help") == 0 ||
+      strcmp(command, "help") == 0) {
+    fputs(usage_text, stdout);
+    return 0;
+  }
+  if (strcmp(command, "bench") == 0) {
+    print_error_line("bench is not implemented yet (see the performance issue)");
+    return EXIT_FAILED;
+  }
+
+  GError *error = NULL;
+  gboolean ok = FALSE;
+  gboolean help = FALSE;
+  Options o = {.positional = g_ptr_array_new()};
+  const gboolean is_info = strcmp(command, "info") == 0;
+  if (!is_info && strcmp(command, "apply") != 0) {
+    usage_error(&error, "unknown command '%s': expected info, apply or bench", command);
+  } else if (parse_options(command, is_info, argc - 2, argv + 2, &o, &help, &error)) {
+    if (help) {
+      fputs(usage_text, stdout);
+      ok = TRUE;
+    } else {
+      install_signal_cleanup();
+      ok = is_info ? run_info(&o, &error) : run_apply(&o, &error);
+    }
+  }
+  g_ptr_array_free(o.positional, TRUE);
+  if (ok) {
+    if (fflush(stdout) != 0) {
+      print_error_line("cannot write to standard output");
+      return EXIT_FAILED;
+    }
+    return 0;
+  }
+  int status = error && error->domain == CLI_ERROR && error->code == CLI_ERROR_USAGE
+                   ? EXIT_USAGE
+                   : EXIT_FAILED;
+  print_error_line(error ? error->message : "failed");
+  g_clear_error(&error);
+  return status;
+}
