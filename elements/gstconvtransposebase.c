@@ -237,14 +237,28 @@ static gboolean grow_floats(float **buf, gsize *capacity, gint64 count) {
   return TRUE;
 }
 
+/* Applies the n-threads property (0: all cores) to the stream. */
+static void apply_threads(GstConvTransposeBase *self, guint n_threads) {
+  GstConvTransposeBasePrivate *priv = PRIV(self);
+  gint want = n_threads ? (gint)n_threads : (gint)g_get_num_processors();
+  GST_LOG_OBJECT(self, "threads: %d wanted, %d running", want,
+                 ct_stream_threads(priv->stream));
+  if (ct_stream_threads(priv->stream) != want &&
+      ct_stream_set_threads(priv->stream, want) != CT_OK)
+    GST_WARNING_OBJECT(self, "cannot start %d threads, keeping %d", want,
+                       ct_stream_threads(priv->stream));
+}
+
 /* Builds the stream for the active model and the negotiated frame shape. */
 static gboolean ensure_stream(GstConvTransposeBase *self) {
   GstConvTransposeBasePrivate *priv = PRIV(self);
   GST_OBJECT_LOCK(self);
   CtModel *active = ct_model_ref(priv->active);
+  guint n_threads = priv->n_threads;
   GST_OBJECT_UNLOCK(self);
   if (priv->stream && priv->stream_model == active) {
     ct_model_unref(active);
+    apply_threads(self, n_threads);
     return TRUE;
   }
   drop_stream(self);
@@ -262,6 +276,7 @@ static gboolean ensure_stream(GstConvTransposeBase *self) {
     return FALSE;
   }
   priv->stream_model = active;
+  apply_threads(self, n_threads);
   return TRUE;
 }
 

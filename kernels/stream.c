@@ -1,6 +1,7 @@
 #include "stream.h"
 
 #include "layer-private.h"
+#include "pool.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,8 +31,12 @@ struct ct_stream {
   int64_t hist_rows;
   int64_t fill_rows; /* rows appended per iteration at most */
 
-  int64_t block_rows; /* output steps per compute block */
-  float *acc;         /* one phase of one compute block */
+  int64_t block_rows;   /* output steps per compute block */
+  int64_t acc_count;    /* floats of one phase of one compute block */
+  float *acc;           /* acc_count floats per thread */
+  ct_pool *pool;        /* NULL: single-threaded */
+  double macs_per_step; /* multiply-adds per output step, all channels */
+  double parallel_macs; /* blocks smaller than this run on one thread */
 
   int64_t n_in, n_out;
 };
@@ -176,6 +181,12 @@ ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char
   st->hist_cap = max_kept_rows(st) + st->fill_rows;
   if (st->hist_cap < st->pad_before[0] + 1)
     st->hist_cap = st->pad_before[0] + 1;
+  /* Roughly: each output sums (Cin/g) * prod(k) / prod(s) products. */
+  int64_t strides = st->axis[0].s * st->axis[1].s * st->axis[2].s;
+  st->macs_per_step =
+      (double)params->out_channels * (double)st->out_frame *
+      ((double)layer->in_per_group * (double)layer->taps_per_pair / (double)strides + 1);
+  st->parallel_macs = 1 << 16;
   int64_t block = COMPUTE_BLOCK_FLOATS / st->out_frame;
   st->block_rows = block > 0 ? block : 1;
 
@@ -187,6 +198,7 @@ ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char
     ok = ct_mul_i64(acc_count, ct_ceil_div(span, st->axis[a].s) + 1, &acc_count);
   }
   ct_status status = ok ? alloc_floats(&st->hist, hist_count) : CT_ERR_OVERFLOW;
+  st->acc_count = acc_count;
   if (status == CT_OK)
     status = alloc_floats(&st->acc, acc_count);
   if (status != CT_OK) {
@@ -203,6 +215,7 @@ ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char
 void ct_stream_free(ct_stream *stream) {
   if (!stream)
     return;
+  ct_pool_free(stream->pool);
   free(stream->hist);
   free(stream->acc);
   free(stream);
@@ -231,8 +244,8 @@ int64_t ct_stream_finish_out_steps(const ct_stream *stream) {
 
 /* Output steps [j_begin, j_end) of output channel co, into out whose step 0
  * is output step out_base. */
-static void compute_channel(ct_stream *st, int64_t co, int64_t j_begin, int64_t j_end,
-                            float *out, int64_t out_base) {
+static void compute_channel(const ct_stream *st, int64_t co, int64_t j_begin,
+                            int64_t j_end, float *out, int64_t out_base, float *acc) {
   const ct_layer *layer = st->layer;
   const ct_phase_table *ph = layer->phases;
   const int64_t group = co / layer->out_per_group;
@@ -266,7 +279,6 @@ static void compute_channel(ct_stream *st, int64_t co, int64_t j_begin, int64_t 
         if (m2b == m2e)
           continue;
         const int64_t n0 = m0e - m0b, n1 = m1e - m1b, n2 = m2e - m2b;
-        float *acc = st->acc;
         for (int64_t i = 0; i < n0 * n1 * n2; i++)
           acc[i] = bias;
         /* Each output sums bias, then input channels, then taps in order: the
@@ -318,6 +330,26 @@ static void compute_channel(ct_stream *st, int64_t co, int64_t j_begin, int64_t 
   }
 }
 
+/* One compute block split into tasks: output channels, and row ranges when
+ * there are fewer channels than threads to keep busy. */
+typedef struct {
+  const ct_stream *st;
+  int64_t j_begin, j_end, rows_per_task, row_tasks;
+  float *out;
+  int64_t out_chan_stride, out_base;
+} block_job;
+
+static void run_block_task(void *ctx, int task, int worker) {
+  const block_job *job = ctx;
+  const int64_t co = task / job->row_tasks, part = task % job->row_tasks;
+  const int64_t jb = job->j_begin + part * job->rows_per_task;
+  const int64_t je =
+      jb + job->rows_per_task < job->j_end ? jb + job->rows_per_task : job->j_end;
+  if (jb < je)
+    compute_channel(job->st, co, jb, je, job->out + co * job->out_chan_stride,
+                    job->out_base, job->st->acc + worker * job->st->acc_count);
+}
+
 static void compute_outputs(ct_stream *st, int64_t j_end, float *out,
                             int64_t out_chan_stride, int64_t out_base) {
   const int64_t channels = st->layer->params.out_channels;
@@ -325,10 +357,60 @@ static void compute_outputs(ct_stream *st, int64_t j_end, float *out,
     int64_t stop = st->n_out + st->block_rows;
     if (stop > j_end)
       stop = j_end;
-    for (int64_t co = 0; co < channels; co++)
-      compute_channel(st, co, st->n_out, stop, out + co * out_chan_stride, out_base);
+    block_job job = {.st = st,
+                     .j_begin = st->n_out,
+                     .j_end = stop,
+                     .rows_per_task = stop - st->n_out,
+                     .row_tasks = 1,
+                     .out = out,
+                     .out_chan_stride = out_chan_stride,
+                     .out_base = out_base};
+    int threads = st->pool ? ct_pool_size(st->pool) : 1;
+    if (threads > 1 &&
+        (double)(stop - st->n_out) * st->macs_per_step >= st->parallel_macs) {
+      if (channels < 2 * threads) {
+        int64_t want = ct_ceil_div(2 * threads, channels);
+        job.rows_per_task = ct_ceil_div(stop - st->n_out, want);
+        job.row_tasks = ct_ceil_div(stop - st->n_out, job.rows_per_task);
+      }
+      ct_pool_run(st->pool, (int)(channels * job.row_tasks), run_block_task, &job);
+    } else {
+      for (int64_t co = 0; co < channels; co++)
+        compute_channel(st, co, st->n_out, stop, out + co * out_chan_stride, out_base,
+                        st->acc);
+    }
     st->n_out = stop;
   }
+}
+
+ct_status ct_stream_set_threads(ct_stream *stream, int n_threads) {
+  if (n_threads < 1)
+    return CT_ERR_INVALID;
+  int current = stream->pool ? ct_pool_size(stream->pool) : 1;
+  if (n_threads == current)
+    return CT_OK;
+  float *acc;
+  ct_status status = alloc_floats(&acc, stream->acc_count * n_threads);
+  if (status != CT_OK)
+    return status;
+  ct_pool *pool = NULL;
+  if (n_threads > 1 && !(pool = ct_pool_new(n_threads))) {
+    free(acc);
+    return CT_ERR_NOMEM;
+  }
+  ct_pool_free(stream->pool);
+  free(stream->acc);
+  stream->pool = pool;
+  stream->acc = acc;
+  return CT_OK;
+}
+
+void ct_stream_set_parallel_threshold(ct_stream *stream, double macs) {
+  stream->parallel_macs = macs;
+}
+
+int ct_stream_threads(const ct_stream *stream) {
+  return stream->pool ? ct_pool_size(stream->pool) : 1;
 }
 
 /* Makes room for at least one more row: drops rows no output still needs,

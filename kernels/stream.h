@@ -52,6 +52,15 @@ ct_status ct_stream_push(ct_stream *stream, const float *in, int64_t in_chan_str
 ct_status ct_stream_finish(ct_stream *stream, float *out, int64_t out_chan_stride,
                            int64_t *n_out);
 
+/* Threads that share the work of each push (>= 1, counting the caller). The
+ * output is bitwise the same for any count: threads split output channels
+ * and rows, never a sum. */
+ct_status ct_stream_set_threads(ct_stream *stream, int n_threads);
+int ct_stream_threads(const ct_stream *stream);
+/* Work per compute block (multiply-adds) from which threads are used; small
+ * blocks are not worth waking them. Tests set 0 to force threading. */
+void ct_stream_set_parallel_threshold(ct_stream *stream, double macs);
+
 /* Forgets everything pushed since the last reset, without output. */
 void ct_stream_reset(ct_stream *stream);
 

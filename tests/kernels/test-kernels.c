@@ -180,6 +180,14 @@ static int stream_matches(const ct_layer *layer, const int64_t *in_shape,
     snprintf(why, why_size, "stream_new: %.200s", msg);
     return 0;
   }
+  /* Any thread count gives the same bits; force threads even on tiny work. */
+  int threads = (int)rng_range(1, 3);
+  if (ct_stream_set_threads(st, threads) != CT_OK) {
+    snprintf(why, why_size, "set_threads(%d) failed", threads);
+    ct_stream_free(st);
+    return 0;
+  }
+  ct_stream_set_parallel_threshold(st, 0);
   const int64_t fin = ct_stream_in_frame_size(st), fout = ct_stream_out_frame_size(st);
   const int64_t len = in_shape[0], out_len = out_shape[0];
   const int64_t cin = p->in_channels, cout = p->out_channels;
@@ -307,9 +315,10 @@ static void check_random_layers(int n_layers) {
   }
   tap_ok(forward_ok == tried, "forward equals reference on %d/%d random layers",
          forward_ok, tried);
-  tap_ok(stream_ok == tried,
-         "streaming is bitwise one-shot on %d/%d random layers (x3 chunkings)", stream_ok,
-         tried);
+  tap_ok(
+      stream_ok == tried,
+      "streaming is bitwise one-shot on %d/%d random layers (x3 chunkings, 1-3 threads)",
+      stream_ok, tried);
 }
 
 /* Large frames and long signals exercise history compaction and growth. */
