@@ -433,7 +433,20 @@ typedef struct {
   const ct_layer *layer;
   const ct_params *params;
   gint64 chunk;
+  gint threads; /* >= 1 */
 } ApplyJob;
+
+/* A stream for the job, running on its threads. */
+static ct_stream *new_stream(const ApplyJob *job, const int64_t *frame_shape, char *msg,
+                             size_t msg_size) {
+  ct_stream *stream = ct_stream_new(job->layer, frame_shape, msg, msg_size);
+  if (stream && ct_stream_set_threads(stream, job->threads) != CT_OK) {
+    snprintf(msg, msg_size, "cannot start %d threads", job->threads);
+    ct_stream_free(stream);
+    return NULL;
+  }
+  return stream;
+}
 
 static gchar *stride_string(const ct_params *params) {
   return axis_list(params->stride, params->rank);
@@ -532,7 +545,7 @@ static gboolean apply_npy(const ApplyJob *job, GError **error) {
     ok = failed(error, "%s: shape %s: %s", job->input, shape_str, msg);
     goto out;
   }
-  stream = ct_stream_new(job->layer, in_spatial + 1, msg, sizeof msg);
+  stream = new_stream(job, in_spatial + 1, msg, sizeof msg);
   if (!stream) {
     ok = failed(error, "%s: shape %s: %s", job->input, shape_str, msg);
     goto out;
@@ -648,7 +661,7 @@ static gboolean apply_audio(const ApplyJob *job, GError **error) {
     failed(error, "%s: %" G_GINT64_FORMAT " frames: %s", job->input, in_len, msg);
     goto out;
   }
-  stream = ct_stream_new(job->layer, NULL, msg, sizeof msg);
+  stream = new_stream(job, NULL, msg, sizeof msg);
   if (!stream) {
     failed(error, "%s: %s", job->input, msg);
     goto out;
@@ -739,8 +752,7 @@ static gboolean run_apply(const Options *o, GError **error) {
   job.layer = layer;
   job.params = ct_layer_params(layer);
   job.chunk = o->chunk ? o->chunk : default_chunk(job.params->rank);
-  /* Kernels are single-threaded for now; --threads is validated for
-   * compatibility with scripts written against the contract. */
+  job.threads = o->threads ? (gint)MIN(o->threads, 1024) : (gint)g_get_num_processors();
   gboolean ok = npy_in ? apply_npy(&job, error) : apply_audio(&job, error);
   ct_layer_free(layer);
   return ok;
