@@ -1,5 +1,6 @@
 #include "stream.h"
 
+#include "dsp.h"
 #include "layer-private.h"
 #include "pool.h"
 
@@ -11,6 +12,21 @@
  * one fill of the input history (per push iteration, all channels). */
 enum { COMPUTE_BLOCK_FLOATS = 1 << 14, FILL_FLOATS = 1 << 18 };
 
+/* The matrix product of one phase combination: out[co][i] = bias[co] +
+ * sum_k a[co][k] * run_base[koff[k] + i] (see dsp.h). */
+/* What one thread computes in. */
+typedef struct worker_scratch {
+  float *acc;           /* [residue][Cout][acc_stride] */
+  const float **phases; /* [s_run] */
+  int64_t *starts;      /* [s_run] */
+} worker_scratch;
+
+typedef struct run_plan {
+  int64_t k;     /* (Cin/g) x taps; 0 for a residue no tap reaches */
+  float *a;      /* [Cout][k]: group g's rows start at g * (Cout/g) */
+  int64_t *koff; /* [k] */
+} run_plan;
+
 struct ct_stream {
   const ct_layer *layer;
   ct_axis axis[CT_MAX_RANK];
@@ -20,7 +36,16 @@ struct ct_stream {
   int64_t padded_len[CT_MAX_RANK]; /* frame axes, with zero borders */
   int64_t out_frame_shape[CT_MAX_RANK - 1];
   int64_t in_frame, out_frame, padded_frame;
-  bool every_output_has_taps; /* else bias is written first */
+  int run_axis;    /* the last axis: outputs along it are contiguous */
+  int64_t run_len; /* outputs along the run axis per run (rank >= 2) */
+
+  /* Polyphase plans, one per combination of outer phases (axes before the
+   * run axis, those with taps) and run-axis residue (all s of them). */
+  int64_t n_outer[2]; /* phases with taps on axes 0 and 1 when outer */
+  struct run_plan *plans;
+  const ct_dsp *dsp;
+  float *bias_runs; /* [Cout][acc_stride] of bias, for tap-less residues */
+  float *zero_bias; /* [Cout] zeros when the layer has no bias */
 
   /* Input history: rows (steps) of padded frames, channel-planar, holding the
    * zero-extended input from padded index hist_first on. Frame borders are
@@ -31,15 +56,21 @@ struct ct_stream {
   int64_t hist_rows;
   int64_t fill_rows; /* rows appended per iteration at most */
 
-  int64_t block_rows;   /* output steps per compute block */
-  int64_t acc_count;    /* floats of one phase of one compute block */
-  float *acc;           /* acc_count floats per thread */
+  int64_t block_rows;      /* output steps per compute block */
+  int64_t acc_stride;      /* floats per channel per residue in acc */
+  int64_t acc_count;       /* floats of acc per thread */
+  worker_scratch *scratch; /* one per thread */
+  int n_scratch;
   ct_pool *pool;        /* NULL: single-threaded */
   double macs_per_step; /* multiply-adds per output step, all channels */
   double parallel_macs; /* blocks smaller than this run on one thread */
 
   int64_t n_in, n_out;
 };
+
+static bool build_plans(ct_stream *st);
+static void free_plans(ct_stream *st);
+static void free_scratch(worker_scratch *scratch, int n);
 
 static void set_msg(char *msg, size_t msg_size, const char *text) {
   if (msg && msg_size)
@@ -126,13 +157,10 @@ ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char
   }
   st->layer = layer;
   st->in_frame = st->out_frame = st->padded_frame = 1;
-  st->every_output_has_taps = true;
   bool ok = true;
   for (int a = 0; a < CT_MAX_RANK; a++) {
     st->axis[a] = ct_params_axis(params, a);
     st->pad_before[a] = ct_axis_pad_before(st->axis[a]);
-    if (layer->phases[a].n_phases != st->axis[a].s)
-      st->every_output_has_taps = false;
     if (a == 0)
       continue;
     int64_t in_len = a < params->rank ? frame_shape[a - 1] : 1, out_len;
@@ -187,20 +215,38 @@ ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char
       (double)params->out_channels * (double)st->out_frame *
       ((double)layer->in_per_group * (double)layer->taps_per_pair / (double)strides + 1);
   st->parallel_macs = 1 << 16;
+  /* 1d runs cover a block of steps per residue; keep acc near the cache. */
+  const int64_t cout = params->out_channels;
+  const int64_t s_run = st->axis[params->rank - 1].s;
   int64_t block = COMPUTE_BLOCK_FLOATS / st->out_frame;
-  st->block_rows = block > 0 ? block : 1;
-
-  int64_t hist_count, acc_count = 1;
-  ok = ct_mul_i64(st->hist_cap, st->padded_frame, &hist_count) &&
-       ct_mul_i64(hist_count, channels, &hist_count);
-  for (int a = 0; ok && a < CT_MAX_RANK; a++) {
-    int64_t span = a == 0 ? st->block_rows : st->out_len[a];
-    ok = ct_mul_i64(acc_count, ct_ceil_div(span, st->axis[a].s) + 1, &acc_count);
+  if (params->rank == 1) {
+    block = (4 * COMPUTE_BLOCK_FLOATS) / cout;
+    if (block < s_run)
+      block = s_run;
   }
-  ct_status status = ok ? alloc_floats(&st->hist, hist_count) : CT_ERR_OVERFLOW;
+  st->block_rows = block > 0 ? block : 1;
+  st->run_len = params->rank == 1 ? st->block_rows : st->out_len[params->rank - 1];
+  st->acc_stride = ct_ceil_div(st->run_len, s_run) + 1;
+  st->dsp = ct_dsp_default();
+
+  int64_t hist_count, acc_count;
+  ok = ct_mul_i64(st->hist_cap, st->padded_frame, &hist_count) &&
+       ct_mul_i64(hist_count, channels, &hist_count) &&
+       ct_mul_i64(s_run, cout, &acc_count) &&
+       ct_mul_i64(acc_count, st->acc_stride, &acc_count);
   st->acc_count = acc_count;
+  ct_status status = ok ? alloc_floats(&st->hist, hist_count) : CT_ERR_OVERFLOW;
   if (status == CT_OK)
-    status = alloc_floats(&st->acc, acc_count);
+    status = alloc_floats(&st->bias_runs, cout * st->acc_stride);
+  if (status == CT_OK)
+    status = alloc_floats(&st->zero_bias, cout);
+  if (status == CT_OK) {
+    for (int64_t co = 0; co < cout; co++)
+      for (int64_t i = 0; i < st->acc_stride; i++)
+        st->bias_runs[co * st->acc_stride + i] = layer->bias ? layer->bias[co] : 0.0f;
+    if (!build_plans(st) || ct_stream_set_threads(st, 1) != CT_OK)
+      status = CT_ERR_NOMEM;
+  }
   if (status != CT_OK) {
     set_msg(msg, msg_size,
             status == CT_ERR_NOMEM ? "out of memory for the stream state"
@@ -216,8 +262,11 @@ void ct_stream_free(ct_stream *stream) {
   if (!stream)
     return;
   ct_pool_free(stream->pool);
+  free_scratch(stream->scratch, stream->n_scratch);
+  free_plans(stream);
   free(stream->hist);
-  free(stream->acc);
+  free(stream->bias_runs);
+  free(stream->zero_bias);
   free(stream);
 }
 
@@ -242,166 +291,299 @@ int64_t ct_stream_finish_out_steps(const ct_stream *stream) {
   return final_length(stream) - stream->n_out;
 }
 
-/* Output steps [j_begin, j_end) of output channel co, into out whose step 0
- * is output step out_base. */
-static void compute_channel(const ct_stream *st, int64_t co, int64_t j_begin,
-                            int64_t j_end, float *out, int64_t out_base, float *acc) {
-  const ct_layer *layer = st->layer;
-  const ct_phase_table *ph = layer->phases;
-  const int64_t group = co / layer->out_per_group;
-  const float bias = layer->bias ? layer->bias[co] : 0.0f;
-  const int64_t k1 = st->axis[1].k, k2 = st->axis[2].k;
-  const int64_t row_len = st->padded_len[2];
-  const int64_t hist_stride = st->hist_cap * st->padded_frame;
+/* History offset of a padded index on each axis (axis 0 relative to
+ * hist_first is added by the caller). */
+static int64_t axis_step(const ct_stream *st, int axis) {
+  return axis == 0 ? st->padded_frame : axis == 1 ? st->padded_len[2] : 1;
+}
 
-  if (!st->every_output_has_taps) {
-    float *dst = out + (j_begin - out_base) * st->out_frame;
-    for (int64_t i = 0; i < (j_end - j_begin) * st->out_frame; i++)
-      dst[i] = bias;
-  }
-  for (int64_t p0 = 0; p0 < ph[0].n_phases; p0++) {
-    const ct_phase *phase0 = &ph[0].phases[p0];
-    int64_t m0b, m0e;
-    ct_phase_output_range(st->axis[0], phase0->residue, j_begin, j_end, &m0b, &m0e);
-    if (m0b == m0e)
-      continue;
-    for (int64_t p1 = 0; p1 < ph[1].n_phases; p1++) {
-      const ct_phase *phase1 = &ph[1].phases[p1];
-      int64_t m1b, m1e;
-      ct_phase_output_range(st->axis[1], phase1->residue, 0, st->out_len[1], &m1b, &m1e);
-      if (m1b == m1e)
-        continue;
-      for (int64_t p2 = 0; p2 < ph[2].n_phases; p2++) {
-        const ct_phase *phase2 = &ph[2].phases[p2];
-        int64_t m2b, m2e;
-        ct_phase_output_range(st->axis[2], phase2->residue, 0, st->out_len[2], &m2b,
-                              &m2e);
-        if (m2b == m2e)
-          continue;
-        const int64_t n0 = m0e - m0b, n1 = m1e - m1b, n2 = m2e - m2b;
-        for (int64_t i = 0; i < n0 * n1 * n2; i++)
-          acc[i] = bias;
-        /* Each output sums bias, then input channels, then taps in order: the
-         * same sequence whatever block or push it is computed in. */
-        for (int64_t ci_l = 0; ci_l < layer->in_per_group; ci_l++) {
-          const int64_t ci = group * layer->in_per_group + ci_l;
-          const float *w =
-              layer->packed + (co * layer->in_per_group + ci_l) * layer->taps_per_pair;
-          const float *x = st->hist + ci * hist_stride;
-          for (int64_t a = 0; a < phase0->count; a++) {
-            const ct_tap tap0 = ph[0].taps[phase0->first + a];
-            for (int64_t b = 0; b < phase1->count; b++) {
-              const ct_tap tap1 = ph[1].taps[phase1->first + b];
-              for (int64_t c = 0; c < phase2->count; c++) {
-                const ct_tap tap2 = ph[2].taps[phase2->first + c];
-                const float wv = w[(tap0.tap * k1 + tap1.tap) * k2 + tap2.tap];
-                for (int64_t m0 = m0b; m0 < m0e; m0++) {
-                  const int64_t row =
-                      m0 - tap0.offset + st->pad_before[0] - st->hist_first;
-                  for (int64_t m1 = m1b; m1 < m1e; m1++) {
-                    const float *src = x + row * st->padded_frame +
-                                       (m1 - tap1.offset + st->pad_before[1]) * row_len +
-                                       (m2b - tap2.offset + st->pad_before[2]);
-                    float *dst = acc + ((m0 - m0b) * n1 + (m1 - m1b)) * n2;
-                    for (int64_t e = 0; e < n2; e++)
-                      dst[e] += wv * src[e];
-                  }
-                }
-              }
-            }
-          }
-        }
-        /* Scatter the phase into its output positions. */
-        const ct_axis a0 = st->axis[0], a1 = st->axis[1], a2 = st->axis[2];
-        for (int64_t m0 = m0b; m0 < m0e; m0++) {
-          const int64_t j = m0 * a0.s + phase0->residue - a0.p;
-          float *dst_row = out + (j - out_base) * st->out_frame;
-          for (int64_t m1 = m1b; m1 < m1e; m1++) {
-            const int64_t y = m1 * a1.s + phase1->residue - a1.p;
-            float *dst =
-                dst_row + y * st->out_len[2] + (m2b * a2.s + phase2->residue - a2.p);
-            const float *src = acc + ((m0 - m0b) * n1 + (m1 - m1b)) * n2;
-            for (int64_t e = 0; e < n2; e++)
-              dst[e * a2.s] = src[e];
-          }
+static const ct_phase *phase_of_residue(const ct_phase_table *table, int64_t residue) {
+  for (int64_t i = 0; i < table->n_phases; i++)
+    if (table->phases[i].residue == residue)
+      return &table->phases[i];
+  return NULL;
+}
+
+/* Builds the plan of one phase combination: weights in (ci, t0, t1, t2)
+ * order, and where each product reads relative to the run start. */
+static bool build_plan(ct_stream *st, const ct_phase *const *phases, run_plan *plan) {
+  const ct_layer *layer = st->layer;
+  const int rank = layer->params.rank;
+  int64_t taps = 1;
+  for (int a = 0; a < rank; a++)
+    taps *= phases[a] ? phases[a]->count : 0;
+  plan->k = layer->in_per_group * taps;
+  if (plan->k == 0)
+    return true;
+  const int64_t cout = layer->params.out_channels;
+  plan->a = malloc((size_t)(cout * plan->k) * sizeof(float));
+  plan->koff = malloc((size_t)plan->k * sizeof(int64_t));
+  if (!plan->a || !plan->koff)
+    return false;
+  const int64_t k1 = st->axis[1].k, k2 = st->axis[2].k;
+  const int64_t hist_stride = st->hist_cap * st->padded_frame;
+  int64_t k = 0;
+  for (int64_t ci = 0; ci < layer->in_per_group; ci++) {
+    for (int64_t i0 = 0; i0 < phases[0]->count; i0++) {
+      const ct_tap t0 = layer->phases[0].taps[phases[0]->first + i0];
+      const int64_t n1 = rank > 1 ? phases[1]->count : 1;
+      for (int64_t i1 = 0; i1 < n1; i1++) {
+        const ct_tap t1 =
+            rank > 1 ? layer->phases[1].taps[phases[1]->first + i1] : (ct_tap){0, 0};
+        const int64_t n2 = rank > 2 ? phases[2]->count : 1;
+        for (int64_t i2 = 0; i2 < n2; i2++, k++) {
+          const ct_tap t2 =
+              rank > 2 ? layer->phases[2].taps[phases[2]->first + i2] : (ct_tap){0, 0};
+          plan->koff[k] = ci * hist_stride - t0.offset * axis_step(st, 0) -
+                          t1.offset * axis_step(st, 1) - t2.offset * axis_step(st, 2);
+          const int64_t tap = (t0.tap * k1 + t1.tap) * k2 + t2.tap;
+          for (int64_t co = 0; co < cout; co++)
+            plan->a[co * plan->k + k] =
+                layer->packed[(co * layer->in_per_group + ci) * layer->taps_per_pair +
+                              tap];
         }
       }
     }
   }
+  return true;
 }
 
-/* One compute block split into tasks: output channels, and row ranges when
- * there are fewer channels than threads to keep busy. */
+static int64_t plan_count(const ct_stream *st) {
+  return st->n_outer[0] * st->n_outer[1] * st->axis[st->run_axis].s;
+}
+
+/* Plans for every combination; the run axis is indexed by residue. */
+static bool build_plans(ct_stream *st) {
+  const ct_phase_table *ph = st->layer->phases;
+  const int rank = st->layer->params.rank;
+  st->run_axis = rank - 1;
+  st->n_outer[0] = rank > 1 ? ph[0].n_phases : 1;
+  st->n_outer[1] = rank > 2 ? ph[1].n_phases : 1;
+  const int64_t s_run = st->axis[st->run_axis].s;
+  st->plans = calloc((size_t)plan_count(st), sizeof(run_plan));
+  if (!st->plans)
+    return false;
+  for (int64_t o0 = 0; o0 < st->n_outer[0]; o0++)
+    for (int64_t o1 = 0; o1 < st->n_outer[1]; o1++)
+      for (int64_t r = 0; r < s_run; r++) {
+        const ct_phase *phases[CT_MAX_RANK] = {NULL, NULL, NULL};
+        if (rank > 1)
+          phases[0] = &ph[0].phases[o0];
+        if (rank > 2)
+          phases[1] = &ph[1].phases[o1];
+        phases[st->run_axis] = phase_of_residue(&ph[st->run_axis], r);
+        if (!build_plan(st, phases, &st->plans[(o0 * st->n_outer[1] + o1) * s_run + r]))
+          return false;
+      }
+  return true;
+}
+
+static void free_plans(ct_stream *st) {
+  if (!st->plans)
+    return;
+  for (int64_t i = 0; i < plan_count(st); i++) {
+    free(st->plans[i].a);
+    free(st->plans[i].koff);
+  }
+  free(st->plans);
+  st->plans = NULL;
+}
+
+/* One run: the outputs along the run axis for fixed outer positions, every
+ * residue computed into acc, then interleaved into each channel's output.
+ * plans: the s_run plans of the outer phases; hist_offset: history offset
+ * of the outer positions; m_first/count: the outputs of the run (for 1d,
+ * the block's steps). */
+static void compute_run(const ct_stream *st, const run_plan *plans, int64_t hist_offset,
+                        int64_t first_out, int64_t count, float *out,
+                        int64_t out_chan_stride, const worker_scratch *ws) {
+  const ct_layer *layer = st->layer;
+  const ct_axis a = st->axis[st->run_axis];
+  const int64_t cout = layer->params.out_channels, groups = layer->params.groups;
+  const int64_t pad = st->pad_before[st->run_axis];
+  const float *bias = layer->bias ? layer->bias : st->zero_bias;
+  float *acc = ws->acc;
+  for (int64_t r = 0; r < a.s; r++) {
+    int64_t mb, me;
+    ct_phase_output_range(a, r, first_out, first_out + count, &mb, &me);
+    ws->starts[r] = mb;
+    const run_plan *plan = &plans[r];
+    if (plan->k == 0 || me == mb)
+      continue;
+    float *dst = acc + r * cout * st->acc_stride;
+    for (int64_t g = 0; g < groups; g++) {
+      const int64_t c0 = g * layer->out_per_group;
+      ct_run_gemm gemm = {
+          .m = layer->out_per_group,
+          .k = plan->k,
+          .n = me - mb,
+          .a = plan->a + c0 * plan->k,
+          .bias = bias + c0,
+          .base = st->hist + g * layer->in_per_group * st->hist_cap * st->padded_frame +
+                  hist_offset + mb + pad,
+          .koff = plan->koff,
+          .dst = dst + c0 * st->acc_stride,
+          .dst_stride = st->acc_stride,
+      };
+      st->dsp->run_gemm(&gemm);
+    }
+  }
+  for (int64_t co = 0; co < cout; co++) {
+    /* Residues no tap reaches read a run of bias. */
+    for (int64_t r = 0; r < a.s; r++)
+      ws->phases[r] = plans[r].k ? acc + (r * cout + co) * st->acc_stride
+                                 : st->bias_runs + co * st->acc_stride;
+    ct_interleave il = {.n = count,
+                        .s = a.s,
+                        .first = first_out + a.p,
+                        .phases = ws->phases,
+                        .phase_start = ws->starts,
+                        .out = out + co * out_chan_stride};
+    st->dsp->interleave(&il);
+  }
+}
+
+/* A compute block split into tasks: row ranges (1d: ranges of steps). */
 typedef struct {
   const ct_stream *st;
-  int64_t j_begin, j_end, rows_per_task, row_tasks;
+  int64_t j_begin, j_end, per_task;
   float *out;
   int64_t out_chan_stride, out_base;
 } block_job;
 
+/* Outputs [jb, je) of the streamed axis, all channels. */
+static void compute_rows(const ct_stream *st, int64_t jb, int64_t je, float *out,
+                         int64_t out_chan_stride, int64_t out_base,
+                         const worker_scratch *acc) {
+  const int rank = st->layer->params.rank;
+  const int64_t s_run = st->axis[st->run_axis].s;
+  if (rank == 1) {
+    const int64_t hist_offset = -st->hist_first;
+    for (int64_t j = jb; j < je; j += st->block_rows) {
+      const int64_t stop = j + st->block_rows < je ? j + st->block_rows : je;
+      compute_run(st, st->plans, hist_offset, j, stop - j, out + (j - out_base),
+                  out_chan_stride, acc);
+    }
+    return;
+  }
+  const ct_axis a0 = st->axis[0], a1 = st->axis[1];
+  const ct_phase_table *ph = st->layer->phases;
+  const int64_t cout = st->layer->params.out_channels;
+  const float *bias = st->layer->bias ? st->layer->bias : st->zero_bias;
+  for (int64_t j = jb; j < je; j++) {
+    float *row = out + (j - out_base) * st->out_frame;
+    const int64_t q0 = j + a0.p, r0 = q0 % a0.s, m0 = q0 / a0.s;
+    int64_t o0 = -1;
+    for (int64_t i = 0; i < ph[0].n_phases; i++)
+      if (ph[0].phases[i].residue == r0)
+        o0 = i;
+    if (o0 < 0) { /* no tap reaches this row: bias only */
+      for (int64_t co = 0; co < cout; co++)
+        for (int64_t x = 0; x < st->out_frame; x++)
+          row[co * out_chan_stride + x] = bias[co];
+      continue;
+    }
+    const int64_t row_offset =
+        (m0 + st->pad_before[0] - st->hist_first) * st->padded_frame;
+    if (rank == 2) {
+      compute_run(st, st->plans + o0 * s_run, row_offset, 0, st->run_len, row,
+                  out_chan_stride, acc);
+      continue;
+    }
+    for (int64_t y = 0; y < st->out_len[1]; y++) {
+      const int64_t q1 = y + a1.p, r1 = q1 % a1.s, m1 = q1 / a1.s;
+      float *line = row + y * st->out_len[2];
+      int64_t o1 = -1;
+      for (int64_t i = 0; i < ph[1].n_phases; i++)
+        if (ph[1].phases[i].residue == r1)
+          o1 = i;
+      if (o1 < 0) {
+        for (int64_t co = 0; co < cout; co++)
+          for (int64_t x = 0; x < st->out_len[2]; x++)
+            line[co * out_chan_stride + x] = bias[co];
+        continue;
+      }
+      compute_run(st, st->plans + (o0 * st->n_outer[1] + o1) * s_run,
+                  row_offset + (m1 + st->pad_before[1]) * st->padded_len[2], 0,
+                  st->run_len, line, out_chan_stride, acc);
+    }
+  }
+}
+
 static void run_block_task(void *ctx, int task, int worker) {
   const block_job *job = ctx;
-  const int64_t co = task / job->row_tasks, part = task % job->row_tasks;
-  const int64_t jb = job->j_begin + part * job->rows_per_task;
-  const int64_t je =
-      jb + job->rows_per_task < job->j_end ? jb + job->rows_per_task : job->j_end;
+  const int64_t jb = job->j_begin + task * job->per_task;
+  const int64_t je = jb + job->per_task < job->j_end ? jb + job->per_task : job->j_end;
   if (jb < je)
-    compute_channel(job->st, co, jb, je, job->out + co * job->out_chan_stride,
-                    job->out_base, job->st->acc + worker * job->st->acc_count);
+    compute_rows(job->st, jb, je, job->out, job->out_chan_stride, job->out_base,
+                 &job->st->scratch[worker]);
 }
 
 static void compute_outputs(ct_stream *st, int64_t j_end, float *out,
                             int64_t out_chan_stride, int64_t out_base) {
-  const int64_t channels = st->layer->params.out_channels;
-  while (st->n_out < j_end) {
-    int64_t stop = st->n_out + st->block_rows;
-    if (stop > j_end)
-      stop = j_end;
+  if (j_end <= st->n_out)
+    return;
+  const int64_t rows = j_end - st->n_out;
+  const int threads = st->pool ? ct_pool_size(st->pool) : 1;
+  if (threads > 1 && (double)rows * st->macs_per_step >= st->parallel_macs && rows > 1) {
+    /* A few tasks per thread balance uneven rows; 1d ranges stay long. */
+    int64_t tasks = rows < 4 * threads ? rows : 4 * threads;
     block_job job = {.st = st,
                      .j_begin = st->n_out,
-                     .j_end = stop,
-                     .rows_per_task = stop - st->n_out,
-                     .row_tasks = 1,
+                     .j_end = j_end,
+                     .per_task = ct_ceil_div(rows, tasks),
                      .out = out,
                      .out_chan_stride = out_chan_stride,
                      .out_base = out_base};
-    int threads = st->pool ? ct_pool_size(st->pool) : 1;
-    if (threads > 1 &&
-        (double)(stop - st->n_out) * st->macs_per_step >= st->parallel_macs) {
-      if (channels < 2 * threads) {
-        int64_t want = ct_ceil_div(2 * threads, channels);
-        job.rows_per_task = ct_ceil_div(stop - st->n_out, want);
-        job.row_tasks = ct_ceil_div(stop - st->n_out, job.rows_per_task);
-      }
-      ct_pool_run(st->pool, (int)(channels * job.row_tasks), run_block_task, &job);
-    } else {
-      for (int64_t co = 0; co < channels; co++)
-        compute_channel(st, co, st->n_out, stop, out + co * out_chan_stride, out_base,
-                        st->acc);
-    }
-    st->n_out = stop;
+    ct_pool_run(st->pool, (int)ct_ceil_div(rows, job.per_task), run_block_task, &job);
+  } else {
+    compute_rows(st, st->n_out, j_end, out, out_chan_stride, out_base, &st->scratch[0]);
   }
+  st->n_out = j_end;
+}
+
+static void free_scratch(worker_scratch *scratch, int n) {
+  for (int i = 0; scratch && i < n; i++) {
+    free(scratch[i].acc);
+    free(scratch[i].phases);
+    free(scratch[i].starts);
+  }
+  free(scratch);
+}
+
+static worker_scratch *new_scratch(const ct_stream *st, int n) {
+  worker_scratch *scratch = calloc((size_t)n, sizeof *scratch);
+  const size_t s_run = (size_t)st->axis[st->run_axis].s;
+  for (int i = 0; scratch && i < n; i++) {
+    scratch[i].phases = malloc(s_run * sizeof(float *));
+    scratch[i].starts = malloc(s_run * sizeof(int64_t));
+    if (alloc_floats(&scratch[i].acc, st->acc_count) != CT_OK || !scratch[i].phases ||
+        !scratch[i].starts) {
+      free_scratch(scratch, n);
+      return NULL;
+    }
+  }
+  return scratch;
 }
 
 ct_status ct_stream_set_threads(ct_stream *stream, int n_threads) {
   if (n_threads < 1)
     return CT_ERR_INVALID;
-  int current = stream->pool ? ct_pool_size(stream->pool) : 1;
-  if (n_threads == current)
+  if (n_threads == stream->n_scratch)
     return CT_OK;
-  float *acc;
-  ct_status status = alloc_floats(&acc, stream->acc_count * n_threads);
-  if (status != CT_OK)
-    return status;
+  worker_scratch *scratch = new_scratch(stream, n_threads);
+  if (!scratch)
+    return CT_ERR_NOMEM;
   ct_pool *pool = NULL;
   if (n_threads > 1 && !(pool = ct_pool_new(n_threads))) {
-    free(acc);
+    free_scratch(scratch, n_threads);
     return CT_ERR_NOMEM;
   }
   ct_pool_free(stream->pool);
-  free(stream->acc);
+  free_scratch(stream->scratch, stream->n_scratch);
   stream->pool = pool;
-  stream->acc = acc;
+  stream->scratch = scratch;
+  stream->n_scratch = n_threads;
   return CT_OK;
 }
 
@@ -410,7 +592,7 @@ void ct_stream_set_parallel_threshold(ct_stream *stream, double macs) {
 }
 
 int ct_stream_threads(const ct_stream *stream) {
-  return stream->pool ? ct_pool_size(stream->pool) : 1;
+  return stream->n_scratch;
 }
 
 /* Makes room for at least one more row: drops rows no output still needs,
@@ -449,7 +631,9 @@ static ct_status make_room(ct_stream *st) {
   free(st->hist);
   st->hist = grown;
   st->hist_cap = new_cap;
-  return CT_OK;
+  /* Plans address input channels through the history's channel stride. */
+  free_plans(st);
+  return build_plans(st) ? CT_OK : CT_ERR_NOMEM;
 }
 
 static void copy_rows(ct_stream *st, const float *in, int64_t in_chan_stride,

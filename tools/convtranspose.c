@@ -18,6 +18,7 @@
 #include <glib/gstdio.h>
 
 #include "audio.h"
+#include "bench.h"
 #include "kernels/stream.h"
 #include "npy.h"
 #include "plugin/model.h"
@@ -795,6 +796,48 @@ static gboolean run_info(const Options *o, GError **error) {
   return TRUE;
 }
 
+/* ---- bench ------------------------------------------------------------ */
+
+/* bench [--case NAME[,NAME...]] [--threads N] [--json] */
+static int run_bench(int argc, char **argv) {
+  const gchar *case_list = NULL;
+  gint64 threads = 0;
+  gboolean json = FALSE;
+  GError *error = NULL;
+  for (int i = 0; i < argc && !error; i++) {
+    const gchar *arg = argv[i], *eq = strchr(arg, '=');
+    gchar *name = eq ? g_strndup(arg, (gsize)(eq - arg)) : g_strdup(arg);
+    const gchar *value = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
+    gboolean takes_value = g_str_equal(name, "--case") || g_str_equal(name, "--threads");
+    if (g_str_equal(name, "--json") && !eq) {
+      json = TRUE;
+    } else if (!takes_value) {
+      usage_error(&error, "bench: unknown option '%s'", arg);
+    } else if (!value) {
+      usage_error(&error, "bench: %s needs a value", name);
+    } else {
+      if (!eq)
+        i++;
+      if (g_str_equal(name, "--case"))
+        case_list = value;
+      else
+        parse_integer("threads", value, 0, &threads, &error);
+    }
+    g_free(name);
+  }
+  if (!error && !ct_bench_run(case_list, (gint)MIN(threads, 1024), json, &error)) {
+    print_error_line(error->message);
+    g_error_free(error);
+    return EXIT_FAILED;
+  }
+  if (error) {
+    print_error_line(error->message);
+    g_error_free(error);
+    return EXIT_USAGE;
+  }
+  return 0;
+}
+
 /* ---- main ------------------------------------------------------------- */
 
 int main(int argc, char **argv) {
@@ -808,10 +851,8 @@ int main(int argc, char **argv) {
     fputs(usage_text, stdout);
     return 0;
   }
-  if (strcmp(command, "bench") == 0) {
-    print_error_line("bench is not implemented yet (see the performance issue)");
-    return EXIT_FAILED;
-  }
+  if (strcmp(command, "bench") == 0)
+    return run_bench(argc - 2, argv + 2);
 
   GError *error = NULL;
   gboolean ok = FALSE;

@@ -1,0 +1,23 @@
+/* AVX2 + FMA: 8 floats per vector; the scalar tail uses fmaf, which rounds
+ * exactly as a lane of vfmadd. Built with -mavx2 -mfma, run only where the
+ * CPU has both. */
+#include <immintrin.h>
+#include <math.h>
+
+#define SUFFIX(name) name##_avx2
+#define LEVEL_NAME "avx2"
+#define VW 8
+typedef __m256 vec;
+#define VLOAD(p) _mm256_loadu_ps(p)
+#define VSTORE(p, v) _mm256_storeu_ps((p), (v))
+#define VSET1(x) _mm256_set1_ps(x)
+#define VFMA(acc, a, b) _mm256_fmadd_ps((a), (b), (acc))
+#define SFMA(acc, a, b) fmaf((a), (b), (acc))
+#define VINTERLEAVE2(even, odd, out)                                                     \
+  do {                                                                                   \
+    __m256 e_ = _mm256_loadu_ps(even), o_ = _mm256_loadu_ps(odd);                        \
+    __m256 lo_ = _mm256_unpacklo_ps(e_, o_), hi_ = _mm256_unpackhi_ps(e_, o_);           \
+    _mm256_storeu_ps((out), _mm256_permute2f128_ps(lo_, hi_, 0x20));                     \
+    _mm256_storeu_ps((out) + 8, _mm256_permute2f128_ps(lo_, hi_, 0x31));                 \
+  } while (0)
+#include "dsp-impl.h"

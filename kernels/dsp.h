@@ -1,0 +1,66 @@
+/* The compute primitives, one table per instruction-set level, filled once.
+ *
+ * A transposed convolution in polyphase form is, for every output run (a
+ * contiguous stretch of one phase along the last axis), a small matrix
+ * product: out[co][i] = bias[co] + sum_k a[co][k] * base[koff[k] + i], where
+ * k walks (input channel, taps) in a fixed order and koff[k] points each
+ * tap at its input run in the history. Every level computes each output as
+ * that sum in that order (fused multiply-adds on SIMD levels), whatever its
+ * position in a vector or tail, so results never depend on how work is cut. */
+#ifndef CT_DSP_H
+#define CT_DSP_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ct_run_gemm {
+  int64_t m;           /* output channels */
+  int64_t k;           /* products per output */
+  int64_t n;           /* outputs per channel (run length) */
+  const float *a;      /* [m][k], row stride k */
+  const float *bias;   /* [m] */
+  const float *base;   /* input run start */
+  const int64_t *koff; /* [k] offsets from base, in floats */
+  float *dst;          /* [m][n] */
+  int64_t dst_stride;  /* between channels */
+} ct_run_gemm;
+
+/* out[x] for x in [0, n): phase r = (x + first) % s takes
+ * phases[r][(x + first) / s - phase_start[r]]. */
+typedef struct ct_interleave {
+  int64_t n, s, first;
+  const float *const *phases;
+  const int64_t *phase_start;
+  float *out;
+} ct_interleave;
+
+typedef struct ct_dsp {
+  const char *name;
+  void (*run_gemm)(const ct_run_gemm *args);
+  void (*interleave)(const ct_interleave *args);
+} ct_dsp;
+
+typedef enum {
+  CT_DSP_C = 0,
+  CT_DSP_AVX2 = 1,
+  CT_DSP_AVX512 = 2,
+  CT_DSP_LEVELS
+} ct_dsp_level;
+
+/* The table of a level, or NULL if this build or CPU cannot run it. */
+const ct_dsp *ct_dsp_for_level(ct_dsp_level level);
+/* The best level this CPU runs, or the one named by the environment
+ * variable CT_DSP (c, avx2, avx512) when it can run. */
+const ct_dsp *ct_dsp_default(void);
+/* Forces the default for later layers (tests); NULL restores the automatic
+ * choice. */
+void ct_dsp_force(const ct_dsp *dsp);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
