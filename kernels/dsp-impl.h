@@ -20,9 +20,8 @@
           VSET1(g->bias[row + r]);                                                       \
     }                                                                                    \
     const float *a = g->a + row * g->k;                                                  \
-    const float *base = g->base + col;                                                   \
     for (int64_t k = 0; k < g->k; k++) {                                                 \
-      const float *b = base + g->koff[k];                                                \
+      const float *b = g->rows[k] + col;                                                 \
       vec bv[NV];                                                                        \
       _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) bv[v] = VLOAD(b + v * VW);    \
       _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {                             \
@@ -54,7 +53,7 @@ static void SUFFIX(tail)(const ct_run_gemm *g, int64_t row, int64_t rows, int64_
       float acc = g->bias[r];
       const float *a = g->a + r * g->k;
       for (int64_t k = 0; k < g->k; k++)
-        acc = SFMA(acc, a[k], g->base[g->koff[k] + i]);
+        acc = SFMA(acc, a[k], g->rows[k][i]);
       g->dst[r * g->dst_stride + i] = acc;
     }
 }

@@ -2,9 +2,9 @@
  *
  * A transposed convolution in polyphase form is, for every output run (a
  * contiguous stretch of one phase along the last axis), a small matrix
- * product: out[co][i] = bias[co] + sum_k a[co][k] * base[koff[k] + i], where
- * k walks (input channel, taps) in a fixed order and koff[k] points each
- * tap at its input run in the history. Every level computes each output as
+ * product: out[co][i] = bias[co] + sum_k a[co][k] * rows[k][i], where k walks
+ * (taps, input channels) in a fixed order and rows[k] points at the input
+ * run that product reads. Every level computes each output as
  * that sum in that order (fused multiply-adds on SIMD levels), whatever its
  * position in a vector or tail, so results never depend on how work is cut. */
 #ifndef CT_DSP_H
@@ -17,15 +17,14 @@ extern "C" {
 #endif
 
 typedef struct ct_run_gemm {
-  int64_t m;           /* output channels */
-  int64_t k;           /* products per output */
-  int64_t n;           /* outputs per channel (run length) */
-  const float *a;      /* [m][k], row stride k */
-  const float *bias;   /* [m] */
-  const float *base;   /* input run start */
-  const int64_t *koff; /* [k] offsets from base, in floats */
-  float *dst;          /* [m][n] */
-  int64_t dst_stride;  /* between channels */
+  int64_t m;                /* output channels */
+  int64_t k;                /* products per output */
+  int64_t n;                /* outputs per channel (run length) */
+  const float *a;           /* [m][k], row stride k */
+  const float *bias;        /* [m] */
+  const float *const *rows; /* [k] input runs */
+  float *dst;               /* [m][n] */
+  int64_t dst_stride;       /* between channels */
 } ct_run_gemm;
 
 /* out[x] for x in [0, n): phase r = (x + first) % s takes

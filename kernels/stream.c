@@ -12,19 +12,23 @@
  * one fill of the input history (per push iteration, all channels). */
 enum { COMPUTE_BLOCK_FLOATS = 1 << 14, FILL_FLOATS = 1 << 18 };
 
-/* The matrix product of one phase combination: out[co][i] = bias[co] +
- * sum_k a[co][k] * run_base[koff[k] + i] (see dsp.h). */
 /* What one thread computes in. */
 typedef struct worker_scratch {
   float *acc;           /* [residue][Cout][acc_stride] */
+  const float **rows;   /* [max k] input runs of one product */
   const float **phases; /* [s_run] */
   int64_t *starts;      /* [s_run] */
 } worker_scratch;
 
+/* The matrix product of one phase combination (see dsp.h): product k reads
+ * input channel chan[k] of the row offset0[k] before the output's phase
+ * index on axis 0, at inner[k] floats from the run start on the others. */
 typedef struct run_plan {
-  int64_t k;     /* (Cin/g) x taps; 0 for a residue no tap reaches */
-  float *a;      /* [Cout][k]: group g's rows start at g * (Cout/g) */
-  int64_t *koff; /* [k] */
+  int64_t k;        /* taps x (Cin/g); 0 for a residue no tap reaches */
+  float *a;         /* [Cout][k]: group g's rows start at g * (Cout/g) */
+  int64_t *offset0; /* [k] */
+  int64_t *chan;    /* [k] */
+  int64_t *inner;   /* [k] */
 } run_plan;
 
 struct ct_stream {
@@ -47,10 +51,19 @@ struct ct_stream {
   float *bias_runs; /* [Cout][acc_stride] of bias, for tap-less residues */
   float *zero_bias; /* [Cout] zeros when the layer has no bias */
 
-  /* Input history: rows (steps) of padded frames, channel-planar, holding the
-   * zero-extended input from padded index hist_first on. Frame borders are
-   * zero and stay zero: only interiors are ever written. */
+  /* Input history: the zero-extended input's rows (steps) of padded frames
+   * from padded index hist_first on. 1d: channel-planar and contiguous
+   * ([ci][row]), compacted when full, so runs along the signal are plain
+   * arrays. 2d/3d: a ring of row slots ([slot][ci][frame]), never moved.
+   * Frame borders are zero and stay zero: only interiors are written. */
   float *hist;
+  bool ring;
+  /* 2d/3d without frame borders: the rows of the push in progress are read
+   * where the caller has them, [direct_first, direct_end) in padded rows. */
+  bool direct_ok;
+  const float *direct_in;
+  int64_t direct_chan_stride, direct_first, direct_end;
+  int64_t max_k;    /* largest plan */
   int64_t hist_cap; /* rows per channel */
   int64_t hist_first;
   int64_t hist_rows;
@@ -132,19 +145,39 @@ static ct_status alloc_floats(float **out, int64_t count) {
   return *out ? CT_OK : CT_ERR_NOMEM;
 }
 
-static void zero_rows(ct_stream *st, int64_t row, int64_t count) {
+/* Where channel c of padded row u lives. */
+static float *stored_row(const ct_stream *st, int64_t u, int64_t c) {
+  if (st->ring)
+    return st->hist +
+           ((u % st->hist_cap) * st->layer->params.in_channels + c) * st->padded_frame;
+  return st->hist + c * st->hist_cap * st->padded_frame +
+         (u - st->hist_first) * st->padded_frame;
+}
+
+static const float *row_ptr(const ct_stream *st, int64_t u, int64_t c) {
+  if (u >= st->direct_first && u < st->direct_end)
+    return st->direct_in + (u - st->direct_first) * st->in_frame +
+           c * st->direct_chan_stride;
+  return stored_row(st, u, c);
+}
+
+/* Appends count zero rows to the history (room must be there). */
+static void zero_rows(ct_stream *st, int64_t count) {
   const int64_t channels = st->layer->params.in_channels;
-  for (int64_t c = 0; c < channels; c++)
-    memset(st->hist + c * st->hist_cap * st->padded_frame + row * st->padded_frame, 0,
-           (size_t)(count * st->padded_frame) * sizeof(float));
+  for (int64_t r = 0; r < count; r++)
+    for (int64_t c = 0; c < channels; c++)
+      memset(stored_row(st, st->hist_first + st->hist_rows + r, c), 0,
+             (size_t)st->padded_frame * sizeof(float));
+  st->hist_rows += count;
 }
 
 void ct_stream_reset(ct_stream *stream) {
   stream->n_in = 0;
   stream->n_out = 0;
   stream->hist_first = 0;
-  stream->hist_rows = stream->pad_before[0];
-  zero_rows(stream, 0, stream->hist_rows);
+  stream->hist_rows = 0;
+  stream->direct_first = stream->direct_end = 0;
+  zero_rows(stream, stream->pad_before[0]);
 }
 
 ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char *msg,
@@ -206,7 +239,9 @@ ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char
   int64_t channels = params->in_channels;
   int64_t fill = FILL_FLOATS / channels / st->padded_frame;
   st->fill_rows = fill > 0 ? fill : 1;
-  st->hist_cap = max_kept_rows(st) + st->fill_rows;
+  st->ring = params->rank > 1;
+  st->direct_ok = st->ring && st->padded_frame == st->in_frame;
+  st->hist_cap = max_kept_rows(st) + (st->direct_ok ? 1 : st->fill_rows);
   if (st->hist_cap < st->pad_before[0] + 1)
     st->hist_cap = st->pad_before[0] + 1;
   /* Roughly: each output sums (Cin/g) * prod(k) / prod(s) products. */
@@ -317,15 +352,20 @@ static bool build_plan(ct_stream *st, const ct_phase *const *phases, run_plan *p
     return true;
   const int64_t cout = layer->params.out_channels;
   plan->a = malloc((size_t)(cout * plan->k) * sizeof(float));
-  plan->koff = malloc((size_t)plan->k * sizeof(int64_t));
-  if (!plan->a || !plan->koff)
+  plan->offset0 = malloc((size_t)plan->k * sizeof(int64_t));
+  plan->chan = malloc((size_t)plan->k * sizeof(int64_t));
+  plan->inner = malloc((size_t)plan->k * sizeof(int64_t));
+  if (!plan->a || !plan->offset0 || !plan->chan || !plan->inner)
     return false;
+  if (plan->k > st->max_k)
+    st->max_k = plan->k;
   const int64_t k1 = st->axis[1].k, k2 = st->axis[2].k;
-  const int64_t hist_stride = st->hist_cap * st->padded_frame;
+  /* Taps on axis 0 outermost: in 2d/3d one input row serves a run of
+   * products, and rows may live in different places. */
   int64_t k = 0;
-  for (int64_t ci = 0; ci < layer->in_per_group; ci++) {
-    for (int64_t i0 = 0; i0 < phases[0]->count; i0++) {
-      const ct_tap t0 = layer->phases[0].taps[phases[0]->first + i0];
+  for (int64_t i0 = 0; i0 < phases[0]->count; i0++) {
+    const ct_tap t0 = layer->phases[0].taps[phases[0]->first + i0];
+    for (int64_t ci = 0; ci < layer->in_per_group; ci++) {
       const int64_t n1 = rank > 1 ? phases[1]->count : 1;
       for (int64_t i1 = 0; i1 < n1; i1++) {
         const ct_tap t1 =
@@ -334,8 +374,9 @@ static bool build_plan(ct_stream *st, const ct_phase *const *phases, run_plan *p
         for (int64_t i2 = 0; i2 < n2; i2++, k++) {
           const ct_tap t2 =
               rank > 2 ? layer->phases[2].taps[phases[2]->first + i2] : (ct_tap){0, 0};
-          plan->koff[k] = ci * hist_stride - t0.offset * axis_step(st, 0) -
-                          t1.offset * axis_step(st, 1) - t2.offset * axis_step(st, 2);
+          plan->offset0[k] = t0.offset;
+          plan->chan[k] = ci;
+          plan->inner[k] = -t1.offset * axis_step(st, 1) - t2.offset * axis_step(st, 2);
           const int64_t tap = (t0.tap * k1 + t1.tap) * k2 + t2.tap;
           for (int64_t co = 0; co < cout; co++)
             plan->a[co * plan->k + k] =
@@ -383,7 +424,9 @@ static void free_plans(ct_stream *st) {
     return;
   for (int64_t i = 0; i < plan_count(st); i++) {
     free(st->plans[i].a);
-    free(st->plans[i].koff);
+    free(st->plans[i].offset0);
+    free(st->plans[i].chan);
+    free(st->plans[i].inner);
   }
   free(st->plans);
   st->plans = NULL;
@@ -391,16 +434,17 @@ static void free_plans(ct_stream *st) {
 
 /* One run: the outputs along the run axis for fixed outer positions, every
  * residue computed into acc, then interleaved into each channel's output.
- * plans: the s_run plans of the outer phases; hist_offset: history offset
- * of the outer positions; m_first/count: the outputs of the run (for 1d,
- * the block's steps). */
-static void compute_run(const ct_stream *st, const run_plan *plans, int64_t hist_offset,
-                        int64_t first_out, int64_t count, float *out,
+ * plans: the s_run plans of the outer phases; m0: the phase index on axis 0
+ * (2d/3d); line: offset of the outer position on axis 1 (3d);
+ * first_out/count: the outputs of the run (1d: the block's steps). */
+static void compute_run(const ct_stream *st, const run_plan *plans, int64_t m0,
+                        int64_t line, int64_t first_out, int64_t count, float *out,
                         int64_t out_chan_stride, const worker_scratch *ws) {
   const ct_layer *layer = st->layer;
   const ct_axis a = st->axis[st->run_axis];
   const int64_t cout = layer->params.out_channels, groups = layer->params.groups;
-  const int64_t pad = st->pad_before[st->run_axis];
+  const int64_t pad = st->pad_before[st->run_axis], pad0 = st->pad_before[0];
+  const bool one_d = layer->params.rank == 1;
   const float *bias = layer->bias ? layer->bias : st->zero_bias;
   float *acc = ws->acc;
   for (int64_t r = 0; r < a.s; r++) {
@@ -410,24 +454,32 @@ static void compute_run(const ct_stream *st, const run_plan *plans, int64_t hist
     const run_plan *plan = &plans[r];
     if (plan->k == 0 || me == mb)
       continue;
-    float *dst = acc + r * cout * st->acc_stride;
+    /* Stride 1 along the run: the phase is the output itself, no copy. */
+    const bool in_place = a.s == 1;
+    float *dst = in_place ? out : acc + r * cout * st->acc_stride;
+    const int64_t dst_stride = in_place ? out_chan_stride : st->acc_stride;
     for (int64_t g = 0; g < groups; g++) {
-      const int64_t c0 = g * layer->out_per_group;
+      const int64_t c0 = g * layer->out_per_group, ci0 = g * layer->in_per_group;
+      for (int64_t k = 0; k < plan->k; k++)
+        ws->rows[k] =
+            one_d ? row_ptr(st, mb - plan->offset0[k] + pad0, ci0 + plan->chan[k])
+                  : row_ptr(st, m0 - plan->offset0[k] + pad0, ci0 + plan->chan[k]) +
+                        plan->inner[k] + line + mb + pad;
       ct_run_gemm gemm = {
           .m = layer->out_per_group,
           .k = plan->k,
           .n = me - mb,
           .a = plan->a + c0 * plan->k,
           .bias = bias + c0,
-          .base = st->hist + g * layer->in_per_group * st->hist_cap * st->padded_frame +
-                  hist_offset + mb + pad,
-          .koff = plan->koff,
-          .dst = dst + c0 * st->acc_stride,
-          .dst_stride = st->acc_stride,
+          .rows = ws->rows,
+          .dst = dst + c0 * dst_stride,
+          .dst_stride = dst_stride,
       };
       st->dsp->run_gemm(&gemm);
     }
   }
+  if (a.s == 1 && plans[0].k > 0)
+    return;
   for (int64_t co = 0; co < cout; co++) {
     /* Residues no tap reaches read a run of bias. */
     for (int64_t r = 0; r < a.s; r++)
@@ -458,11 +510,10 @@ static void compute_rows(const ct_stream *st, int64_t jb, int64_t je, float *out
   const int rank = st->layer->params.rank;
   const int64_t s_run = st->axis[st->run_axis].s;
   if (rank == 1) {
-    const int64_t hist_offset = -st->hist_first;
     for (int64_t j = jb; j < je; j += st->block_rows) {
       const int64_t stop = j + st->block_rows < je ? j + st->block_rows : je;
-      compute_run(st, st->plans, hist_offset, j, stop - j, out + (j - out_base),
-                  out_chan_stride, acc);
+      compute_run(st, st->plans, 0, 0, j, stop - j, out + (j - out_base), out_chan_stride,
+                  acc);
     }
     return;
   }
@@ -483,11 +534,9 @@ static void compute_rows(const ct_stream *st, int64_t jb, int64_t je, float *out
           row[co * out_chan_stride + x] = bias[co];
       continue;
     }
-    const int64_t row_offset =
-        (m0 + st->pad_before[0] - st->hist_first) * st->padded_frame;
     if (rank == 2) {
-      compute_run(st, st->plans + o0 * s_run, row_offset, 0, st->run_len, row,
-                  out_chan_stride, acc);
+      compute_run(st, st->plans + o0 * s_run, m0, 0, 0, st->run_len, row, out_chan_stride,
+                  acc);
       continue;
     }
     for (int64_t y = 0; y < st->out_len[1]; y++) {
@@ -503,9 +552,9 @@ static void compute_rows(const ct_stream *st, int64_t jb, int64_t je, float *out
             line[co * out_chan_stride + x] = bias[co];
         continue;
       }
-      compute_run(st, st->plans + (o0 * st->n_outer[1] + o1) * s_run,
-                  row_offset + (m1 + st->pad_before[1]) * st->padded_len[2], 0,
-                  st->run_len, line, out_chan_stride, acc);
+      compute_run(st, st->plans + (o0 * st->n_outer[1] + o1) * s_run, m0,
+                  (m1 + st->pad_before[1]) * st->padded_len[2], 0, st->run_len, line,
+                  out_chan_stride, acc);
     }
   }
 }
@@ -547,6 +596,7 @@ static void free_scratch(worker_scratch *scratch, int n) {
     free(scratch[i].acc);
     free(scratch[i].phases);
     free(scratch[i].starts);
+    free(scratch[i].rows);
   }
   free(scratch);
 }
@@ -556,9 +606,10 @@ static worker_scratch *new_scratch(const ct_stream *st, int n) {
   const size_t s_run = (size_t)st->axis[st->run_axis].s;
   for (int i = 0; scratch && i < n; i++) {
     scratch[i].phases = malloc(s_run * sizeof(float *));
+    scratch[i].rows = malloc((size_t)(st->max_k > 0 ? st->max_k : 1) * sizeof(float *));
     scratch[i].starts = malloc(s_run * sizeof(int64_t));
     if (alloc_floats(&scratch[i].acc, st->acc_count) != CT_OK || !scratch[i].phases ||
-        !scratch[i].starts) {
+        !scratch[i].starts || !scratch[i].rows) {
       free_scratch(scratch, n);
       return NULL;
     }
@@ -595,66 +646,109 @@ int ct_stream_threads(const ct_stream *stream) {
   return stream->n_scratch;
 }
 
-/* Makes room for at least one more row: drops rows no output still needs,
- * and grows the history only if the layer's window was underestimated. */
-static ct_status make_room(ct_stream *st) {
-  if (st->hist_rows < st->hist_cap)
-    return CT_OK;
-  const int64_t channels = st->layer->params.in_channels;
+/* Drops history rows no output still needs. */
+static void drop_unneeded_rows(ct_stream *st) {
   int64_t keep_from = first_needed_row(st, st->n_out);
-  if (keep_from > st->hist_first) {
-    int64_t drop = keep_from - st->hist_first;
-    if (drop > st->hist_rows)
-      drop = st->hist_rows;
+  if (keep_from <= st->hist_first)
+    return;
+  int64_t drop = keep_from - st->hist_first;
+  if (drop > st->hist_rows)
+    drop = st->hist_rows;
+  if (!st->ring) {
+    const int64_t channels = st->layer->params.in_channels;
     for (int64_t c = 0; c < channels; c++) {
       float *base = st->hist + c * st->hist_cap * st->padded_frame;
       memmove(base, base + drop * st->padded_frame,
               (size_t)((st->hist_rows - drop) * st->padded_frame) * sizeof(float));
     }
-    st->hist_first += drop;
-    st->hist_rows -= drop;
   }
-  if (st->hist_rows < st->hist_cap)
-    return CT_OK;
-  int64_t new_cap = st->hist_cap * 2, count;
-  float *grown;
-  if (!ct_mul_i64(new_cap, st->padded_frame, &count) ||
-      !ct_mul_i64(count, channels, &count))
-    return CT_ERR_OVERFLOW;
-  ct_status status = alloc_floats(&grown, count);
-  if (status != CT_OK)
-    return status;
-  for (int64_t c = 0; c < channels; c++)
-    memcpy(grown + c * new_cap * st->padded_frame,
-           st->hist + c * st->hist_cap * st->padded_frame,
-           (size_t)(st->hist_rows * st->padded_frame) * sizeof(float));
-  free(st->hist);
-  st->hist = grown;
-  st->hist_cap = new_cap;
-  /* Plans address input channels through the history's channel stride. */
-  free_plans(st);
-  return build_plans(st) ? CT_OK : CT_ERR_NOMEM;
+  st->hist_first += drop;
+  st->hist_rows -= drop;
 }
 
+/* Makes room for at least one more row, growing the history only if the
+ * layer's window was underestimated. */
+static ct_status make_room(ct_stream *st) {
+  if (st->hist_rows < st->hist_cap)
+    return CT_OK;
+  drop_unneeded_rows(st);
+  if (st->hist_rows < st->hist_cap)
+    return CT_OK;
+  const int64_t channels = st->layer->params.in_channels;
+  ct_stream grown = *st;
+  int64_t count;
+  grown.hist_cap = st->hist_cap * 2;
+  if (!ct_mul_i64(grown.hist_cap, st->padded_frame, &count) ||
+      !ct_mul_i64(count, channels, &count))
+    return CT_ERR_OVERFLOW;
+  ct_status status = alloc_floats(&grown.hist, count);
+  if (status != CT_OK)
+    return status;
+  for (int64_t u = st->hist_first; u < st->hist_first + st->hist_rows; u++)
+    for (int64_t c = 0; c < channels; c++)
+      memcpy(stored_row(&grown, u, c), stored_row(st, u, c),
+             (size_t)st->padded_frame * sizeof(float));
+  free(st->hist);
+  st->hist = grown.hist;
+  st->hist_cap = grown.hist_cap;
+  return CT_OK;
+}
+
+/* Appends count input rows (channel-planar, in_chan_stride apart) to the
+ * history, inside the zero borders of padded frames. */
 static void copy_rows(ct_stream *st, const float *in, int64_t in_chan_stride,
                       int64_t count) {
   const int64_t channels = st->layer->params.in_channels;
   const int64_t lines = st->in_len[1], line_len = st->in_len[2];
+  const int64_t first = st->hist_first + st->hist_rows;
   for (int64_t c = 0; c < channels; c++) {
     const float *src = in + c * in_chan_stride;
-    float *dst =
-        st->hist + c * st->hist_cap * st->padded_frame + st->hist_rows * st->padded_frame;
-    if (st->padded_frame == st->in_frame) {
-      memcpy(dst, src, (size_t)(count * st->in_frame) * sizeof(float));
+    if (!st->ring) { /* 1d: one contiguous copy per channel */
+      memcpy(stored_row(st, first, c), src,
+             (size_t)(count * st->in_frame) * sizeof(float));
       continue;
     }
-    for (int64_t r = 0; r < count; r++)
+    for (int64_t r = 0; r < count; r++) {
+      float *dst = stored_row(st, first + r, c);
+      if (st->padded_frame == st->in_frame) {
+        memcpy(dst, src + r * st->in_frame, (size_t)st->in_frame * sizeof(float));
+        continue;
+      }
       for (int64_t y = 0; y < lines; y++)
-        memcpy(dst + r * st->padded_frame + (y + st->pad_before[1]) * st->padded_len[2] +
-                   st->pad_before[2],
+        memcpy(dst + (y + st->pad_before[1]) * st->padded_len[2] + st->pad_before[2],
                src + r * st->in_frame + y * line_len, (size_t)line_len * sizeof(float));
+    }
   }
   st->hist_rows += count;
+}
+
+/* 2d/3d frames without borders: the push's rows are read in place, and only
+ * those later outputs still need are copied into the ring afterwards. */
+static ct_status push_in_place(ct_stream *st, const float *in, int64_t in_chan_stride,
+                               int64_t n_steps, float *out, int64_t out_chan_stride,
+                               int64_t out_base) {
+  st->direct_in = in;
+  st->direct_chan_stride = in_chan_stride;
+  st->direct_first = st->hist_first + st->hist_rows;
+  st->direct_end = st->direct_first + n_steps;
+  st->n_in += n_steps;
+  compute_outputs(st, ct_stream_emitted(&st->layer->params, st->n_in), out,
+                  out_chan_stride, out_base);
+  const int64_t direct_first = st->direct_first, direct_end = st->direct_end;
+  st->direct_first = st->direct_end = 0;
+  drop_unneeded_rows(st);
+  int64_t from = first_needed_row(st, st->n_out);
+  if (from < direct_first)
+    from = direct_first;
+  if (st->hist_rows == 0) /* nothing older is needed: the window moves on */
+    st->hist_first = from < direct_end ? from : direct_end;
+  for (int64_t u = from; u < direct_end; u++) {
+    ct_status status = make_room(st);
+    if (status != CT_OK)
+      return status;
+    copy_rows(st, in + (u - direct_first) * st->in_frame, in_chan_stride, 1);
+  }
+  return CT_OK;
 }
 
 ct_status ct_stream_push(ct_stream *stream, const float *in, int64_t in_chan_stride,
@@ -666,6 +760,12 @@ ct_status ct_stream_push(ct_stream *stream, const float *in, int64_t in_chan_str
   if (ct_stream_push_out_steps(stream, n_steps) < 0)
     return CT_ERR_OVERFLOW;
   const int64_t out_base = stream->n_out;
+  if (stream->direct_ok && n_steps > 0) {
+    ct_status status = push_in_place(stream, in, in_chan_stride, n_steps, out,
+                                     out_chan_stride, out_base);
+    *n_out = stream->n_out - out_base;
+    return status;
+  }
   int64_t done = 0;
   while (done < n_steps) {
     ct_status status = make_room(stream);
@@ -708,8 +808,7 @@ ct_status ct_stream_finish(ct_stream *stream, float *out, int64_t out_chan_strid
       int64_t count = stream->hist_cap - stream->hist_rows;
       if (count > last_row + 1 - rows_end)
         count = last_row + 1 - rows_end;
-      zero_rows(stream, stream->hist_rows, count);
-      stream->hist_rows += count;
+      zero_rows(stream, count);
     }
   }
   *n_out = stream->n_out - out_base;
