@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 #include <glib/gstdio.h>
 #include <sndfile.h>
 
@@ -990,11 +991,38 @@ static void check_errors(void) {
   g_free(wav);
   g_free(p);
 
-  r = RUN("bench", "--case", "K1_audio_fir2x");
-  tap_ok(r.exit_code == 1 && r.out[0] == '\0' &&
-             strcmp(r.err, "convtranspose: bench is not implemented yet (see the "
-                           "performance issue)\n") == 0,
-         "bench: not implemented, exit 1");
+  /* bench: contract lines and JSON; unknown cases and options refused. */
+  r = RUN("bench", "--case", "K1_audio_fir2x", "--threads", "1");
+  tap_ok(r.exit_code == 0 &&
+             g_regex_match_simple("^K1_audio_fir2x mode=oneshot ms=[0-9.]+ "
+                                  "gflops=[0-9.]+\nK1_audio_fir2x "
+                                  "mode=stream ms=[0-9.]+ gflops=[0-9.]+\n$",
+                                  r.out, 0, 0),
+         "bench: one line per mode: %s", r.out);
+  run_clear(&r);
+  r = RUN("bench", "--case=K1_audio_fir2x", "--json");
+  JsonParser *parser = json_parser_new();
+  gboolean parsed =
+      r.exit_code == 0 && json_parser_load_from_data(parser, r.out, -1, NULL);
+  JsonNode *root = parsed ? json_parser_get_root(parser) : NULL;
+  JsonArray *rows =
+      root && JSON_NODE_HOLDS_ARRAY(root) ? json_node_get_array(root) : NULL;
+  gboolean keys = rows && json_array_get_length(rows) == 2;
+  for (guint i = 0; keys && i < 2; i++) {
+    JsonObject *o = json_array_get_object_element(rows, i);
+    keys = o && json_object_has_member(o, "name") && json_object_has_member(o, "mode") &&
+           json_object_has_member(o, "ms") && json_object_has_member(o, "gflops");
+  }
+  tap_ok(keys, "bench --json: an array of {name, mode, ms, gflops}");
+  g_object_unref(parser);
+  run_clear(&r);
+  r = RUN("bench", "--case", "K9_nope");
+  tap_ok(r.exit_code != 0 && r.out[0] == '\0' && strstr(r.err, "unknown case K9_nope") &&
+             one_error_line(r.err),
+         "bench: unknown case refused in one line");
+  run_clear(&r);
+  r = RUN("bench", "--frobnicate");
+  tap_ok(r.exit_code == 2 && one_error_line(r.err), "bench: unknown option, exit 2");
   run_clear(&r);
 
   g_unlink(in);
