@@ -622,6 +622,32 @@ no_memory:
   return GST_FLOW_ERROR;
 }
 
+/* The base class only logs when nothing downstream takes what the layer
+ * makes of the input (a size or rate the layer cannot produce): say it. */
+static void explain_no_output_caps(GstConvTransposeBase *self, GstCaps *incaps) {
+  GstBaseTransform *trans = GST_BASE_TRANSFORM(self);
+  GstCaps *ours =
+      gst_conv_transpose_base_transform_caps(trans, GST_PAD_SINK, incaps, NULL);
+  GstCaps *theirs = gst_pad_peer_query_caps(GST_BASE_TRANSFORM_SRC_PAD(trans), NULL);
+  if (!gst_caps_can_intersect(ours, theirs)) {
+    CtModel *model = negotiation_model(self);
+    gchar *in = gst_caps_to_string(incaps), *out = gst_caps_to_string(ours);
+    gchar *down = gst_caps_to_string(theirs);
+    GST_ELEMENT_ERROR(
+        self, CORE, NEGOTIATION,
+        ("%s: downstream accepts no output this layer can make: it turns %s "
+         "into %s, downstream takes %s",
+         model ? model->path : "no model", in, out, down),
+        (NULL));
+    g_free(in);
+    g_free(out);
+    g_free(down);
+    ct_model_unref(model);
+  }
+  gst_caps_unref(ours);
+  gst_caps_unref(theirs);
+}
+
 static gboolean gst_conv_transpose_base_sink_event(GstBaseTransform *trans,
                                                    GstEvent *event) {
   GstConvTransposeBase *self = GST_CONV_TRANSPOSE_BASE(trans);
@@ -654,7 +680,13 @@ static gboolean gst_conv_transpose_base_sink_event(GstBaseTransform *trans,
       drain(self);
     if (current)
       gst_caps_unref(current);
-    break;
+    gst_caps_ref(caps);
+    gboolean ok = GST_BASE_TRANSFORM_CLASS(gst_conv_transpose_base_parent_class)
+                      ->sink_event(trans, event);
+    if (!ok)
+      explain_no_output_caps(self, caps);
+    gst_caps_unref(caps);
+    return ok;
   }
   default:
     break;
