@@ -390,6 +390,16 @@ static gboolean gst_conv_transpose_video_pack(GstConvTransposeBase *base,
                (gsize)GST_VIDEO_FRAME_HEIGHT(&frame)); /* the x bytes of RGBx & co */
   const gint width = GST_VIDEO_FRAME_WIDTH(&frame),
              height = GST_VIDEO_FRAME_HEIGHT(&frame);
+  /* Bytes past the pixels of a row (odd widths) are set too: nothing in the
+   * output is left uninitialised. */
+  for (guint c = 0; c < GST_VIDEO_FRAME_N_COMPONENTS(&frame); c++) {
+    const guint plane = GST_VIDEO_FORMAT_INFO_PLANE(finfo, c);
+    const gsize used = (gsize)width * (gsize)GST_VIDEO_FRAME_COMP_PSTRIDE(&frame, c);
+    const gsize row_bytes = (gsize)GST_VIDEO_FRAME_PLANE_STRIDE(&frame, plane);
+    guint8 *rows = GST_VIDEO_FRAME_PLANE_DATA(&frame, plane);
+    for (gint y = 0; row_bytes > used && y < height; y++)
+      memset(rows + (gsize)y * row_bytes + used, 0, row_bytes - used);
+  }
   for (guint c = 0; c < GST_VIDEO_FRAME_N_COMPONENTS(&frame); c++) {
     guint8 *data = GST_VIDEO_FRAME_COMP_DATA(&frame, c);
     const gint pstride = GST_VIDEO_FRAME_COMP_PSTRIDE(&frame, c);
