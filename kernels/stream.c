@@ -699,7 +699,14 @@ static ct_status make_room(ct_stream *st) {
 static void copy_rows(ct_stream *st, const float *in, int64_t in_chan_stride,
                       int64_t count) {
   const int64_t channels = st->layer->params.in_channels;
-  const int64_t lines = st->in_len[1], line_len = st->in_len[2];
+  /* A frame is lines along the last axis: one line of W in 2d, H lines in 3d. */
+  const bool three_d = st->layer->params.rank == 3;
+  const int64_t lines = three_d ? st->in_len[1] : 1;
+  const int64_t line_len = three_d ? st->in_len[2] : st->in_len[1];
+  const int64_t line_step = three_d ? st->padded_len[2] : 0;
+  const int64_t line_start =
+      three_d ? st->pad_before[1] * st->padded_len[2] + st->pad_before[2]
+              : st->pad_before[1];
   const int64_t first = st->hist_first + st->hist_rows;
   for (int64_t c = 0; c < channels; c++) {
     const float *src = in + c * in_chan_stride;
@@ -715,8 +722,8 @@ static void copy_rows(ct_stream *st, const float *in, int64_t in_chan_stride,
         continue;
       }
       for (int64_t y = 0; y < lines; y++)
-        memcpy(dst + (y + st->pad_before[1]) * st->padded_len[2] + st->pad_before[2],
-               src + r * st->in_frame + y * line_len, (size_t)line_len * sizeof(float));
+        memcpy(dst + line_start + y * line_step, src + r * st->in_frame + y * line_len,
+               (size_t)line_len * sizeof(float));
     }
   }
   st->hist_rows += count;
