@@ -9,18 +9,22 @@
 
 #include "dsp.h"
 
-/* An MR x (NV vectors) tile of outputs over all k: accumulators stay in
- * registers, each B vector is loaded once and used MR times. */
+/* An MR x (NV vectors) tile of outputs over products [k0, k1): accumulators
+ * stay in registers, each input vector is loaded once and used MR times.
+ * The first block starts from the bias, later ones from the partial sums
+ * stored by the previous block: storing and reloading a float is exact, so
+ * the sum is the same chain of fused multiply-adds however K is cut. */
 #define DEFINE_TILE(MR, NV)                                                              \
   static inline void SUFFIX(tile_##MR##x##NV)(const ct_run_gemm *g, int64_t row,         \
-                                              int64_t col) {                             \
+                                              int64_t col, int64_t k0, int64_t k1) {     \
     vec acc[MR][NV];                                                                     \
+    float *dst = g->dst + row * g->dst_stride + col;                                     \
     _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {                               \
       _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] =                   \
-          VSET1(g->bias[row + r]);                                                       \
+          k0 == 0 ? VSET1(g->bias[row + r]) : VLOAD(dst + r * g->dst_stride + v * VW);   \
     }                                                                                    \
     const float *a = g->a + row * g->k;                                                  \
-    for (int64_t k = 0; k < g->k; k++) {                                                 \
+    for (int64_t k = k0; k < k1; k++) {                                                  \
       const float *b = g->rows[k] + col;                                                 \
       vec bv[NV];                                                                        \
       _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) bv[v] = VLOAD(b + v * VW);    \
@@ -32,75 +36,106 @@
     }                                                                                    \
     _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {                               \
       _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++)                               \
-          VSTORE(g->dst + (row + r) * g->dst_stride + col + v * VW, acc[r][v]);          \
+          VSTORE(dst + r * g->dst_stride + v * VW, acc[r][v]);                           \
     }                                                                                    \
   }
 
+DEFINE_TILE(6, 2)
+DEFINE_TILE(5, 2)
 DEFINE_TILE(4, 2)
 DEFINE_TILE(3, 2)
 DEFINE_TILE(2, 2)
 DEFINE_TILE(1, 4)
 DEFINE_TILE(1, 2)
+DEFINE_TILE(6, 1)
+DEFINE_TILE(5, 1)
 DEFINE_TILE(4, 1)
 DEFINE_TILE(3, 1)
 DEFINE_TILE(2, 1)
 DEFINE_TILE(1, 1)
 
 /* Outputs past the last whole vector, one at a time, same sum, same order. */
-static void SUFFIX(tail)(const ct_run_gemm *g, int64_t row, int64_t rows, int64_t col) {
+static void SUFFIX(tail)(const ct_run_gemm *g, int64_t row, int64_t rows, int64_t col,
+                         int64_t end, int64_t k0, int64_t k1) {
   for (int64_t r = row; r < row + rows; r++)
-    for (int64_t i = col; i < g->n; i++) {
-      float acc = g->bias[r];
+    for (int64_t i = col; i < end; i++) {
+      float *dst = g->dst + r * g->dst_stride + i;
+      float acc = k0 == 0 ? g->bias[r] : *dst;
       const float *a = g->a + r * g->k;
-      for (int64_t k = 0; k < g->k; k++)
+      for (int64_t k = k0; k < k1; k++)
         acc = SFMA(acc, a[k], g->rows[k][i]);
-      g->dst[r * g->dst_stride + i] = acc;
+      *dst = acc;
     }
 }
 
+/* Rows [row, row + rows) (rows <= 6) over columns [col, end), products
+ * [k0, k1): widest tiles first. */
+static void SUFFIX(tiles)(const ct_run_gemm *g, int64_t row, int64_t rows, int64_t col,
+                          int64_t end, int64_t k0, int64_t k1) {
+  if (rows == 1)
+    for (; col + 4 * VW <= end; col += 4 * VW)
+      SUFFIX(tile_1x4)(g, row, col, k0, k1);
+  for (; col + 2 * VW <= end; col += 2 * VW) {
+    switch (rows) {
+    case 6:
+      SUFFIX(tile_6x2)(g, row, col, k0, k1);
+      break;
+    case 5:
+      SUFFIX(tile_5x2)(g, row, col, k0, k1);
+      break;
+    case 4:
+      SUFFIX(tile_4x2)(g, row, col, k0, k1);
+      break;
+    case 3:
+      SUFFIX(tile_3x2)(g, row, col, k0, k1);
+      break;
+    case 2:
+      SUFFIX(tile_2x2)(g, row, col, k0, k1);
+      break;
+    default:
+      SUFFIX(tile_1x2)(g, row, col, k0, k1);
+      break;
+    }
+  }
+  for (; col + VW <= end; col += VW) {
+    switch (rows) {
+    case 6:
+      SUFFIX(tile_6x1)(g, row, col, k0, k1);
+      break;
+    case 5:
+      SUFFIX(tile_5x1)(g, row, col, k0, k1);
+      break;
+    case 4:
+      SUFFIX(tile_4x1)(g, row, col, k0, k1);
+      break;
+    case 3:
+      SUFFIX(tile_3x1)(g, row, col, k0, k1);
+      break;
+    case 2:
+      SUFFIX(tile_2x1)(g, row, col, k0, k1);
+      break;
+    default:
+      SUFFIX(tile_1x1)(g, row, col, k0, k1);
+      break;
+    }
+  }
+  SUFFIX(tail)(g, row, rows, col, end, k0, k1);
+}
+
+/* Cache blocking for large layers: a block of KC products x NC columns of
+ * input (KC * NC floats) stays in L2 while every row tile walks it. */
+enum { GEMM_KC = 256, GEMM_NC = 128 };
+
 static void SUFFIX(run_gemm)(const ct_run_gemm *g) {
-  const int64_t wide = g->n / (2 * VW) * (2 * VW), whole = g->n / VW * VW;
-  for (int64_t row = 0; row < g->m;) {
-    const int64_t rows = g->m - row >= 4 ? 4 : g->m - row;
-    int64_t col = 0;
-    if (rows == 1) {
-      for (; col + 4 * VW <= g->n; col += 4 * VW)
-        SUFFIX(tile_1x4)(g, row, col);
-    }
-    for (; col < wide; col += 2 * VW) {
-      switch (rows) {
-      case 4:
-        SUFFIX(tile_4x2)(g, row, col);
-        break;
-      case 3:
-        SUFFIX(tile_3x2)(g, row, col);
-        break;
-      case 2:
-        SUFFIX(tile_2x2)(g, row, col);
-        break;
-      default:
-        SUFFIX(tile_1x2)(g, row, col);
-        break;
+  for (int64_t jc = 0; jc < g->n; jc += GEMM_NC) {
+    const int64_t end = jc + GEMM_NC < g->n ? jc + GEMM_NC : g->n;
+    for (int64_t kc = 0; kc < g->k; kc += GEMM_KC) {
+      const int64_t k1 = kc + GEMM_KC < g->k ? kc + GEMM_KC : g->k;
+      for (int64_t row = 0; row < g->m; row += 6) {
+        const int64_t rows = g->m - row < 6 ? g->m - row : 6;
+        SUFFIX(tiles)(g, row, rows, jc, end, kc, k1);
       }
     }
-    for (; col < whole; col += VW) {
-      switch (rows) {
-      case 4:
-        SUFFIX(tile_4x1)(g, row, col);
-        break;
-      case 3:
-        SUFFIX(tile_3x1)(g, row, col);
-        break;
-      case 2:
-        SUFFIX(tile_2x1)(g, row, col);
-        break;
-      default:
-        SUFFIX(tile_1x1)(g, row, col);
-        break;
-      }
-    }
-    SUFFIX(tail)(g, row, rows, col);
-    row += rows;
   }
 }
 
@@ -130,9 +165,15 @@ static void SUFFIX(interleave)(const ct_interleave *il) {
     }
     x = 2 * pairs;
   }
-  for (; x < n; x++) {
-    const int64_t q = x + first, r = q % s;
-    il->out[x] = il->phases[r][q / s - il->phase_start[r]];
+  if (x < n) { /* other strides: one phase at a time, no division per output */
+    for (int64_t r = 0; r < s; r++) {
+      int64_t x0 = ((r - first) % s + s) % s;
+      if (x0 < x)
+        x0 += (x - x0 + s - 1) / s * s;
+      const float *src = il->phases[r] + ((x0 + first) / s - il->phase_start[r]);
+      for (int64_t i = x0; i < n; i += s)
+        il->out[i] = *src++;
+    }
   }
 }
 
