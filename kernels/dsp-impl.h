@@ -5,6 +5,7 @@
  *   vec, VLOAD, VSTORE, VSET1
  *   VFMA(acc, a, b)   acc + a*b (fused on SIMD levels)
  *   SFMA(acc, a, b)   the same for one float, rounding exactly as VFMA */
+#include <stdbool.h>
 #include <string.h>
 
 #include "dsp.h"
@@ -14,18 +15,19 @@
  * The first block starts from the bias, later ones from the partial sums
  * stored by the previous block: storing and reloading a float is exact, so
  * the sum is the same chain of fused multiply-adds however K is cut. */
-#define DEFINE_TILE(MR, NV)                                                              \
-  static inline void SUFFIX(tile_##MR##x##NV)(const ct_run_gemm *g, int64_t row,         \
-                                              int64_t col, int64_t k0, int64_t k1) {     \
+#define DEFINE_TILE_WITH(NAME, MR, NV, B_ROW)                                            \
+  static inline void SUFFIX(NAME)(const ct_run_gemm *g, int64_t row, int64_t col,        \
+                                  int64_t k0, int64_t k1, const float *panel) {          \
     vec acc[MR][NV];                                                                     \
     float *dst = g->dst + row * g->dst_stride + col;                                     \
+    (void)panel;                                                                         \
     _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {                               \
       _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] =                   \
           k0 == 0 ? VSET1(g->bias[row + r]) : VLOAD(dst + r * g->dst_stride + v * VW);   \
     }                                                                                    \
     const float *a = g->a + row * g->k;                                                  \
     for (int64_t k = k0; k < k1; k++) {                                                  \
-      const float *b = g->rows[k] + col;                                                 \
+      const float *b = B_ROW;                                                            \
       vec bv[NV];                                                                        \
       _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) bv[v] = VLOAD(b + v * VW);    \
       _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {                             \
@@ -39,6 +41,19 @@
           VSTORE(dst + r * g->dst_stride + v * VW, acc[r][v]);                           \
     }                                                                                    \
   }
+
+/* Input read through the product's row pointer, or from a packed panel of
+ * 2-vector-wide columns, product after product (contiguous). */
+#define DEFINE_TILE(MR, NV) DEFINE_TILE_WITH(tile_##MR##x##NV, MR, NV, g->rows[k] + col)
+#define DEFINE_PACKED_TILE(MR)                                                           \
+  DEFINE_TILE_WITH(packed_##MR, MR, 2, panel + (k - k0) * 2 * VW)
+
+DEFINE_PACKED_TILE(6)
+DEFINE_PACKED_TILE(5)
+DEFINE_PACKED_TILE(4)
+DEFINE_PACKED_TILE(3)
+DEFINE_PACKED_TILE(2)
+DEFINE_PACKED_TILE(1)
 
 DEFINE_TILE(6, 2)
 DEFINE_TILE(5, 2)
@@ -74,66 +89,105 @@ static void SUFFIX(tiles)(const ct_run_gemm *g, int64_t row, int64_t rows, int64
                           int64_t end, int64_t k0, int64_t k1) {
   if (rows == 1)
     for (; col + 4 * VW <= end; col += 4 * VW)
-      SUFFIX(tile_1x4)(g, row, col, k0, k1);
+      SUFFIX(tile_1x4)(g, row, col, k0, k1, NULL);
   for (; col + 2 * VW <= end; col += 2 * VW) {
     switch (rows) {
     case 6:
-      SUFFIX(tile_6x2)(g, row, col, k0, k1);
+      SUFFIX(tile_6x2)(g, row, col, k0, k1, NULL);
       break;
     case 5:
-      SUFFIX(tile_5x2)(g, row, col, k0, k1);
+      SUFFIX(tile_5x2)(g, row, col, k0, k1, NULL);
       break;
     case 4:
-      SUFFIX(tile_4x2)(g, row, col, k0, k1);
+      SUFFIX(tile_4x2)(g, row, col, k0, k1, NULL);
       break;
     case 3:
-      SUFFIX(tile_3x2)(g, row, col, k0, k1);
+      SUFFIX(tile_3x2)(g, row, col, k0, k1, NULL);
       break;
     case 2:
-      SUFFIX(tile_2x2)(g, row, col, k0, k1);
+      SUFFIX(tile_2x2)(g, row, col, k0, k1, NULL);
       break;
     default:
-      SUFFIX(tile_1x2)(g, row, col, k0, k1);
+      SUFFIX(tile_1x2)(g, row, col, k0, k1, NULL);
       break;
     }
   }
   for (; col + VW <= end; col += VW) {
     switch (rows) {
     case 6:
-      SUFFIX(tile_6x1)(g, row, col, k0, k1);
+      SUFFIX(tile_6x1)(g, row, col, k0, k1, NULL);
       break;
     case 5:
-      SUFFIX(tile_5x1)(g, row, col, k0, k1);
+      SUFFIX(tile_5x1)(g, row, col, k0, k1, NULL);
       break;
     case 4:
-      SUFFIX(tile_4x1)(g, row, col, k0, k1);
+      SUFFIX(tile_4x1)(g, row, col, k0, k1, NULL);
       break;
     case 3:
-      SUFFIX(tile_3x1)(g, row, col, k0, k1);
+      SUFFIX(tile_3x1)(g, row, col, k0, k1, NULL);
       break;
     case 2:
-      SUFFIX(tile_2x1)(g, row, col, k0, k1);
+      SUFFIX(tile_2x1)(g, row, col, k0, k1, NULL);
       break;
     default:
-      SUFFIX(tile_1x1)(g, row, col, k0, k1);
+      SUFFIX(tile_1x1)(g, row, col, k0, k1, NULL);
       break;
     }
   }
   SUFFIX(tail)(g, row, rows, col, end, k0, k1);
 }
 
-/* Cache blocking for large layers: a block of KC products x NC columns of
- * input (KC * NC floats) stays in L2 while every row tile walks it. */
-enum { GEMM_KC = 256, GEMM_NC = 128 };
+/* Copies the block's input, 2-vector-wide columns at a time, into a
+ * contiguous panel: many channels' rows otherwise alias in the cache. */
+static int64_t SUFFIX(pack_panel)(const ct_run_gemm *g, int64_t jc, int64_t end,
+                                  int64_t k0, int64_t k1) {
+  const int64_t tiles = (end - jc) / (2 * VW);
+  for (int64_t t = 0; t < tiles; t++)
+    for (int64_t k = k0; k < k1; k++)
+      memcpy(g->pack + (t * (k1 - k0) + (k - k0)) * 2 * VW, g->rows[k] + jc + t * 2 * VW,
+             2 * VW * sizeof(float));
+  return tiles;
+}
+
+static void SUFFIX(packed_tile)(const ct_run_gemm *g, int64_t row, int64_t rows,
+                                int64_t col, int64_t k0, int64_t k1, const float *panel) {
+  switch (rows) {
+  case 6:
+    SUFFIX(packed_6)(g, row, col, k0, k1, panel);
+    break;
+  case 5:
+    SUFFIX(packed_5)(g, row, col, k0, k1, panel);
+    break;
+  case 4:
+    SUFFIX(packed_4)(g, row, col, k0, k1, panel);
+    break;
+  case 3:
+    SUFFIX(packed_3)(g, row, col, k0, k1, panel);
+    break;
+  case 2:
+    SUFFIX(packed_2)(g, row, col, k0, k1, panel);
+    break;
+  default:
+    SUFFIX(packed_1)(g, row, col, k0, k1, panel);
+    break;
+  }
+}
 
 static void SUFFIX(run_gemm)(const ct_run_gemm *g) {
-  for (int64_t jc = 0; jc < g->n; jc += GEMM_NC) {
-    const int64_t end = jc + GEMM_NC < g->n ? jc + GEMM_NC : g->n;
-    for (int64_t kc = 0; kc < g->k; kc += GEMM_KC) {
-      const int64_t k1 = kc + GEMM_KC < g->k ? kc + GEMM_KC : g->k;
+  /* Packing pays off when several row tiles reuse the panel. */
+  const bool pack = g->pack && g->m > 6;
+  for (int64_t jc = 0; jc < g->n; jc += CT_GEMM_NC) {
+    const int64_t end = jc + CT_GEMM_NC < g->n ? jc + CT_GEMM_NC : g->n;
+    for (int64_t kc = 0; kc < g->k; kc += CT_GEMM_KC) {
+      const int64_t k1 = kc + CT_GEMM_KC < g->k ? kc + CT_GEMM_KC : g->k;
+      const int64_t packed = pack ? SUFFIX(pack_panel)(g, jc, end, kc, k1) : 0;
+      const int64_t rest = jc + packed * 2 * VW;
       for (int64_t row = 0; row < g->m; row += 6) {
         const int64_t rows = g->m - row < 6 ? g->m - row : 6;
-        SUFFIX(tiles)(g, row, rows, jc, end, kc, k1);
+        for (int64_t t = 0; t < packed; t++)
+          SUFFIX(packed_tile)
+        (g, row, rows, jc + t * 2 * VW, kc, k1, g->pack + t * (k1 - kc) * 2 * VW);
+        SUFFIX(tiles)(g, row, rows, rest, end, kc, k1);
       }
     }
   }

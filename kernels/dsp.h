@@ -25,7 +25,12 @@ typedef struct ct_run_gemm {
   const float *const *rows; /* [k] input runs */
   float *dst;               /* [m][n] */
   int64_t dst_stride;       /* between channels */
+  float *pack;              /* CT_GEMM_KC * CT_GEMM_NC floats of scratch, or NULL */
 } ct_run_gemm;
+
+/* Cache blocking of large products: a block of KC products x NC columns of
+ * input stays in L2 while every tile of output channels walks it. */
+enum { CT_GEMM_KC = 256, CT_GEMM_NC = 128 };
 
 /* out[x] for x in [0, n): phase r = (x + first) % s takes
  * phases[r][(x + first) / s - phase_start[r]]. */

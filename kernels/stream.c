@@ -16,6 +16,7 @@ enum { COMPUTE_BLOCK_FLOATS = 1 << 14, FILL_FLOATS = 1 << 18 };
 typedef struct worker_scratch {
   float *acc;           /* [residue][Cout][acc_stride] */
   const float **rows;   /* [max k] input runs of one product */
+  float *pack;          /* CT_GEMM_KC * CT_GEMM_NC floats */
   const float **phases; /* [s_run] */
   int64_t *starts;      /* [s_run] */
 } worker_scratch;
@@ -474,6 +475,7 @@ static void compute_run(const ct_stream *st, const run_plan *plans, int64_t m0,
           .rows = ws->rows,
           .dst = dst + c0 * dst_stride,
           .dst_stride = dst_stride,
+          .pack = ws->pack,
       };
       st->dsp->run_gemm(&gemm);
     }
@@ -597,6 +599,7 @@ static void free_scratch(worker_scratch *scratch, int n) {
     free(scratch[i].phases);
     free(scratch[i].starts);
     free(scratch[i].rows);
+    free(scratch[i].pack);
   }
   free(scratch);
 }
@@ -608,8 +611,9 @@ static worker_scratch *new_scratch(const ct_stream *st, int n) {
     scratch[i].phases = malloc(s_run * sizeof(float *));
     scratch[i].rows = malloc((size_t)(st->max_k > 0 ? st->max_k : 1) * sizeof(float *));
     scratch[i].starts = malloc(s_run * sizeof(int64_t));
-    if (alloc_floats(&scratch[i].acc, st->acc_count) != CT_OK || !scratch[i].phases ||
-        !scratch[i].starts || !scratch[i].rows) {
+    if (alloc_floats(&scratch[i].acc, st->acc_count) != CT_OK ||
+        alloc_floats(&scratch[i].pack, CT_GEMM_KC * CT_GEMM_NC) != CT_OK ||
+        !scratch[i].phases || !scratch[i].starts || !scratch[i].rows) {
       free_scratch(scratch, n);
       return NULL;
     }

@@ -1,5 +1,6 @@
 /* Kernel checks: geometry formulas, the production forward against the
  * reference on random layers, and streaming against one-shot, bitwise. */
+#include "kernels/dsp.h"
 #include "kernels/geometry.h"
 #include "kernels/layer.h"
 #include "kernels/reference.h"
@@ -138,10 +139,15 @@ static void random_params(ct_params *p) {
 }
 
 /* Random input lengths with at least one output on every axis. */
-static int random_shape(const ct_params *p, int64_t *in_shape, int64_t *out_shape) {
+static int random_shape(const ct_params *p, int wide, int64_t *in_shape,
+                        int64_t *out_shape) {
   for (int tries = 0; tries < 50; tries++) {
-    for (int a = 0; a < p->rank; a++)
-      in_shape[a] = rng_range(1, a == 0 ? (p->rank == 1 ? 40 : 9) : 7);
+    for (int a = 0; a < p->rank; a++) {
+      int64_t most = a == 0 ? (p->rank == 1 ? 40 : 9) : 7;
+      if (wide) /* past a block of CT_GEMM_NC columns */
+        most = p->rank == 1 ? 300 : (a == 0 ? 4 : 150);
+      in_shape[a] = rng_range(1, most);
+    }
     if (ct_output_shape(p, in_shape, out_shape, NULL, 0) == CT_OK)
       return 1;
   }
@@ -254,13 +260,32 @@ static int stream_matches(const ct_layer *layer, const int64_t *in_shape,
   return ok;
 }
 
-static void check_random_layers(int n_layers) {
+/* Many channels: products over K > CT_GEMM_KC, several tiles of output
+ * channels, packed panels, blocks of columns. */
+static void random_wide_params(ct_params *p) {
+  int rank = (int)rng_range(1, 2);
+  ct_params_init(p, rank);
+  p->groups = rng_range(1, 2);
+  p->in_channels = p->groups * rng_range(20, 48);
+  p->out_channels = p->groups * rng_range(7, 20);
+  for (int a = 0; a < rank; a++) {
+    p->kernel[a] = rng_range(1, rank == 1 ? 16 : 3);
+    p->stride[a] = rng_range(1, 8);
+    p->padding[a] = rng_range(0, 3);
+    p->output_padding[a] = rng_range(0, p->stride[a] - 1);
+  }
+}
+
+static void check_random_layers(int n_layers, int wide, const char *level) {
   int forward_ok = 0, stream_ok = 0, tried = 0;
   for (int i = 0; i < n_layers; i++) {
     ct_params p;
-    random_params(&p);
+    if (wide)
+      random_wide_params(&p);
+    else
+      random_params(&p);
     int64_t in_shape[3], out_shape[3];
-    if (!random_shape(&p, in_shape, out_shape))
+    if (!random_shape(&p, wide, in_shape, out_shape))
       continue;
     tried++;
     int64_t n_w = ct_weight_count(&p);
@@ -313,12 +338,12 @@ static void check_random_layers(int n_layers) {
     free(fast);
     free(ref);
   }
-  tap_ok(forward_ok == tried, "forward equals reference on %d/%d random layers",
-         forward_ok, tried);
-  tap_ok(
-      stream_ok == tried,
-      "streaming is bitwise one-shot on %d/%d random layers (x3 chunkings, 1-3 threads)",
-      stream_ok, tried);
+  tap_ok(forward_ok == tried, "%s: forward equals reference on %d/%d random %slayers",
+         level, forward_ok, tried, wide ? "wide " : "");
+  tap_ok(stream_ok == tried,
+         "%s: streaming is bitwise one-shot on %d/%d random %slayers (x3 chunkings, 1-3 "
+         "threads)",
+         level, stream_ok, tried, wide ? "wide " : "");
 }
 
 /* Large frames and long signals exercise history compaction and growth. */
@@ -419,7 +444,22 @@ int main(int argc, char **argv) {
   int n_layers = argc > 1 ? atoi(argv[1]) : 400;
   check_geometry();
   check_short_and_reuse();
-  check_random_layers(n_layers);
-  check_long_streams();
+  /* Every instruction-set level this CPU runs, each against the reference. */
+  int levels = 0;
+  for (int level = 0; level < CT_DSP_LEVELS; level++) {
+    const ct_dsp *dsp = ct_dsp_for_level((ct_dsp_level)level);
+    if (!dsp) {
+      tap_diag("level %d not available on this CPU", level);
+      continue;
+    }
+    levels++;
+    ct_dsp_force(dsp);
+    check_random_layers(n_layers, 0, dsp->name);
+    check_random_layers(n_layers / 10, 1, dsp->name);
+    check_long_streams();
+  }
+  ct_dsp_force(NULL);
+  tap_ok(levels >= 1 && ct_dsp_for_level(CT_DSP_C) != NULL, "%d dispatch levels tested",
+         levels);
   return tap_done();
 }
