@@ -70,6 +70,8 @@ typedef struct {
   gboolean asked_upstream;         /* RECONFIGURE sent for a pending model */
   gboolean mark_discont;           /* the next output starts a new signal */
   GQueue ready;                    /* outputs not yet handed to the base class */
+  GstBufferPool *pool;             /* output buffers, reused */
+  gsize pool_size;                 /* bytes of the pool's buffers */
 } GstConvTransposeBasePrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_CODE(GstConvTransposeBase, gst_conv_transpose_base,
@@ -288,13 +290,50 @@ static GstClockTime step_time(GstConvTransposeBasePrivate *priv, guint64 steps) 
                                (guint64)priv->config.rate_n * (guint64)p->stride[0]);
 }
 
+/* An output buffer of `size` bytes from our pool, so steady streaming
+ * allocates nothing (fresh pages cost a page fault each). The pool grows to
+ * the largest buffer seen; smaller ones are trimmed and restored on release. */
+static GstBuffer *acquire_output(GstConvTransposeBase *self, gsize size) {
+  GstConvTransposeBasePrivate *priv = PRIV(self);
+  if (!priv->pool || size > priv->pool_size) {
+    if (priv->pool) {
+      gst_buffer_pool_set_active(priv->pool, FALSE);
+      gst_object_unref(priv->pool);
+    }
+    priv->pool = gst_buffer_pool_new();
+    priv->pool_size = MAX(size, 1);
+    GstStructure *config = gst_buffer_pool_get_config(priv->pool);
+    gst_buffer_pool_config_set_params(config, NULL, (guint)priv->pool_size, 2, 0);
+    if (priv->pool_size > G_MAXUINT || !gst_buffer_pool_set_config(priv->pool, config) ||
+        !gst_buffer_pool_set_active(priv->pool, TRUE)) {
+      gst_object_unref(priv->pool);
+      priv->pool = NULL;
+      return gst_buffer_new_allocate(NULL, size, NULL);
+    }
+  }
+  GstBuffer *buf = NULL;
+  if (gst_buffer_pool_acquire_buffer(priv->pool, &buf, NULL) != GST_FLOW_OK)
+    return gst_buffer_new_allocate(NULL, size, NULL);
+  gst_buffer_set_size(buf, (gssize)size);
+  return buf;
+}
+
+static void drop_pool(GstConvTransposeBase *self) {
+  GstConvTransposeBasePrivate *priv = PRIV(self);
+  if (priv->pool) {
+    gst_buffer_pool_set_active(priv->pool, FALSE);
+    gst_object_unref(priv->pool);
+    priv->pool = NULL;
+    priv->pool_size = 0;
+  }
+}
+
 /* Wraps n output steps of planar data into a buffer stamped from counters. */
 static GstBuffer *make_output(GstConvTransposeBase *self, const float *planar,
                               gint64 chan_stride, gint64 n_steps) {
   GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(self);
   GstConvTransposeBasePrivate *priv = PRIV(self);
-  GstBuffer *outbuf =
-      gst_buffer_new_allocate(NULL, klass->output_size(self, n_steps), NULL);
+  GstBuffer *outbuf = acquire_output(self, klass->output_size(self, n_steps));
   if (!outbuf || !klass->pack(self, planar, chan_stride, n_steps, outbuf)) {
     if (outbuf)
       gst_buffer_unref(outbuf);
@@ -730,6 +769,7 @@ static gboolean gst_conv_transpose_base_query(GstBaseTransform *trans,
 
 static gboolean gst_conv_transpose_base_stop(GstBaseTransform *trans) {
   GstConvTransposeBasePrivate *priv = PRIV(trans);
+  drop_pool(GST_CONV_TRANSPOSE_BASE(trans));
   g_queue_clear_full(&priv->ready, (GDestroyNotify)gst_buffer_unref);
   drop_stream(GST_CONV_TRANSPOSE_BASE(trans));
   priv->configured = FALSE;
@@ -865,6 +905,7 @@ static void gst_conv_transpose_base_finalize(GObject *object) {
   GstConvTransposeBasePrivate *priv = PRIV(object);
   drop_stream(GST_CONV_TRANSPOSE_BASE(object));
   g_queue_clear_full(&priv->ready, (GDestroyNotify)gst_buffer_unref);
+  drop_pool(GST_CONV_TRANSPOSE_BASE(object));
   g_free(priv->in_planar);
   g_free(priv->out_planar);
   ct_model_unref(priv->active);
