@@ -18,10 +18,8 @@ GST_ELEMENT_REGISTER_DEFINE(convtranspose1d, "convtranspose1d", GST_RANK_NONE,
                             GST_TYPE_CONV_TRANSPOSE_1D)
 
 #define AUDIO_CAPS                                                                       \
-  "audio/x-raw, format = (string) " GST_AUDIO_NE(                                        \
-      F32) ", rate = (int) [ 1, MAX ], "                                                 \
-           "channels = (int) [ 1, MAX ], layout = (string) { interleaved, "              \
-           "non-interleaved }"
+  "audio/x-raw, format = (string) F32LE, rate = (int) [ 1, MAX ], "                      \
+  "channels = (int) [ 1, MAX ], layout = (string) { interleaved, non-interleaved }"
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
     "sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(AUDIO_CAPS));
