@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(
-  gcc meson ninja-build pkg-config python3
+  gcc meson ninja-build pkg-config python3 git clang-format cppcheck
   libglib2.0-dev libjson-glib-dev libsndfile1-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
