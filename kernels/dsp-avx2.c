@@ -20,4 +20,11 @@ typedef __m256 vec;
     _mm256_storeu_ps((out), _mm256_permute2f128_ps(lo_, hi_, 0x20));                     \
     _mm256_storeu_ps((out) + 8, _mm256_permute2f128_ps(lo_, hi_, 0x31));                 \
   } while (0)
+/* Masks of the first n lanes, for the last partial vector of a run. */
+#define VMASK_T __m256i
+#define VMASK(n)                                                                         \
+  _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n)),                                        \
+                     _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define VMLOAD(p, m) _mm256_maskload_ps((p), (m))
+#define VMSTORE(p, m, v) _mm256_maskstore_ps((p), (m), (v))
 #include "dsp-impl.h"

@@ -23,4 +23,9 @@ typedef __m512 vec;
     _mm512_storeu_ps((out), _mm512_permutex2var_ps(e_, lo_idx_, o_));                    \
     _mm512_storeu_ps((out) + 16, _mm512_permutex2var_ps(e_, hi_idx_, o_));               \
   } while (0)
+/* Masks of the first n lanes, for the last partial vector of a run. */
+#define VMASK_T __mmask16
+#define VMASK(n) ((__mmask16)((1u << (n)) - 1u))
+#define VMLOAD(p, m) _mm512_maskz_loadu_ps((m), (p))
+#define VMSTORE(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
 #include "dsp-impl.h"

@@ -25,13 +25,13 @@
       _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] =                   \
           k0 == 0 ? VSET1(g->bias[row + r]) : VLOAD(dst + r * g->dst_stride + v * VW);   \
     }                                                                                    \
-    const float *a = g->a + row * g->k;                                                  \
+    const float *a = g->a + row * g->k; /* row is a multiple of CT_GEMM_MR */            \
     for (int64_t k = k0; k < k1; k++) {                                                  \
       const float *b = B_ROW;                                                            \
       vec bv[NV];                                                                        \
       _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) bv[v] = VLOAD(b + v * VW);    \
       _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {                             \
-        vec av = VSET1(a[r * g->k + k]);                                                 \
+        vec av = VSET1(a[k * CT_GEMM_MR + r]);                                           \
         _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] =                 \
             VFMA(acc[r][v], av, bv[v]);                                                  \
       }                                                                                  \
@@ -76,12 +76,63 @@ static void SUFFIX(tail)(const ct_run_gemm *g, int64_t row, int64_t rows, int64_
     for (int64_t i = col; i < end; i++) {
       float *dst = g->dst + r * g->dst_stride + i;
       float acc = k0 == 0 ? g->bias[r] : *dst;
-      const float *a = g->a + r * g->k;
+      const float *a = g->a + (r / CT_GEMM_MR) * CT_GEMM_MR * g->k + r % CT_GEMM_MR;
       for (int64_t k = k0; k < k1; k++)
-        acc = SFMA(acc, a[k], g->rows[k][i]);
+        acc = SFMA(acc, a[k * CT_GEMM_MR], g->rows[k][i]);
       *dst = acc;
     }
 }
+
+#ifdef VMASK
+/* The last partial vector of MR rows, with masked loads and stores. */
+#define DEFINE_MASKED_TILE(MR)                                                           \
+  static inline void SUFFIX(masked_##MR)(const ct_run_gemm *g, int64_t row, int64_t col, \
+                                         int64_t n, int64_t k0, int64_t k1) {            \
+    const VMASK_T mask = VMASK(n);                                                       \
+    float *dst = g->dst + row * g->dst_stride + col;                                     \
+    vec acc[MR];                                                                         \
+    _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r] =                        \
+        k0 == 0 ? VSET1(g->bias[row + r]) : VMLOAD(dst + r * g->dst_stride, mask);       \
+    const float *a = g->a + row * g->k;                                                  \
+    for (int64_t k = k0; k < k1; k++) {                                                  \
+      const vec b = VMLOAD(g->rows[k] + col, mask);                                      \
+      _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r] =                      \
+          VFMA(acc[r], VSET1(a[k * CT_GEMM_MR + r]), b);                                 \
+    }                                                                                    \
+    _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++)                                 \
+        VMSTORE(dst + r * g->dst_stride, mask, acc[r]);                                  \
+  }
+DEFINE_MASKED_TILE(6)
+DEFINE_MASKED_TILE(5)
+DEFINE_MASKED_TILE(4)
+DEFINE_MASKED_TILE(3)
+DEFINE_MASKED_TILE(2)
+DEFINE_MASKED_TILE(1)
+
+static void SUFFIX(masked_tail)(const ct_run_gemm *g, int64_t row, int64_t rows,
+                                int64_t col, int64_t n, int64_t k0, int64_t k1) {
+  switch (rows) {
+  case 6:
+    SUFFIX(masked_6)(g, row, col, n, k0, k1);
+    break;
+  case 5:
+    SUFFIX(masked_5)(g, row, col, n, k0, k1);
+    break;
+  case 4:
+    SUFFIX(masked_4)(g, row, col, n, k0, k1);
+    break;
+  case 3:
+    SUFFIX(masked_3)(g, row, col, n, k0, k1);
+    break;
+  case 2:
+    SUFFIX(masked_2)(g, row, col, n, k0, k1);
+    break;
+  default:
+    SUFFIX(masked_1)(g, row, col, n, k0, k1);
+    break;
+  }
+}
+#endif
 
 /* Rows [row, row + rows) (rows <= 6) over columns [col, end), products
  * [k0, k1): widest tiles first. */
@@ -134,6 +185,14 @@ static void SUFFIX(tiles)(const ct_run_gemm *g, int64_t row, int64_t rows, int64
       break;
     }
   }
+#ifdef VMASK
+  /* The last partial vector with masked loads and stores: same chain of
+   * fused multiply-adds per lane as everywhere else. */
+  if (col < end) {
+    SUFFIX(masked_tail)(g, row, rows, col, end - col, k0, k1);
+    col = end;
+  }
+#endif
   SUFFIX(tail)(g, row, rows, col, end, k0, k1);
 }
 
@@ -182,8 +241,8 @@ static void SUFFIX(run_gemm)(const ct_run_gemm *g) {
       const int64_t k1 = kc + CT_GEMM_KC < g->k ? kc + CT_GEMM_KC : g->k;
       const int64_t packed = pack ? SUFFIX(pack_panel)(g, jc, end, kc, k1) : 0;
       const int64_t rest = jc + packed * 2 * VW;
-      for (int64_t row = 0; row < g->m; row += 6) {
-        const int64_t rows = g->m - row < 6 ? g->m - row : 6;
+      for (int64_t row = 0; row < g->m; row += CT_GEMM_MR) {
+        const int64_t rows = g->m - row < CT_GEMM_MR ? g->m - row : CT_GEMM_MR;
         for (int64_t t = 0; t < packed; t++)
           SUFFIX(packed_tile)
         (g, row, rows, jc + t * 2 * VW, kc, k1, g->pack + t * (k1 - kc) * 2 * VW);

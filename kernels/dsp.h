@@ -20,7 +20,8 @@ typedef struct ct_run_gemm {
   int64_t m;                /* output channels */
   int64_t k;                /* products per output */
   int64_t n;                /* outputs per channel (run length) */
-  const float *a;           /* [m][k], row stride k */
+  const float *a;           /* weights in tiles of CT_GEMM_MR rows: row r, product k at
+                               a[(r / MR * k_total + k) * MR + r % MR] */
   const float *bias;        /* [m] */
   const float *const *rows; /* [k] input runs */
   float *dst;               /* [m][n] */
@@ -31,6 +32,13 @@ typedef struct ct_run_gemm {
 /* Cache blocking of large products: a block of KC products x NC columns of
  * input stays in L2 while every tile of output channels walks it. */
 enum { CT_GEMM_KC = 256, CT_GEMM_NC = 128 };
+/* Rows per tile of output channels; weights are packed in tiles this tall so
+ * a tile broadcasts from consecutive addresses. */
+enum { CT_GEMM_MR = 6 };
+/* Floats of packed weights for m rows and k products. */
+static inline int64_t ct_gemm_packed_size(int64_t m, int64_t k) {
+  return (m + CT_GEMM_MR - 1) / CT_GEMM_MR * CT_GEMM_MR * k;
+}
 
 /* out[x] for x in [0, n): phase r = (x + first) % s takes
  * phases[r][(x + first) / s - phase_start[r]]. */

@@ -256,9 +256,11 @@ ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char
   const int64_t s_run = st->axis[params->rank - 1].s;
   int64_t block = COMPUTE_BLOCK_FLOATS / st->out_frame;
   if (params->rank == 1) {
-    block = (4 * COMPUTE_BLOCK_FLOATS) / cout;
-    if (block < s_run)
-      block = s_run;
+    /* A multiple of stride x 32: every phase gets whole vector tiles. */
+    const int64_t unit = s_run * 32;
+    block = (4 * COMPUTE_BLOCK_FLOATS) / cout / unit * unit;
+    if (block < unit)
+      block = unit;
   }
   st->block_rows = block > 0 ? block : 1;
   st->run_len = params->rank == 1 ? st->block_rows : st->out_len[params->rank - 1];
@@ -352,7 +354,9 @@ static bool build_plan(ct_stream *st, const ct_phase *const *phases, run_plan *p
   if (plan->k == 0)
     return true;
   const int64_t cout = layer->params.out_channels;
-  plan->a = malloc((size_t)(cout * plan->k) * sizeof(float));
+  const int64_t out_g = layer->out_per_group,
+                per_group = ct_gemm_packed_size(out_g, plan->k);
+  plan->a = calloc((size_t)(layer->params.groups * per_group), sizeof(float));
   plan->offset0 = malloc((size_t)plan->k * sizeof(int64_t));
   plan->chan = malloc((size_t)plan->k * sizeof(int64_t));
   plan->inner = malloc((size_t)plan->k * sizeof(int64_t));
@@ -379,10 +383,14 @@ static bool build_plan(ct_stream *st, const ct_phase *const *phases, run_plan *p
           plan->chan[k] = ci;
           plan->inner[k] = -t1.offset * axis_step(st, 1) - t2.offset * axis_step(st, 2);
           const int64_t tap = (t0.tap * k1 + t1.tap) * k2 + t2.tap;
-          for (int64_t co = 0; co < cout; co++)
-            plan->a[co * plan->k + k] =
+          /* Tiles of CT_GEMM_MR rows within each group (see dsp.h). */
+          for (int64_t co = 0; co < cout; co++) {
+            const int64_t g = co / out_g, r = co % out_g;
+            plan->a[g * per_group + (r / CT_GEMM_MR * plan->k + k) * CT_GEMM_MR +
+                    r % CT_GEMM_MR] =
                 layer->packed[(co * layer->in_per_group + ci) * layer->taps_per_pair +
                               tap];
+          }
         }
       }
     }
@@ -470,7 +478,7 @@ static void compute_run(const ct_stream *st, const run_plan *plans, int64_t m0,
           .m = layer->out_per_group,
           .k = plan->k,
           .n = me - mb,
-          .a = plan->a + c0 * plan->k,
+          .a = plan->a + g * ct_gemm_packed_size(layer->out_per_group, plan->k),
           .bias = bias + c0,
           .rows = ws->rows,
           .dst = dst + c0 * dst_stride,
@@ -512,10 +520,14 @@ static void compute_rows(const ct_stream *st, int64_t jb, int64_t je, float *out
   const int rank = st->layer->params.rank;
   const int64_t s_run = st->axis[st->run_axis].s;
   if (rank == 1) {
-    for (int64_t j = jb; j < je; j += st->block_rows) {
-      const int64_t stop = j + st->block_rows < je ? j + st->block_rows : je;
+    /* Blocks on absolute multiples of block_rows (a multiple of the stride
+     * times the vector tile): runs of whole tiles, however pushes cut. */
+    for (int64_t j = jb; j < je;) {
+      const int64_t aligned = (j / st->block_rows + 1) * st->block_rows;
+      const int64_t stop = aligned < je ? aligned : je;
       compute_run(st, st->plans, 0, 0, j, stop - j, out + (j - out_base), out_chan_stride,
                   acc);
+      j = stop;
     }
     return;
   }
