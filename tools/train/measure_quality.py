@@ -29,7 +29,7 @@ import common  # noqa: E402
 from ctexport.export import export_layer  # noqa: E402
 from train import AUDIO_MARGIN  # noqa: E402
 
-MODELS = os.path.join(common.ROOT, "models")
+MODELS = "models"  # pipelines run from the repository root
 DOC = os.path.join(common.ROOT, "docs", "quality.md")
 IMG = os.path.join(common.ROOT, "docs", "img")
 
@@ -50,7 +50,8 @@ class Gst:
         """Run `pipeline` (gst-launch syntax); returns the wall seconds."""
         start = time.monotonic()
         subprocess.run(["gst-launch-1.0", "-q", *shlex.split(pipeline)],
-                       check=True, env=self.env, stdout=subprocess.DEVNULL)
+                       check=True, env=self.env, cwd=common.ROOT,
+                       stdout=subprocess.DEVNULL)
         return time.monotonic() - start
 
 
@@ -298,7 +299,7 @@ def write_doc(audio, sr, fps):
         *(notes or ["Every output is best aligned with the original as it "
                     "is (no shift within 8 samples scores higher)."]),
         "",
-        "Pipeline (the music clip; `{method}` is each row's element):",
+        "Pipelines (the music clip):",
         "",
         "```",
         *audio_pipes,
@@ -307,9 +308,10 @@ def write_doc(audio, sr, fps):
         "![Spectrograms](img/spectrogram-music.png)",
         "",
         f"Spectrograms of {SPECTRUM_SECONDS:.0f} s of the held-out music "
-        "(left channel): the decimated input has nothing above 11 kHz; no "
-        "upsampler can bring back what decimation removed, so the outputs "
-        "differ from each other mostly near the 11 kHz edge.",
+        "(left channel). The decimated input has nothing above 11 kHz, and "
+        "no linear upsampler brings that back. audioresample suppresses the "
+        "mirror image of the band above 11 kHz more completely; the learned "
+        "filter leaves a faint image there (compare its SNR in the table).",
         "",
         "## Video: 2x super-resolution",
         "",
@@ -324,7 +326,7 @@ def write_doc(audio, sr, fps):
                 "photo PSNR (dB)"],
                [[r[0], r[1], r[2], r[3]] for r in sr_rows]),
         "",
-        "Pipelines (the video; `{method}` is each row's element):",
+        "Pipelines (the video):",
         "",
         "```",
         *sr_pipes,
