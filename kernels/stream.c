@@ -130,6 +130,10 @@ static int64_t max_kept_rows(const ct_stream *st) {
   int64_t reach = a.d * (a.k - 1);
   int64_t horizon = (2 * a.p + reach + a.s) / a.s + 4;
   int64_t most = reach / a.s + 2;
+  /* Past a point the walk below costs more than it saves: bound instead
+   * (the memory limit then decides). */
+  if (horizon > (1 << 16))
+    return st->pad_before[0] + horizon + most + 1;
   for (int64_t n = 0; n <= horizon; n++) {
     int64_t kept = padded_row(st, n) - first_needed_row(st, ct_stream_emitted(params, n));
     if (kept > most)
@@ -273,6 +277,21 @@ ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char
        ct_mul_i64(s_run, cout, &acc_count) &&
        ct_mul_i64(acc_count, st->acc_stride, &acc_count);
   st->acc_count = acc_count;
+  /* Refuse before allocating what no stream should hold (a padding or
+   * dilation of billions keeps billions of steps; a frame of 10^12 values). */
+  if (ok &&
+      ((double)hist_count + (double)acc_count) * sizeof(float) > CT_STREAM_MAX_BYTES) {
+    if (msg && msg_size)
+      snprintf(
+          msg, msg_size,
+          "the stream would need %.0f MB of state (%lld steps of %lld values kept per "
+          "channel), over the limit of %d MB",
+          ((double)hist_count + (double)acc_count) * sizeof(float) / 1e6,
+          (long long)st->hist_cap, (long long)st->padded_frame,
+          (int)(CT_STREAM_MAX_BYTES / 1000000));
+    ct_stream_free(st);
+    return NULL;
+  }
   ct_status status = ok ? alloc_floats(&st->hist, hist_count) : CT_ERR_OVERFLOW;
   if (status == CT_OK)
     status = alloc_floats(&st->bias_runs, cout * st->acc_stride);

@@ -20,6 +20,10 @@ extern "C" {
 
 typedef struct ct_stream ct_stream;
 
+/* Streams whose state (kept input steps and scratch) would exceed this are
+ * refused by ct_stream_new with a message. */
+#define CT_STREAM_MAX_BYTES 2000000000.0
+
 /* A stream for frames of the given shape (rank - 1 lengths: none for 1d,
  * {W} for 2d, {H, W} for 3d). The layer must outlive the stream. */
 ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char *msg,

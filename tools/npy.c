@@ -240,7 +240,25 @@ static gboolean parse_header(Scan *s, CtNpy *out, GError **error) {
   return TRUE;
 }
 
+static gboolean parse(const guint8 *data, gsize size, CtNpy *out, GError **error);
+
+/* Messages quote header text, which may hold anything: they leave as one
+ * line of valid UTF-8, control characters shown as '?'. */
 gboolean ct_npy_parse(const guint8 *data, gsize size, CtNpy *out, GError **error) {
+  GError *local = NULL;
+  if (parse(data, size, out, &local))
+    return TRUE;
+  gchar *text = g_utf8_make_valid(local->message, -1);
+  for (gchar *p = text; *p; p++)
+    if ((guchar)*p < 0x20 || *p == 0x7f)
+      *p = '?';
+  g_set_error_literal(error, local->domain, local->code, text);
+  g_free(text);
+  g_error_free(local);
+  return FALSE;
+}
+
+static gboolean parse(const guint8 *data, gsize size, CtNpy *out, GError **error) {
   memset(out, 0, sizeof *out);
   if (size == 0) {
     g_set_error(error, CT_NPY_ERROR, CT_NPY_ERROR_FORMAT, "empty file, not a .npy array");
