@@ -71,6 +71,7 @@ typedef struct {
   gboolean mark_discont;           /* the next output starts a new signal */
   GQueue ready;                    /* outputs not yet handed to the base class */
   GstBufferPool *pool;             /* output buffers, reused */
+  ct_pool *workers;                /* threads for subclass conversions */
   gsize pool_size;                 /* bytes of the pool's buffers */
 } GstConvTransposeBasePrivate;
 
@@ -239,10 +240,15 @@ static gboolean grow_floats(float **buf, gsize *capacity, gint64 count) {
   return TRUE;
 }
 
-/* Applies the n-threads property (0: all cores) to the stream. */
+/* Applies the n-threads property (0: all cores) to the stream and to the
+ * threads of subclass conversions. */
 static void apply_threads(GstConvTransposeBase *self, guint n_threads) {
   GstConvTransposeBasePrivate *priv = PRIV(self);
   gint want = n_threads ? (gint)n_threads : (gint)g_get_num_processors();
+  if ((priv->workers ? ct_pool_size(priv->workers) : 1) != want) {
+    ct_pool_free(priv->workers);
+    priv->workers = want > 1 ? ct_pool_new(want) : NULL;
+  }
   GST_LOG_OBJECT(self, "threads: %d wanted, %d running", want,
                  ct_stream_threads(priv->stream));
   if (ct_stream_threads(priv->stream) != want &&
@@ -316,6 +322,21 @@ static GstBuffer *acquire_output(GstConvTransposeBase *self, gsize size) {
     return gst_buffer_new_allocate(NULL, size, NULL);
   gst_buffer_set_size(buf, (gssize)size);
   return buf;
+}
+
+gint gst_conv_transpose_base_threads(GstConvTransposeBase *self) {
+  ct_pool *workers = PRIV(self)->workers;
+  return workers ? ct_pool_size(workers) : 1;
+}
+
+void gst_conv_transpose_base_parallel(GstConvTransposeBase *self, gint n_tasks,
+                                      ct_pool_task fn, gpointer ctx) {
+  ct_pool *workers = PRIV(self)->workers;
+  if (workers)
+    ct_pool_run(workers, n_tasks, fn, ctx);
+  else
+    for (gint t = 0; t < n_tasks; t++)
+      fn(ctx, t, 0);
 }
 
 static void drop_pool(GstConvTransposeBase *self) {
@@ -906,6 +927,7 @@ static void gst_conv_transpose_base_finalize(GObject *object) {
   drop_stream(GST_CONV_TRANSPOSE_BASE(object));
   g_queue_clear_full(&priv->ready, (GDestroyNotify)gst_buffer_unref);
   drop_pool(GST_CONV_TRANSPOSE_BASE(object));
+  ct_pool_free(priv->workers);
   g_free(priv->in_planar);
   g_free(priv->out_planar);
   ct_model_unref(priv->active);

@@ -13,6 +13,7 @@
 #include <gst/base/gstbasetransform.h>
 #include <gst/gst.h>
 
+#include "kernels/pool.h"
 #include "kernels/stream.h"
 #include "plugin/model.h"
 
@@ -62,6 +63,15 @@ struct _GstConvTransposeBaseClass {
   /* Bytes of an output buffer of n_steps. */
   gsize (*output_size)(GstConvTransposeBase *self, gint64 n_steps);
 };
+
+/* Threads the element runs on (the n-threads property, 0 resolved). */
+gint gst_conv_transpose_base_threads(GstConvTransposeBase *self);
+
+/* Runs fn for tasks 0..n_tasks-1 on the element's threads (the n-threads
+ * property) and returns when all are done: for a subclass's per-buffer
+ * conversions. Tasks must be independent. */
+void gst_conv_transpose_base_parallel(GstConvTransposeBase *self, gint n_tasks,
+                                      ct_pool_task fn, gpointer ctx);
 
 G_END_DECLS
 

@@ -345,25 +345,27 @@ static gboolean gst_conv_transpose_video_count_steps(GstConvTransposeBase *base,
 
 /* planar[c][y][x] = component c / (2^depth - 1), honouring strides and
  * plane offsets of the mapped frame. */
-static gboolean gst_conv_transpose_video_unpack(GstConvTransposeBase *base,
-                                                GstBuffer *inbuf, float *planar,
-                                                gint64 chan_stride) {
-  GstConvTransposeVideoPrivate *priv = PRIV(base);
+/* A frame mapped for conversion, shared by the threads that split its rows. */
+typedef struct {
   GstVideoFrame frame;
-  if (!gst_video_frame_map(&frame, &priv->in_info, inbuf, GST_MAP_READ)) {
-    GST_ELEMENT_ERROR(base, STREAM, FORMAT, ("cannot map an input frame"), (NULL));
-    return FALSE;
-  }
-  const gint width = GST_VIDEO_FRAME_WIDTH(&frame),
-             height = GST_VIDEO_FRAME_HEIGHT(&frame);
-  for (guint c = 0; c < GST_VIDEO_FRAME_N_COMPONENTS(&frame); c++) {
-    const guint8 *data = GST_VIDEO_FRAME_COMP_DATA(&frame, c);
-    const gint pstride = GST_VIDEO_FRAME_COMP_PSTRIDE(&frame, c);
-    const gint stride = GST_VIDEO_FRAME_COMP_STRIDE(&frame, c);
-    const gboolean wide = GST_VIDEO_FRAME_COMP_DEPTH(&frame, c) > 8;
+  float *planar;
+  gint64 chan_stride;
+  gint rows_per_task;
+} FrameJob;
+
+/* planar[c][y][x] = component c / (2^depth - 1) for rows [y0, y1),
+ * honouring strides and plane offsets of the mapped frame. */
+static void unpack_rows(FrameJob *job, gint y0, gint y1) {
+  GstVideoFrame *frame = &job->frame;
+  const gint width = GST_VIDEO_FRAME_WIDTH(frame);
+  for (guint c = 0; c < GST_VIDEO_FRAME_N_COMPONENTS(frame); c++) {
+    const guint8 *data = GST_VIDEO_FRAME_COMP_DATA(frame, c);
+    const gint pstride = GST_VIDEO_FRAME_COMP_PSTRIDE(frame, c);
+    const gint stride = GST_VIDEO_FRAME_COMP_STRIDE(frame, c);
+    const gboolean wide = GST_VIDEO_FRAME_COMP_DEPTH(frame, c) > 8;
     const float scale = wide ? 65535.0f : 255.0f;
-    float *dst = planar + (gint64)c * chan_stride;
-    for (gint y = 0; y < height; y++) {
+    float *dst = job->planar + (gint64)c * job->chan_stride;
+    for (gint y = y0; y < y1; y++) {
       const guint8 *px = data + (gsize)y * (gsize)stride;
       float *line = dst + (gint64)y * width;
       /* Gather with the pixel stride, then divide (vectorisable). */
@@ -377,7 +379,35 @@ static gboolean gst_conv_transpose_video_unpack(GstConvTransposeBase *base,
         line[x] = line[x] / scale;
     }
   }
-  gst_video_frame_unmap(&frame);
+}
+
+static void unpack_task(void *ctx, int task, int worker) {
+  FrameJob *job = ctx;
+  (void)worker;
+  const gint y0 = task * job->rows_per_task;
+  unpack_rows(job, y0, MIN(y0 + job->rows_per_task, GST_VIDEO_FRAME_HEIGHT(&job->frame)));
+}
+
+/* Rows split in a few tasks per thread: conversion is memory-bound work the
+ * threads of n-threads share. */
+static gint row_tasks(GstConvTransposeBase *base, FrameJob *job) {
+  const gint height = GST_VIDEO_FRAME_HEIGHT(&job->frame);
+  const gint tasks = MIN(height, 4 * gst_conv_transpose_base_threads(base));
+  job->rows_per_task = (height + tasks - 1) / tasks;
+  return (height + job->rows_per_task - 1) / job->rows_per_task;
+}
+
+static gboolean gst_conv_transpose_video_unpack(GstConvTransposeBase *base,
+                                                GstBuffer *inbuf, float *planar,
+                                                gint64 chan_stride) {
+  GstConvTransposeVideoPrivate *priv = PRIV(base);
+  FrameJob job = {.planar = planar, .chan_stride = chan_stride};
+  if (!gst_video_frame_map(&job.frame, &priv->in_info, inbuf, GST_MAP_READ)) {
+    GST_ELEMENT_ERROR(base, STREAM, FORMAT, ("cannot map an input frame"), (NULL));
+    return FALSE;
+  }
+  gst_conv_transpose_base_parallel(base, row_tasks(base, &job), unpack_task, &job);
+  gst_video_frame_unmap(&job.frame);
   return TRUE;
 }
 
@@ -404,44 +434,37 @@ static void quantize(const float *v, gint n, float scale, gint32 *levels) {
   }
 }
 
-/* Clamps to [0, 1], scales and rounds to nearest. */
-static gboolean gst_conv_transpose_video_pack(GstConvTransposeBase *base,
-                                              const float *planar, gint64 chan_stride,
-                                              gint64 n_steps, GstBuffer *outbuf) {
-  GstConvTransposeVideoPrivate *priv = PRIV(base);
-  GstVideoFrame frame;
-  (void)n_steps; /* one frame: all rows (2d) or one step (3d) */
-  if (!gst_video_frame_map(&frame, &priv->out_info, outbuf, GST_MAP_WRITE))
-    return FALSE;
-  const GstVideoFormatInfo *finfo = frame.info.finfo;
-  if (GST_VIDEO_FORMAT_INFO_HAS_ALPHA(finfo) == FALSE &&
+/* Rows [y0, y1) of every plane: clamped to [0, 1], scaled and rounded to
+ * nearest; the x bytes of RGBx & co set to 255 and the bytes past the pixels
+ * of a row (odd widths) to 0, so nothing in the output is uninitialised. */
+static void pack_rows(FrameJob *job, gint y0, gint y1) {
+  GstVideoFrame *frame = &job->frame;
+  const GstVideoFormatInfo *finfo = frame->info.finfo;
+  const gint width = GST_VIDEO_FRAME_WIDTH(frame);
+  if (!GST_VIDEO_FORMAT_INFO_HAS_ALPHA(finfo) &&
       GST_VIDEO_FORMAT_INFO_PSTRIDE(finfo, 0) == 4)
-    memset(GST_VIDEO_FRAME_PLANE_DATA(&frame, 0), 0xff,
-           (gsize)GST_VIDEO_FRAME_PLANE_STRIDE(&frame, 0) *
-               (gsize)GST_VIDEO_FRAME_HEIGHT(&frame)); /* the x bytes of RGBx & co */
-  const gint width = GST_VIDEO_FRAME_WIDTH(&frame),
-             height = GST_VIDEO_FRAME_HEIGHT(&frame);
-  /* Bytes past the pixels of a row (odd widths) are set too: nothing in the
-   * output is left uninitialised. */
-  for (guint c = 0; c < GST_VIDEO_FRAME_N_COMPONENTS(&frame); c++) {
+    memset((guint8 *)GST_VIDEO_FRAME_PLANE_DATA(frame, 0) +
+               (gsize)y0 * (gsize)GST_VIDEO_FRAME_PLANE_STRIDE(frame, 0),
+           0xff, (gsize)GST_VIDEO_FRAME_PLANE_STRIDE(frame, 0) * (gsize)(y1 - y0));
+  for (guint c = 0; c < GST_VIDEO_FRAME_N_COMPONENTS(frame); c++) {
     const guint plane = GST_VIDEO_FORMAT_INFO_PLANE(finfo, c);
-    const gsize used = (gsize)width * (gsize)GST_VIDEO_FRAME_COMP_PSTRIDE(&frame, c);
-    const gsize row_bytes = (gsize)GST_VIDEO_FRAME_PLANE_STRIDE(&frame, plane);
-    guint8 *rows = GST_VIDEO_FRAME_PLANE_DATA(&frame, plane);
-    for (gint y = 0; row_bytes > used && y < height; y++)
+    const gsize used = (gsize)width * (gsize)GST_VIDEO_FRAME_COMP_PSTRIDE(frame, c);
+    const gsize row_bytes = (gsize)GST_VIDEO_FRAME_PLANE_STRIDE(frame, plane);
+    guint8 *rows = GST_VIDEO_FRAME_PLANE_DATA(frame, plane);
+    for (gint y = y0; row_bytes > used && y < y1; y++)
       memset(rows + (gsize)y * row_bytes + used, 0, row_bytes - used);
   }
-  for (guint c = 0; c < GST_VIDEO_FRAME_N_COMPONENTS(&frame); c++) {
-    guint8 *data = GST_VIDEO_FRAME_COMP_DATA(&frame, c);
-    const gint pstride = GST_VIDEO_FRAME_COMP_PSTRIDE(&frame, c);
-    const gint stride = GST_VIDEO_FRAME_COMP_STRIDE(&frame, c);
-    const gboolean wide = GST_VIDEO_FRAME_COMP_DEPTH(&frame, c) > 8;
+  for (guint c = 0; c < GST_VIDEO_FRAME_N_COMPONENTS(frame); c++) {
+    guint8 *data = GST_VIDEO_FRAME_COMP_DATA(frame, c);
+    const gint pstride = GST_VIDEO_FRAME_COMP_PSTRIDE(frame, c);
+    const gint stride = GST_VIDEO_FRAME_COMP_STRIDE(frame, c);
+    const gboolean wide = GST_VIDEO_FRAME_COMP_DEPTH(frame, c) > 8;
     const float scale = wide ? 65535.0f : 255.0f;
-    const float *src = planar + (gint64)c * chan_stride;
-    for (gint y = 0; y < height; y++) {
+    const float *src = job->planar + (gint64)c * job->chan_stride;
+    for (gint y = y0; y < y1; y++) {
       guint8 *row = data + (gsize)y * (gsize)stride;
       const float *line = src + (gint64)y * width;
-      /* Quantise a stretch (vectorisable), then store with the pixel stride. */
+      /* Quantise a stretch (vectorised), then store with the pixel stride. */
       for (gint x0 = 0; x0 < width; x0 += QUANT_CHUNK) {
         const gint n = MIN(QUANT_CHUNK, width - x0);
         gint32 levels[QUANT_CHUNK];
@@ -456,7 +479,26 @@ static gboolean gst_conv_transpose_video_pack(GstConvTransposeBase *base,
       }
     }
   }
-  gst_video_frame_unmap(&frame);
+}
+
+static void pack_task(void *ctx, int task, int worker) {
+  FrameJob *job = ctx;
+  (void)worker;
+  const gint y0 = task * job->rows_per_task;
+  pack_rows(job, y0, MIN(y0 + job->rows_per_task, GST_VIDEO_FRAME_HEIGHT(&job->frame)));
+}
+
+static gboolean gst_conv_transpose_video_pack(GstConvTransposeBase *base,
+                                              const float *planar, gint64 chan_stride,
+                                              gint64 n_steps, GstBuffer *outbuf) {
+  GstConvTransposeVideoPrivate *priv = PRIV(base);
+  /* One frame: all its rows (2d) or one step (3d). */
+  (void)n_steps;
+  FrameJob job = {.planar = (float *)planar, .chan_stride = chan_stride};
+  if (!gst_video_frame_map(&job.frame, &priv->out_info, outbuf, GST_MAP_WRITE))
+    return FALSE;
+  gst_conv_transpose_base_parallel(base, row_tasks(base, &job), pack_task, &job);
+  gst_video_frame_unmap(&job.frame);
   return TRUE;
 }
 
