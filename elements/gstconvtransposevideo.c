@@ -454,12 +454,42 @@ static void pack_rows(FrameJob *job, gint y0, gint y1) {
     for (gint y = y0; row_bytes > used && y < y1; y++)
       memset(rows + (gsize)y * row_bytes + used, 0, row_bytes - used);
   }
-  for (guint c = 0; c < GST_VIDEO_FRAME_N_COMPONENTS(frame); c++) {
+  const guint n_comps = GST_VIDEO_FRAME_N_COMPONENTS(frame);
+  gboolean one_plane = TRUE, wide = FALSE;
+  for (guint c = 0; c < n_comps; c++) {
+    one_plane &= GST_VIDEO_FORMAT_INFO_PLANE(finfo, c) == 0;
+    wide |= GST_VIDEO_FRAME_COMP_DEPTH(frame, c) > 8;
+  }
+  const float scale = wide ? 65535.0f : 255.0f;
+  if (one_plane && !wide) {
+    /* Packed 8-bit formats: quantise every component of a stretch, then
+     * write its pixels in one sequential pass. */
+    guint8 *data = GST_VIDEO_FRAME_PLANE_DATA(frame, 0);
+    const gint pstride = GST_VIDEO_FRAME_COMP_PSTRIDE(frame, 0);
+    const gint stride = GST_VIDEO_FRAME_PLANE_STRIDE(frame, 0);
+    gint offset[GST_VIDEO_MAX_COMPONENTS];
+    for (guint c = 0; c < n_comps; c++)
+      offset[c] = GST_VIDEO_FRAME_COMP_POFFSET(frame, c);
+    for (gint y = y0; y < y1; y++) {
+      guint8 *row = data + (gsize)y * (gsize)stride;
+      for (gint x0 = 0; x0 < width; x0 += QUANT_CHUNK) {
+        const gint n = MIN(QUANT_CHUNK, width - x0);
+        gint32 levels[GST_VIDEO_MAX_COMPONENTS][QUANT_CHUNK];
+        for (guint c = 0; c < n_comps; c++)
+          quantize(job->planar + (gint64)c * job->chan_stride + (gint64)y * width + x0, n,
+                   scale, levels[c]);
+        guint8 *px = row + (gsize)x0 * (gsize)pstride;
+        for (gint i = 0; i < n; i++, px += pstride)
+          for (guint c = 0; c < n_comps; c++)
+            px[offset[c]] = (guint8)levels[c][i];
+      }
+    }
+    return;
+  }
+  for (guint c = 0; c < n_comps; c++) {
     guint8 *data = GST_VIDEO_FRAME_COMP_DATA(frame, c);
     const gint pstride = GST_VIDEO_FRAME_COMP_PSTRIDE(frame, c);
     const gint stride = GST_VIDEO_FRAME_COMP_STRIDE(frame, c);
-    const gboolean wide = GST_VIDEO_FRAME_COMP_DEPTH(frame, c) > 8;
-    const float scale = wide ? 65535.0f : 255.0f;
     const float *src = job->planar + (gint64)c * job->chan_stride;
     for (gint y = y0; y < y1; y++) {
       guint8 *row = data + (gsize)y * (gsize)stride;
