@@ -446,6 +446,141 @@ GST_START_TEST(test_video_short_buffer) {
 }
 GST_END_TEST;
 
+/* Non-interleaved audio whose planes are padded: GstAudioMeta says how many
+ * samples each plane holds, and only those are signal (the buffer is
+ * larger). The output must be the one-shot output of exactly those samples. */
+GST_START_TEST(test_audio_planar_meta_padding) {
+  GRand *rand = g_rand_new_with_seed(19);
+  const gint64 len = 400;
+  float *x = random_signal(rand, 2, len);
+  int64_t shape[CT_MAX_RANK] = {len}, out_shape[CT_MAX_RANK];
+  float *ref = forward(audio_a, shape, x, out_shape, NULL);
+  const gint64 n_ref = out_shape[0];
+  GstBus *bus;
+  GstHarness *h = harness_for("convtranspose1d", audio_a, &bus);
+  gst_harness_set_src_caps_str(h, "audio/x-raw,format=F32LE,rate=48000,channels=2,"
+                                  "layout=non-interleaved");
+  GstAudioInfo info;
+  gst_audio_info_set_format(&info, GST_AUDIO_FORMAT_F32LE, 48000, 2, NULL);
+  info.layout = GST_AUDIO_LAYOUT_NON_INTERLEAVED;
+  float *got = g_new0(float, 3 * n_ref);
+  gint64 have = 0;
+  for (gint64 pos = 0; pos < len; pos += 50) {
+    const gint64 n = 50, pad = 7; /* each plane: 50 samples, then 7 unused */
+    GstBuffer *buf = gst_buffer_new_allocate(NULL, 2 * (n + pad) * sizeof(float), NULL);
+    GstMapInfo map;
+    gst_buffer_map(buf, &map, GST_MAP_WRITE);
+    float *dst = (float *)map.data;
+    for (int c = 0; c < 2; c++)
+      for (gint64 i = 0; i < n + pad; i++)
+        dst[c * (n + pad) + i] = i < n ? x[c * len + pos + i] : 1e30f;
+    gst_buffer_unmap(buf, &map);
+    gsize offsets[2] = {0, (gsize)(n + pad) * sizeof(float)};
+    gst_buffer_add_audio_meta(buf, &info, (gsize)n, offsets);
+    GST_BUFFER_PTS(buf) = gst_util_uint64_scale(pos, GST_SECOND, 48000);
+    fail_unless(gst_harness_push(h, buf) == GST_FLOW_OK);
+    GstBuffer *out;
+    while ((out = gst_harness_try_pull(h))) {
+      GstAudioInfo out_info;
+      gst_audio_info_set_format(&out_info, GST_AUDIO_FORMAT_F32LE, 96000, 3, NULL);
+      out_info.layout = GST_AUDIO_LAYOUT_NON_INTERLEAVED;
+      GstAudioBuffer abuf;
+      fail_unless(gst_audio_buffer_map(&abuf, &out_info, out, GST_MAP_READ));
+      fail_unless(have + (gint64)abuf.n_samples <= n_ref,
+                  "%" G_GSIZE_FORMAT " more outputs after %" G_GINT64_FORMAT
+                  ": more than the signal gives",
+                  abuf.n_samples, have);
+      for (int c = 0; c < 3; c++)
+        memcpy(got + c * n_ref + have, abuf.planes[c], abuf.n_samples * sizeof(float));
+      have += (gint64)abuf.n_samples;
+      gst_audio_buffer_unmap(&abuf);
+      gst_buffer_unref(out);
+    }
+  }
+  gst_harness_push_event(h, gst_event_new_eos());
+  GstBuffer *out;
+  while ((out = gst_harness_try_pull(h))) {
+    GstAudioInfo out_info;
+    gst_audio_info_set_format(&out_info, GST_AUDIO_FORMAT_F32LE, 96000, 3, NULL);
+    out_info.layout = GST_AUDIO_LAYOUT_NON_INTERLEAVED;
+    GstAudioBuffer abuf;
+    fail_unless(gst_audio_buffer_map(&abuf, &out_info, out, GST_MAP_READ));
+    fail_unless(have + (gint64)abuf.n_samples <= n_ref);
+    for (int c = 0; c < 3; c++)
+      memcpy(got + c * n_ref + have, abuf.planes[c], abuf.n_samples * sizeof(float));
+    have += (gint64)abuf.n_samples;
+    gst_audio_buffer_unmap(&abuf);
+    gst_buffer_unref(out);
+  }
+  check_same(got, have, ref, n_ref, 3, "padded planes");
+  teardown(h, bus);
+  g_free(got);
+  g_free(ref);
+  g_free(x);
+  g_rand_free(rand);
+}
+GST_END_TEST;
+
+/* Frames with a GstVideoMeta whose stride is tighter (or wider) than the
+ * default one are honoured: the frame is what the meta says. */
+GST_START_TEST(test_video_meta_strides) {
+  const int width = 9, height = 7;
+  const gint strides[] = {9, 16}; /* the default GRAY8 stride for 9 is 12 */
+  for (guint k = 0; k < G_N_ELEMENTS(strides); k++) {
+    GstBus *bus;
+    GstHarness *h = harness_for("convtranspose2d", gray2d, &bus);
+    gchar *caps = gray_caps(width, height);
+    gst_harness_set_src_caps_str(h, caps);
+    g_free(caps);
+    GstBuffer *in = gst_buffer_new_allocate(NULL, (gsize)strides[k] * height, NULL);
+    float planar[9 * 7];
+    GstMapInfo map;
+    gst_buffer_map(in, &map, GST_MAP_WRITE);
+    memset(map.data, 0xee, map.size);
+    for (int y = 0; y < height; y++)
+      for (int x = 0; x < width; x++) {
+        guint8 v = (guint8)(y * 31 + x * 7);
+        map.data[y * strides[k] + x] = v;
+        planar[y * width + x] = (float)v / 255.0f;
+      }
+    gst_buffer_unmap(in, &map);
+    gsize offset[GST_VIDEO_MAX_PLANES] = {0};
+    gint stride[GST_VIDEO_MAX_PLANES] = {strides[k]};
+    gst_buffer_add_video_meta_full(in, GST_VIDEO_FRAME_FLAG_NONE, GST_VIDEO_FORMAT_GRAY8,
+                                   width, height, 1, offset, stride);
+    GST_BUFFER_PTS(in) = 0;
+    GstFlowReturn ret = gst_harness_push(h, in);
+    gchar *error = pop_text(bus, GST_MESSAGE_ERROR);
+    fail_unless(ret == GST_FLOW_OK, "stride %d: flow %s, error %s", strides[k],
+                gst_flow_get_name(ret), error);
+    GstBuffer *out = gst_harness_pull(h);
+    int64_t shape[CT_MAX_RANK] = {height, width}, out_shape[CT_MAX_RANK];
+    float *ref = forward(gray2d, shape, planar, out_shape, NULL);
+    GstVideoInfo info;
+    GstCaps *out_caps = gst_pad_get_current_caps(h->sinkpad);
+    fail_unless(gst_video_info_from_caps(&info, out_caps));
+    gst_caps_unref(out_caps);
+    GstVideoFrame vf;
+    fail_unless(gst_video_frame_map(&vf, &info, out, GST_MAP_READ));
+    for (int y = 0; y < out_shape[0]; y++)
+      for (int x = 0; x < out_shape[1]; x++) {
+        float v = ref[y * out_shape[1] + x];
+        v = v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f;
+        guint8 want = (guint8)(guint)(v * 255.0f + 0.5f);
+        guint8 have = ((const guint8 *)GST_VIDEO_FRAME_PLANE_DATA(
+            &vf, 0))[y * GST_VIDEO_FRAME_PLANE_STRIDE(&vf, 0) + x];
+        fail_unless(have == want, "stride %d: pixel (%d, %d) is %u, expected %u",
+                    strides[k], x, y, have, want);
+      }
+    gst_video_frame_unmap(&vf);
+    gst_buffer_unref(out);
+    g_free(ref);
+    g_free(error);
+    teardown(h, bus);
+  }
+}
+GST_END_TEST;
+
 /* ---- absurd sizes and layers ------------------------------------------------------ */
 
 /* A 10^6-pixel-wide frame is large but sane: it goes through, exactly. */
@@ -1070,6 +1205,8 @@ static Suite *bad_input_suite(void) {
   tcase_add_test(tc, test_audio_partial_frame);
   tcase_add_test(tc, test_audio_empty_buffers);
   tcase_add_test(tc, test_video_short_buffer);
+  tcase_add_test(tc, test_audio_planar_meta_padding);
+  tcase_add_test(tc, test_video_meta_strides);
   tcase_add_test(tc, test_video_wide_frame);
   tcase_add_test(tc, test_absurd_output_refused);
   tcase_add_test(tc, test_huge_layers_answer);
