@@ -32,6 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(HERE)]
 import common  # noqa: E402
 from ctexport.export import export_layer  # noqa: E402
+from ctexport.safetensors_io import load_file  # noqa: E402
 
 F = torch.nn.functional
 
@@ -59,8 +60,9 @@ def frames_by_taps(layer, x):
                                   output_padding=layer.output_padding[1:],
                                   groups=layer.groups)
 
+    zero = torch.zeros_like(tap_frame(0, 0))  # where no input reaches
     for j in range(t_out):
-        frame = tap_frame(0, 0) * 0  # bias-only when no input reaches j
+        frame = zero
         for tap in range(k_t):
             i, rest = divmod(j + p_t - tap, s_t)
             if rest == 0 and 0 <= i < t_in:
@@ -79,6 +81,11 @@ def crop_loss(out, y, margin):
 class Recipe:
     """What every recipe has: the loss leaves `margin` positions out at each
     end of each spatial axis (a tuple, one per axis)."""
+
+    init_text = "PyTorch's default initialisation from the seed"
+
+    def initialise(self, layer):
+        """Set the starting point of training (default: keep torch's)."""
 
     def forward(self, layer, x):
         return layer(x)
@@ -183,10 +190,13 @@ class Video3dRecipe(VideoRecipe):
 
 
 class VideoSR2x(VideoRecipe):
-    """2d RGB 2x super-resolution, 8x8 kernel mixing the colours."""
+    """2d RGB 2x super-resolution, 12x12 kernel (6x6 input pixels reach each
+    output pixel, as many as Lanczos-3) mixing the colours."""
 
     name = "video-sr2x"
-    steps, batch, crop = 100, 96, 48
+    steps, batch, crop = 150, 192, 48
+    init_text = ("bilinear interpolation: each channel to itself, taps "
+                 "[0.25, 0.75, 0.75, 0.25] along each axis at the centre")
     item = "crops of 48x48 input pixels"
     values = "pixel values in [0, 1]"
     margin = (PIXEL_MARGIN, PIXEL_MARGIN)
@@ -200,7 +210,16 @@ class VideoSR2x(VideoRecipe):
         f"{common.HELD_OUT_PHOTO}.")
 
     def make_layer(self):
-        return torch.nn.ConvTranspose2d(3, 3, 8, stride=2, padding=3)
+        return torch.nn.ConvTranspose2d(3, 3, 12, stride=2, padding=5)
+
+    def initialise(self, layer):
+        taps = torch.zeros(12)
+        taps[4:8] = torch.tensor([0.25, 0.75, 0.75, 0.25])
+        with torch.no_grad():
+            layer.weight.zero_()
+            layer.bias.zero_()
+            for c in range(3):
+                layer.weight[c, c] = torch.outer(taps, taps)
 
     def load(self):
         images = [common.read_photo(n) for n in common.TRAIN_PHOTOS]
@@ -237,7 +256,9 @@ class VideoSR2x3d(Video3dRecipe):
     """3d RGB 2x spatial super-resolution using the previous and next frame."""
 
     name = "video-sr2x-3d"
-    steps, batch, frames, crop = 100, 48, 3, 32
+    steps, batch, frames, crop = 100, 96, 3, 32
+    init_text = ("the 2d model models/video-sr2x.safetensors as the middle "
+                 "temporal tap, zero elsewhere (train video-sr2x first)")
     item = "clips of 3 frames of 32x32 input pixels"
     values = "pixel values in [0, 1]"
     margin = (1, PIXEL_MARGIN, PIXEL_MARGIN)
@@ -249,8 +270,16 @@ class VideoSR2x3d(Video3dRecipe):
         f"{VideoRecipe.held_out_text}.")
 
     def make_layer(self):
-        return torch.nn.ConvTranspose3d(3, 3, (3, 8, 8), stride=(1, 2, 2),
-                                        padding=(1, 3, 3))
+        return torch.nn.ConvTranspose3d(3, 3, (3, 12, 12), stride=(1, 2, 2),
+                                        padding=(1, 5, 5))
+
+    def initialise(self, layer):
+        tensors, _ = load_file(os.path.join(common.ROOT, "models",
+                                            "video-sr2x.safetensors"))
+        with torch.no_grad():
+            layer.weight.zero_()
+            layer.weight[:, :, 1] = torch.from_numpy(tensors["weight"].copy())
+            layer.bias.copy_(torch.from_numpy(tensors["bias"].copy()))
 
     def load(self):
         self.high = [common.even(common.read_video(
@@ -281,15 +310,18 @@ class VideoSR2x3d(Video3dRecipe):
 
 class VideoFps2x(Video3dRecipe):
     """3d frame-rate doubler: even outputs from one input frame, odd ones
-    from the two around them (kernel 3 along time, output_padding 1)."""
+    from the two around them (kernel 3 along time, output_padding 1), a
+    5x5 spatial neighbourhood, each colour channel on its own (groups=3)."""
 
     name = "video-fps2x"
-    steps, batch, frames, crop = 150, 32, 4, 48
-    item = "clips of 4 input frames (8 target frames) of 48x48 pixels"
+    steps, batch, frames, crop = 150, 128, 4, 24
+    item = "clips of 4 input frames (8 target frames) of 24x24 pixels"
+    init_text = ("linear frame blending: temporal taps [0.5, 1, 0.5] at the "
+                 "spatial centre, zero elsewhere")
     values = "pixel values in [0, 1]"
     data_text = (
         "Training: every frame of vtest.avi (10 fps) and tree.avi (15 fps) "
-        "of opencv-doc, clips of 8 frames at full size.  Input: every other "
+        "of opencv-doc, clips of 8 frames cropped at full resolution.  Input: every other "
         "frame (`halve_rate` in tools/train/common.py); target: every frame "
         "(the loss skips the last, which has no next input frame).  Held "
         f"out: {VideoRecipe.held_out_text}, 23.976 -> 11.988 -> 23.976 fps.")
@@ -297,7 +329,13 @@ class VideoFps2x(Video3dRecipe):
     def make_layer(self):
         return torch.nn.ConvTranspose3d(3, 3, (3, 5, 5), stride=(2, 1, 1),
                                         padding=(1, 2, 2),
-                                        output_padding=(1, 0, 0))
+                                        output_padding=(1, 0, 0), groups=3)
+
+    def initialise(self, layer):
+        with torch.no_grad():
+            layer.weight.zero_()
+            layer.bias.zero_()
+            layer.weight[:, 0, :, 2, 2] = torch.tensor([0.5, 1.0, 0.5])
 
     def load(self):
         self.high = [common.read_video(os.path.join(common.VIDEO_DIR, n))
@@ -316,7 +354,7 @@ class VideoFps2x(Video3dRecipe):
         return y[:, :, 0::2], y
 
     def loss(self, out, y):
-        m = 4
+        m = 2  # the spatial kernel's reach
         return F.mse_loss(out[:, :, :-1, m:-m, m:-m], y[:, :, :-1, m:-m, m:-m])
 
     def evaluate(self, apply):
@@ -341,6 +379,7 @@ def train(recipe, seed, steps):
     final loss on the training set)."""
     torch.manual_seed(seed)
     layer = recipe.make_layer()
+    recipe.initialise(layer)
     x, y = recipe.sample(np.random.default_rng(seed))
     opt = torch.optim.LBFGS(layer.parameters(), lr=1, max_iter=steps,
                             history_size=50, line_search_fn="strong_wolfe",
@@ -380,6 +419,7 @@ def write_card(recipe, layer, base, command, seed, steps, loss, rows, seconds):
         f"file {size} bytes.",
         f"- Data: {recipe.data_text}",
         f"- Command: `{command}`",
+        f"- Start: {recipe.init_text}.",
         f"- Seed: {seed}; training set: {recipe.batch} {recipe.item} drawn "
         f"with the seed; {steps} iterations of L-BFGS (strong Wolfe line "
         f"search, history 50); one CPU thread, {seconds:.0f} CPU seconds "
