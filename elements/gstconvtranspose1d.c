@@ -197,6 +197,13 @@ static gboolean gst_conv_transpose_1d_configure(GstConvTransposeBase *base,
 static gboolean gst_conv_transpose_1d_count_steps(GstConvTransposeBase *base,
                                                   GstBuffer *inbuf, gint64 *n_steps) {
   GstConvTranspose1d *self = GST_CONV_TRANSPOSE_1D(base);
+  /* Non-interleaved planes may be padded: the meta says how many samples
+   * are signal (gst_audio_buffer_map checks it against the buffer). */
+  GstAudioMeta *meta = gst_buffer_get_audio_meta(inbuf);
+  if (meta && GST_AUDIO_INFO_LAYOUT(&self->in_info) == GST_AUDIO_LAYOUT_NON_INTERLEAVED) {
+    *n_steps = (gint64)meta->samples;
+    return TRUE;
+  }
   gsize size = gst_buffer_get_size(inbuf);
   gint bpf = GST_AUDIO_INFO_BPF(&self->in_info);
   if (size % (gsize)bpf != 0) {

@@ -292,10 +292,25 @@ static gchar *gst_conv_transpose_video_check_input_caps(GstConvTransposeBase *ba
                            " input channels, format %s has "
                            "%d components",
                            p->in_channels, GST_VIDEO_INFO_NAME(&info), comps);
-  if (size_out(ct_params_axis(p, p->rank - 1), GST_VIDEO_INFO_WIDTH(&info)) < 1 ||
-      size_out(ct_params_axis(p, p->rank - 2), GST_VIDEO_INFO_HEIGHT(&info)) < 1)
-    return g_strdup_printf("a %dx%d frame is too small for this layer (no output)",
-                           GST_VIDEO_INFO_WIDTH(&info), GST_VIDEO_INFO_HEIGHT(&info));
+  const gint64 out_w =
+      size_out(ct_params_axis(p, p->rank - 1), GST_VIDEO_INFO_WIDTH(&info));
+  const gint64 out_h =
+      size_out(ct_params_axis(p, p->rank - 2), GST_VIDEO_INFO_HEIGHT(&info));
+  if (out_w < 1 || out_h < 1)
+    return g_strdup_printf(
+        "a %dx%d frame gives no output of a size this element can carry "
+        "(too small for the layer, or over 2^31 on an axis)",
+        GST_VIDEO_INFO_WIDTH(&info), GST_VIDEO_INFO_HEIGHT(&info));
+  /* Refused here, before anything is allocated: an output frame as floats
+   * (and the input it comes from) must fit the same limit as stream state. */
+  const double frame_bytes =
+      4.0 * (double)p->out_channels * (double)out_w * (double)out_h;
+  if (frame_bytes > CT_STREAM_MAX_BYTES)
+    return g_strdup_printf(
+        "a %dx%d frame gives %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT
+        " output frames: %.0f MB of float32 each, over the limit of %.0f MB",
+        GST_VIDEO_INFO_WIDTH(&info), GST_VIDEO_INFO_HEIGHT(&info), out_w, out_h,
+        frame_bytes / 1e6, CT_STREAM_MAX_BYTES / 1e6);
   return NULL;
 }
 
@@ -328,7 +343,16 @@ static gboolean gst_conv_transpose_video_count_steps(GstConvTransposeBase *base,
                                                      GstBuffer *inbuf, gint64 *n_steps) {
   GstConvTransposeVideoPrivate *priv = PRIV(base);
   GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(base);
-  if (gst_buffer_get_size(inbuf) < GST_VIDEO_INFO_SIZE(&priv->in_info)) {
+  /* With a GstVideoMeta the frame is what the meta says (strides may be
+   * tighter than the default): mapping checks it. */
+  GstVideoFrame frame;
+  const gboolean has_meta = gst_buffer_get_video_meta(inbuf) != NULL;
+  const gboolean maps =
+      has_meta && gst_video_frame_map(&frame, &priv->in_info, inbuf, GST_MAP_READ);
+  if (maps)
+    gst_video_frame_unmap(&frame);
+  if (has_meta ? !maps
+               : gst_buffer_get_size(inbuf) < GST_VIDEO_INFO_SIZE(&priv->in_info)) {
     GST_ELEMENT_ERROR(
         base, STREAM, FORMAT,
         ("buffer of %" G_GSIZE_FORMAT " bytes is smaller than a %dx%d %s frame "
