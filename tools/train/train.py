@@ -321,9 +321,10 @@ class VideoFps2x(Video3dRecipe):
     values = "pixel values in [0, 1]"
     data_text = (
         "Training: every frame of vtest.avi (10 fps) and tree.avi (15 fps) "
-        "of opencv-doc, clips of 8 frames cropped at full resolution.  Input: every other "
-        "frame (`halve_rate` in tools/train/common.py); target: every frame "
-        "(the loss skips the last, which has no next input frame).  Held "
+        "of opencv-doc, clips of 8 frames cropped at full resolution.  "
+        "Input: every other frame (`halve_rate` in tools/train/common.py); "
+        "target: every frame (the loss skips the last, which has no next "
+        "input frame).  Held "
         f"out: {VideoRecipe.held_out_text}, 23.976 -> 11.988 -> 23.976 fps.")
 
     def make_layer(self):
