@@ -915,8 +915,13 @@ static void gst_conv_transpose_base_get_property(GObject *object, guint prop_id,
 static void gst_conv_transpose_base_dispose(GObject *object) {
   GstConvTransposeBasePrivate *priv = PRIV(object);
   if (priv->loader) {
-    /* Wait for a load in progress: it touches this object. */
-    g_thread_pool_free(priv->loader, TRUE, TRUE);
+    /* Queued loads still own their requests: let them run, stale (they see
+     * a newer generation and drop their result), and wait, since they touch
+     * this object. */
+    GST_OBJECT_LOCK(object);
+    priv->generation++;
+    GST_OBJECT_UNLOCK(object);
+    g_thread_pool_free(priv->loader, FALSE, TRUE);
     priv->loader = NULL;
   }
   G_OBJECT_CLASS(gst_conv_transpose_base_parent_class)->dispose(object);
