@@ -84,8 +84,14 @@ run_tests() {
       status=1
     tail -n 15 "$dir/test-output.txt" | sed -n '/^Ok:/,$p'
   done
+  # Element tests under valgrind memcheck, then each fuzzer for a minute.
+  echo "== valgrind (build)"
+  ./tools/valgrind.sh build | grep -E "^(not )?ok" || status=1
+  echo "== fuzz (build-fuzz, clang)"
+  ./tools/fuzz.sh 60 | grep -E "^(not )?ok|Bail" || status=1
   python3 tools/test-summary.py build/meson-logs/testlog.json \
-    build-sanitize/meson-logs/testlog.json
+    build-sanitize/meson-logs/testlog.json build/valgrind/testlog.json \
+    build-fuzz/testlog.json
   return $status
 }
 

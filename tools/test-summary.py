@@ -8,7 +8,13 @@ import sys
 
 passed = failed = 0
 for path in sys.argv[1:]:
-    with open(path, encoding="utf-8") as log:
+    try:
+        log = open(path, encoding="utf-8")
+    except OSError as error:  # a stage that never ran is a failure too
+        print(f"{path}: {error.strerror}", file=sys.stderr)
+        failed += 1
+        continue
+    with log:
         for line in log:
             test = json.loads(line)
             out = test.get("stdout") or ""
