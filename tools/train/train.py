@@ -159,7 +159,8 @@ class AudioUp2x(Recipe):
 
 
 class VideoRecipe(Recipe):
-    """Shared by the video recipes: the held-out clip and PSNR rows."""
+    """Shared by the video recipes: the held-out clip, and running a model
+    file on frames."""
 
     held_out_text = (f"every frame of {common.HELD_OUT_VIDEO} (opencv-doc, "
                      "720x528, 23.976 fps, 270 frames)")
@@ -181,12 +182,11 @@ class VideoRecipe(Recipe):
 
 
 class Video3dRecipe(VideoRecipe):
-    """Shared by the 3d recipes: run the layer frame by frame."""
+    """Shared by the 3d recipes: training runs the layer by frames_by_taps."""
 
     def forward(self, layer, x):
         """layer(x), computed by frames_by_taps."""
         return torch.stack(list(frames_by_taps(layer, x)), dim=2)
-
 
 
 class VideoSR2x(VideoRecipe):
