@@ -41,36 +41,14 @@ build() {
 }
 
 run_demo() {
-  local out=out/demo model=models/linear2x.safetensors input=samples/chirp-16k.wav
+  local out=out/demo model=models/audio-up2x.safetensors input=samples/music-22k.flac
   mkdir -p "$out"
-  echo "== the model"
+  echo "== the shipped audio model"
   ./build/tools/convtranspose info "$model"
-  echo "== the CLI: $input -> $out/chirp-2x-cli.wav"
-  ./build/tools/convtranspose apply "$model" "$input" "$out/chirp-2x-cli.wav"
-  echo "== GStreamer: the same through convtranspose1d -> $out/chirp-2x-gst.wav"
-  local start end
-  start=$(date +%s.%N)
-  GST_PLUGIN_PATH=$PWD/build gst-launch-1.0 -q filesrc location="$input" ! wavparse ! \
-    audioconvert ! convtranspose1d model="$model" ! audioconvert ! \
-    wavenc ! filesink location="$out/chirp-2x-gst.wav"
-  end=$(date +%s.%N)
-  python3 - "$input" "$out/chirp-2x-gst.wav" "$start" "$end" <<'PY'
-import sys
-def describe(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    channels = int.from_bytes(data[22:24], "little")
-    rate = int.from_bytes(data[24:28], "little")
-    bits = int.from_bytes(data[34:36], "little")
-    size = int.from_bytes(data[data.index(b"data") + 4:][:4], "little")
-    return channels, rate, size // (channels * bits // 8)
-ci, ri, ni = describe(sys.argv[1])
-co, ro, no = describe(sys.argv[2])
-wall = float(sys.argv[4]) - float(sys.argv[3])
-print(f"pipeline: {ci} ch x {ni} samples @ {ri} Hz -> {co} ch x {no} samples @ {ro} Hz, "
-      f"{ni / ri:.2f} s of audio in {wall:.2f} s wall (incl. startup)")
-PY
-  echo "== outputs in $out/"
+  echo "== the CLI: $input -> $out/music-44k-cli.wav"
+  ./build/tools/convtranspose apply "$model" "$input" "$out/music-44k-cli.wav"
+  echo "== GStreamer pipelines with the shipped models"
+  ./tools/demo.sh
 }
 
 run_tests() {
