@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -28,15 +29,34 @@
 #include "model-writer.h"
 #include "plugin/model.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define CT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CT_ASAN 1
+#endif
+#endif
+#ifdef CT_ASAN
+/* No single allocation of more than 1.5 GB, so that a check of per-buffer
+ * memory fails on the attempt instead of taking the machine's memory (the
+ * plain build caps the child's address space instead, see run_isolated). */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) {
+  return "max_allocation_size_mb=1536";
+}
+#endif
+
 static gchar *tmp_dir;
 /* audio_a: 2 -> 3 channels, k5 s2 p1, bias; audio_b: 1 -> 2, k3 s2 p1;
  * nan_audio: 1 -> 2, k3 s2 p1 with a zero tap; gray2d: 1 -> 1, k2x2 s2x2;
  * gray3d: 1 -> 1, k2x2x2 s(2,1,1); rgb_nonfinite: 3 -> 3, k2x2, biases NaN,
  * +inf, -inf; pad_huge / dilation_huge: 1 -> 1 1d layers that PyTorch accepts
  * but whose streaming state is enormous; spread2d / spread3d: GRAY8 1 -> 1
- * with a spatial stride of 1000, which turns a 40x40 frame into 39001x39001. */
+ * with a spatial stride of 1000, which turns a 40x40 frame into 39001x39001;
+ * audio_wide: 1 -> 1 with stride 100000; time_wide: GRAY8 1 -> 1 3d with a
+ * temporal stride of 2500 (one input frame, 2500 output frames). */
 static gchar *audio_a, *audio_b, *nan_audio, *gray2d, *gray3d, *rgb_nonfinite;
-static gchar *pad_huge, *dilation_huge, *spread2d, *spread3d;
+static gchar *pad_huge, *dilation_huge, *spread2d, *spread3d, *audio_wide, *time_wide;
 
 static gchar *tmp_path(const gchar *name) {
   return g_build_filename(tmp_dir, name, NULL);
@@ -60,6 +80,8 @@ static void make_models(void) {
   dilation_huge = tmp_path("dilation-huge.safetensors");
   spread2d = tmp_path("spread2d.safetensors");
   spread3d = tmp_path("spread3d.safetensors");
+  audio_wide = tmp_path("audio-wide.safetensors");
+  time_wide = tmp_path("time-wide.safetensors");
   int64_t k5 = 5, k3 = 3, k1 = 1, k2 = 2, k22[2] = {2, 2}, k222[3] = {2, 2, 2};
   write_test_model(audio_a, 1, 2, 3, &k5, w, 3, bias,
                    "\"stride\":\"2\",\"padding\":\"1\"");
@@ -79,6 +101,8 @@ static void make_models(void) {
   int64_t k11[2] = {1, 1}, k111[3] = {1, 1, 1};
   write_test_model(spread2d, 2, 1, 1, k11, w, 1, NULL, "\"stride\":\"1000\"");
   write_test_model(spread3d, 3, 1, 1, k111, w, 1, NULL, "\"stride\":\"[1,1000,1000]\"");
+  write_test_model(audio_wide, 1, 1, 1, &k1, w, 1, NULL, "\"stride\":\"100000\"");
+  write_test_model(time_wide, 3, 1, 1, k111, w, 1, NULL, "\"stride\":\"[2500,1,1]\"");
   g_rand_free(rand);
 }
 
@@ -101,8 +125,8 @@ static void remove_tree(const gchar *path) {
 }
 
 static void remove_models(void) {
-  gchar *all[] = {audio_a,       audio_b,  nan_audio,     gray2d,   gray3d,
-                  rgb_nonfinite, pad_huge, dilation_huge, spread2d, spread3d};
+  gchar *all[] = {audio_a,  audio_b,       nan_audio, gray2d,   gray3d,     rgb_nonfinite,
+                  pad_huge, dilation_huge, spread2d,  spread3d, audio_wide, time_wide};
   for (guint i = 0; i < G_N_ELEMENTS(all); i++)
     g_free(all[i]);
   remove_tree(tmp_dir);
@@ -325,6 +349,7 @@ static gchar *run_isolated(IsolatedCheck check, gconstpointer data, guint second
     signal(SIGALRM, SIG_DFL);
     alarm(seconds);
     gchar *why = check(data);
+    fflush(stdout);
     if (why && write(fds[1], why, strlen(why)) < 0)
       _exit(3);
     _exit(why ? 2 : 0);
@@ -689,6 +714,99 @@ GST_START_TEST(test_absurd_output_refused) {
   };
   for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
     gchar *why = run_isolated(refused_at_negotiation, &cases[i], 20);
+    char text[512] = "";
+    g_strlcpy(text, why ? why : "", sizeof text);
+    g_free(why);
+    fail_unless(text[0] == '\0', "%s", text);
+  }
+}
+GST_END_TEST;
+
+typedef struct {
+  const char *factory;
+  const gchar **model;
+  const char *caps;
+  gsize buffer_bytes; /* input buffers of this many bytes */
+  gint64 in_steps;    /* the steps each holds */
+  int n_buffers;
+  gsize step_bytes; /* bytes of one output step */
+} BigOutputCase;
+
+static GstPadProbeReturn count_and_drop(GstPad *pad, GstPadProbeInfo *info,
+                                        gpointer data) {
+  *(guint64 *)data += gst_buffer_get_size(GST_PAD_PROBE_INFO_BUFFER(info));
+  return GST_PAD_PROBE_DROP;
+}
+
+/* An input buffer whose output needs more than the 2 GB limit (as floats):
+ * the element must refuse the caps, or produce it in bounded memory (the
+ * child may not grow by more than 1.5 GB; output is dropped as it comes). */
+static gchar *bounded_output(gconstpointer data) {
+  const BigOutputCase *c = data;
+#ifndef CT_ASAN
+  unsigned long pages = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (f) {
+    if (fscanf(f, "%lu", &pages) != 1)
+      pages = 0;
+    fclose(f);
+  }
+  struct rlimit limit;
+  limit.rlim_cur = limit.rlim_max =
+      (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)3 << 29);
+  setrlimit(RLIMIT_AS, &limit);
+#endif
+  GstBus *bus;
+  GstHarness *h = harness_for(c->factory, *c->model, &bus);
+  guint64 out_bytes = 0;
+  gst_pad_add_probe(h->sinkpad, GST_PAD_PROBE_TYPE_BUFFER, count_and_drop, &out_bytes,
+                    NULL);
+  gst_harness_set_src_caps_str(h, c->caps);
+  gchar *text = pop_text(bus, GST_MESSAGE_ERROR);
+  if (text) {
+    g_print("# %s refused %s: %s\n", c->factory, c->caps, text);
+    return NULL;
+  }
+  GstFlowReturn ret = GST_FLOW_OK;
+  for (int i = 0; i < c->n_buffers && ret == GST_FLOW_OK; i++) {
+    GstBuffer *buf = gst_buffer_new_allocate(NULL, c->buffer_bytes, NULL);
+    gst_buffer_memset(buf, 0, 0x40, c->buffer_bytes);
+    GST_BUFFER_PTS(buf) = (GstClockTime)i * GST_SECOND / 30;
+    ret = gst_harness_push(h, buf);
+  }
+  text = pop_text(bus, GST_MESSAGE_ERROR);
+  if (ret != GST_FLOW_OK || text)
+    return g_strdup_printf("%s accepted %s, then failed on a buffer (flow %s): %s",
+                           c->factory, c->caps, gst_flow_get_name(ret),
+                           text ? text : "no message");
+  ct_layer *layer = load_layer(*c->model);
+  const gint64 want =
+      ct_stream_emitted(ct_layer_params(layer), c->in_steps * c->n_buffers);
+  ct_layer_free(layer);
+  if (out_bytes != (guint64)want * c->step_bytes)
+    return g_strdup_printf("%s: %" G_GUINT64_FORMAT
+                           " bytes of output, expected %" G_GINT64_FORMAT
+                           " steps of %" G_GSIZE_FORMAT,
+                           c->factory, out_bytes, want, c->step_bytes);
+  g_print("# %s: %" G_GUINT64_FORMAT " MB of output in bounded memory\n", c->factory,
+          out_bytes >> 20);
+  return NULL;
+}
+
+GST_START_TEST(test_huge_output_per_buffer) {
+  const BigOutputCase cases[] = {
+      /* 5400 samples x stride 100000: 540 million output samples, 2.2 GB. */
+      {"convtranspose1d", (const gchar **)&audio_wide,
+       "audio/x-raw,format=F32LE,rate=8000,channels=1,layout=interleaved",
+       5400 * sizeof(float), 5400, 1, sizeof(float)},
+      /* 500x500 frames x temporal stride 2500: the second frame makes 2500
+       * output frames at once, 2.5 GB as floats. */
+      {"convtranspose3d", (const gchar **)&time_wide,
+       "video/x-raw,format=GRAY8,width=500,height=500,framerate=30/1", 500 * 500, 1, 2,
+       500 * 500},
+  };
+  for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
+    gchar *why = run_isolated(bounded_output, &cases[i], 120);
     char text[512] = "";
     g_strlcpy(text, why ? why : "", sizeof text);
     g_free(why);
@@ -1230,6 +1348,7 @@ static Suite *bad_input_suite(void) {
   tcase_add_test(tc, test_video_wide_frame);
   tcase_add_test(tc, test_absurd_output_refused);
   tcase_add_test(tc, test_huge_layers_answer);
+  tcase_add_test(tc, test_huge_output_per_buffer);
   tcase_add_test(tc, test_audio_nan_inf);
   tcase_add_test(tc, test_video_nan_inf);
   tcase_add_test(tc, test_model_file_changes_on_disk);
