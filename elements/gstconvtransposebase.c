@@ -70,9 +70,12 @@ typedef struct {
   gboolean asked_upstream;         /* RECONFIGURE sent for a pending model */
   gboolean mark_discont;           /* the next output starts a new signal */
   GQueue ready;                    /* outputs not yet handed to the base class */
-  GstBufferPool *pool;             /* output buffers, reused */
-  ct_pool *workers;                /* threads for subclass conversions */
-  gsize pool_size;                 /* bytes of the pool's buffers */
+  /* Input unpacked in in_planar but not yet pushed: a buffer whose output
+   * would be huge (a large stride) goes through in bounded pieces. */
+  gint64 pending_steps, pending_done, pending_stride;
+  GstBufferPool *pool; /* output buffers, reused */
+  ct_pool *workers;    /* threads for subclass conversions */
+  gsize pool_size;     /* bytes of the pool's buffers */
 } GstConvTransposeBasePrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_CODE(GstConvTransposeBase, gst_conv_transpose_base,
@@ -210,6 +213,7 @@ static CtModel *negotiation_model(GstConvTransposeBase *self) {
 
 static void reset_signal(GstConvTransposeBase *self) {
   GstConvTransposeBasePrivate *priv = PRIV(self);
+  priv->pending_steps = priv->pending_done = 0;
   if (priv->stream)
     ct_stream_reset(priv->stream);
   priv->started = FALSE;
@@ -309,7 +313,7 @@ static GstBuffer *acquire_output(GstConvTransposeBase *self, gsize size) {
     priv->pool = gst_buffer_pool_new();
     priv->pool_size = MAX(size, 1);
     GstStructure *config = gst_buffer_pool_get_config(priv->pool);
-    gst_buffer_pool_config_set_params(config, NULL, (guint)priv->pool_size, 2, 0);
+    gst_buffer_pool_config_set_params(config, NULL, (guint)priv->pool_size, 0, 0);
     if (priv->pool_size > G_MAXUINT || !gst_buffer_pool_set_config(priv->pool, config) ||
         !gst_buffer_pool_set_active(priv->pool, TRUE)) {
       gst_object_unref(priv->pool);
@@ -579,15 +583,56 @@ static void start_signal(GstConvTransposeBase *self, GstClockTime pts) {
           : 0;
 }
 
+/* Output floats made per piece of a buffer (64 MB): the element's memory
+ * does not grow with stride x buffer size. */
+#define OUTPUT_PIECE_FLOATS (16 << 20)
+
+/* Pushes the pending input piece by piece until some output is ready or the
+ * input is used up. */
+static GstFlowReturn push_pending(GstConvTransposeBase *self) {
+  GstConvTransposeBasePrivate *priv = PRIV(self);
+  const ct_params *p = ct_layer_params(priv->stream_model->layer);
+  const gint64 in_frame = ct_stream_in_frame_size(priv->stream);
+  const gint64 out_frame = ct_stream_out_frame_size(priv->stream);
+  const double per_step =
+      (double)p->stride[0] * (double)out_frame * (double)p->out_channels;
+  const gint64 piece = MAX(1, (gint64)(OUTPUT_PIECE_FLOATS / per_step));
+  while (priv->pending_done < priv->pending_steps && g_queue_is_empty(&priv->ready)) {
+    const gint64 count = MIN(piece, priv->pending_steps - priv->pending_done);
+    gint64 n_out = ct_stream_push_out_steps(priv->stream, count), done_out = 0;
+    if (n_out < 0 || !grow_floats(&priv->out_planar, &priv->out_capacity,
+                                  n_out * out_frame * p->out_channels)) {
+      GST_ELEMENT_ERROR(self, RESOURCE, FAILED,
+                        ("out of memory for %" G_GINT64_FORMAT " output steps", n_out),
+                        (NULL));
+      return GST_FLOW_ERROR;
+    }
+    ct_stream_push(priv->stream, priv->in_planar + priv->pending_done * in_frame,
+                   priv->pending_stride, count, priv->out_planar, n_out * out_frame,
+                   &done_out);
+    priv->pending_done += count;
+    priv->in_steps += (guint64)count;
+    if (!emit_outputs(self, done_out, &priv->ready))
+      return GST_FLOW_ERROR;
+  }
+  return GST_FLOW_OK;
+}
+
 static GstFlowReturn gst_conv_transpose_base_generate_output(GstBaseTransform *trans,
                                                              GstBuffer **outbuf) {
   GstConvTransposeBase *self = GST_CONV_TRANSPOSE_BASE(trans);
   GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(self);
   GstConvTransposeBasePrivate *priv = PRIV(self);
-  /* Called again until it gives no buffer: hand out what is ready first. */
+  /* Called again until it gives no buffer: hand out what is ready first,
+   * then what the rest of the last buffer makes. */
   *outbuf = g_queue_pop_head(&priv->ready);
   if (*outbuf)
     return GST_FLOW_OK;
+  if (priv->pending_done < priv->pending_steps) {
+    GstFlowReturn ret = push_pending(self);
+    *outbuf = g_queue_pop_head(&priv->ready);
+    return ret;
+  }
   GstBuffer *inbuf = trans->queued_buf;
   trans->queued_buf = NULL;
   if (!inbuf)
@@ -661,14 +706,10 @@ static GstFlowReturn gst_conv_transpose_base_generate_output(GstBaseTransform *t
     }
     reset_signal(self);
   } else {
-    if (!grow_floats(&priv->out_planar, &priv->out_capacity,
-                     n_out * out_frame * p->out_channels))
-      goto no_memory;
-    ct_stream_push(priv->stream, priv->in_planar, n_steps * in_frame, n_steps,
-                   priv->out_planar, n_out * out_frame, &done_out);
-    priv->in_steps += (guint64)n_steps;
-    if (!emit_outputs(self, done_out, &priv->ready))
-      ret = GST_FLOW_ERROR;
+    priv->pending_steps = n_steps;
+    priv->pending_done = 0;
+    priv->pending_stride = n_steps * in_frame;
+    ret = push_pending(self);
   }
   *outbuf = g_queue_pop_head(&priv->ready);
 done:

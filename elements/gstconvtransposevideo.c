@@ -303,12 +303,17 @@ static gchar *gst_conv_transpose_video_check_input_caps(GstConvTransposeBase *ba
         GST_VIDEO_INFO_WIDTH(&info), GST_VIDEO_INFO_HEIGHT(&info));
   /* Refused here, before anything is allocated: an output frame as floats
    * (and the input it comes from) must fit the same limit as stream state. */
-  const double frame_bytes =
-      4.0 * (double)p->out_channels * (double)out_w * (double)out_h;
+  double frame_bytes = 4.0 * (double)p->out_channels * (double)out_w * (double)out_h;
+  if (p->rank == 3) {
+    /* One input frame can finish s_T output frames at once, and the end of
+     * a stream the frames of the temporal kernel's reach. */
+    const ct_axis t = ct_params_axis(p, 0);
+    frame_bytes *= (double)(t.s + t.d * (t.k - 1) + t.op + 1);
+  }
   if (frame_bytes > CT_STREAM_MAX_BYTES)
     return g_strdup_printf(
         "a %dx%d frame gives %" G_GINT64_FORMAT "x%" G_GINT64_FORMAT
-        " output frames: %.0f MB of float32 each, over the limit of %.0f MB",
+        " output frames: %.0f MB of float32 per input frame, over the limit of %.0f MB",
         GST_VIDEO_INFO_WIDTH(&info), GST_VIDEO_INFO_HEIGHT(&info), out_w, out_h,
         frame_bytes / 1e6, CT_STREAM_MAX_BYTES / 1e6);
   return NULL;

@@ -271,7 +271,7 @@ ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char
   st->acc_stride = ct_ceil_div(st->run_len, s_run) + 1;
   st->dsp = ct_dsp_default();
 
-  int64_t hist_count, acc_count;
+  int64_t hist_count = 0, acc_count = 0;
   ok = ct_mul_i64(st->hist_cap, st->padded_frame, &hist_count) &&
        ct_mul_i64(hist_count, channels, &hist_count) &&
        ct_mul_i64(s_run, cout, &acc_count) &&
