@@ -10,6 +10,7 @@
 
 #include <sndfile.h>
 
+#include "tests/elements/leak-check.h"
 #include "kernels/stream.h"
 #include "model-writer.h"
 #include "plugin/model.h"
@@ -697,34 +698,6 @@ GST_START_TEST(test_live_model_swap) {
   gst_harness_teardown(h);
 }
 GST_END_TEST;
-
-/* With GST_TRACERS=leaks (set by the test's environment), any GstObject or
- * mini-object the tests created and did not release is a failure. */
-static int check_no_leaks(void) {
-  int leaks = 0;
-  gboolean traced = FALSE;
-  GList *tracers = gst_tracing_get_active_tracers();
-  for (GList *l = tracers; l; l = l->next) {
-    if (!g_str_equal(G_OBJECT_TYPE_NAME(l->data), "GstLeaksTracer"))
-      continue;
-    traced = TRUE;
-    GstStructure *info = NULL;
-    g_signal_emit_by_name(l->data, "get-live-objects", &info);
-    const GValue *list = gst_structure_get_value(info, "live-objects-list");
-    for (guint i = 0; i < gst_value_list_get_size(list); i++) {
-      gchar *o = gst_structure_to_string(
-          gst_value_get_structure(gst_value_list_get_value(list, i)));
-      g_printerr("leak: %s\n", o);
-      g_free(o);
-      leaks++;
-    }
-    gst_structure_free(info);
-  }
-  g_list_free_full(tracers, gst_object_unref);
-  printf("%s: %d leaked objects%s\n", leaks ? "FAIL" : "ok", leaks,
-         traced ? "" : " (leaks tracer not active)");
-  return leaks + (traced ? 0 : 1);
-}
 
 /* Reads a sound file as interleaved floats. */
 static float *read_sound(const gchar *path, SF_INFO *info) {

@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tests/elements/leak-check.h"
 #include "kernels/reference.h"
 #include "kernels/stream.h"
 #include "model-writer.h"
@@ -1306,34 +1307,6 @@ GST_START_TEST(test_channels_change_pipeline) {
   gst_object_unref(pipeline);
 }
 GST_END_TEST;
-
-/* With GST_TRACERS=leaks (set by meson), any GstObject or mini-object the
- * tests created and did not release is a failure (as in test-audio.c). */
-static int check_no_leaks(void) {
-  int leaks = 0;
-  gboolean traced = FALSE;
-  GList *tracers = gst_tracing_get_active_tracers();
-  for (GList *l = tracers; l; l = l->next) {
-    if (!g_str_equal(G_OBJECT_TYPE_NAME(l->data), "GstLeaksTracer"))
-      continue;
-    traced = TRUE;
-    GstStructure *info = NULL;
-    g_signal_emit_by_name(l->data, "get-live-objects", &info);
-    const GValue *list = gst_structure_get_value(info, "live-objects-list");
-    for (guint i = 0; i < gst_value_list_get_size(list); i++) {
-      gchar *o = gst_structure_to_string(
-          gst_value_get_structure(gst_value_list_get_value(list, i)));
-      g_printerr("leak: %s\n", o);
-      g_free(o);
-      leaks++;
-    }
-    gst_structure_free(info);
-  }
-  g_list_free_full(tracers, gst_object_unref);
-  printf("%s: %d leaked objects%s\n", leaks ? "FAIL" : "ok", leaks,
-         traced ? "" : " (leaks tracer not active)");
-  return leaks + (traced ? 0 : 1);
-}
 
 static Suite *bad_input_suite(void) {
   Suite *s = suite_create("bad-input");
