@@ -28,6 +28,18 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
 
 /* Maps a rate value through the stride: multiplied going downstream, divided
  * (exact multiples only) going upstream. FALSE if nothing maps. */
+typedef struct {
+  gint stride;
+  gboolean downstream;
+} StrideMap;
+
+static gboolean map_rate(const GValue *in, GValue *out, gint stride, gboolean downstream);
+
+static gboolean map_rate_item(const GValue *in, GValue *out, gconstpointer data) {
+  const StrideMap *m = data;
+  return map_rate(in, out, m->stride, m->downstream);
+}
+
 static gboolean map_rate(const GValue *in, GValue *out, gint stride,
                          gboolean downstream) {
   if (G_VALUE_HOLDS_INT(in)) {
@@ -69,17 +81,8 @@ static gboolean map_rate(const GValue *in, GValue *out, gint stride,
     return TRUE;
   }
   if (GST_VALUE_HOLDS_LIST(in)) {
-    g_value_init(out, GST_TYPE_LIST);
-    for (guint i = 0; i < gst_value_list_get_size(in); i++) {
-      GValue item = G_VALUE_INIT;
-      if (map_rate(gst_value_list_get_value(in, i), &item, stride, downstream))
-        gst_value_list_append_and_take_value(out, &item);
-    }
-    if (gst_value_list_get_size(out) == 0) {
-      g_value_unset(out);
-      return FALSE;
-    }
-    return TRUE;
+    const StrideMap ctx = {stride, downstream};
+    return gst_conv_transpose_map_list(in, out, map_rate_item, &ctx);
   }
   return FALSE;
 }

@@ -328,6 +328,23 @@ static GstBuffer *acquire_output(GstConvTransposeBase *self, gsize size) {
   return buf;
 }
 
+gboolean gst_conv_transpose_map_list(const GValue *list, GValue *out,
+                                     gboolean (*map)(const GValue *item, GValue *out,
+                                                     gconstpointer data),
+                                     gconstpointer data) {
+  g_value_init(out, GST_TYPE_LIST);
+  for (guint i = 0; i < gst_value_list_get_size(list); i++) {
+    GValue item = G_VALUE_INIT;
+    if (map(gst_value_list_get_value(list, i), &item, data))
+      gst_value_list_append_and_take_value(out, &item);
+  }
+  if (gst_value_list_get_size(out) == 0) {
+    g_value_unset(out);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 gint gst_conv_transpose_base_threads(GstConvTransposeBase *self) {
   ct_pool *workers = PRIV(self)->workers;
   return workers ? ct_pool_size(workers) : 1;

@@ -64,6 +64,14 @@ struct _GstConvTransposeBaseClass {
   gsize (*output_size)(GstConvTransposeBase *self, gint64 n_steps);
 };
 
+/* Maps every item of a GST_TYPE_LIST value into out (a list), dropping the
+ * items that map to nothing; FALSE (out unset) when none maps. For the caps
+ * transforms of the subclasses. */
+gboolean gst_conv_transpose_map_list(const GValue *list, GValue *out,
+                                     gboolean (*map)(const GValue *item, GValue *out,
+                                                     gconstpointer data),
+                                     gconstpointer data);
+
 /* Threads the element runs on (the n-threads property, 0 resolved). */
 gint gst_conv_transpose_base_threads(GstConvTransposeBase *self);
 

@@ -109,6 +109,18 @@ static gint64 size_in(ct_axis a, gint64 out) {
   return grown / a.s + 1;
 }
 
+typedef struct {
+  ct_axis axis;
+  gboolean downstream;
+} SizeMap;
+
+static gboolean map_size(const GValue *in, GValue *out, ct_axis a, gboolean downstream);
+
+static gboolean map_size_item(const GValue *in, GValue *out, gconstpointer data) {
+  const SizeMap *m = data;
+  return map_size(in, out, m->axis, m->downstream);
+}
+
 static gboolean map_size(const GValue *in, GValue *out, ct_axis a, gboolean downstream) {
   if (G_VALUE_HOLDS_INT(in)) {
     gint64 v =
@@ -144,17 +156,8 @@ static gboolean map_size(const GValue *in, GValue *out, ct_axis a, gboolean down
     return TRUE;
   }
   if (GST_VALUE_HOLDS_LIST(in)) {
-    g_value_init(out, GST_TYPE_LIST);
-    for (guint i = 0; i < gst_value_list_get_size(in); i++) {
-      GValue item = G_VALUE_INIT;
-      if (map_size(gst_value_list_get_value(in, i), &item, a, downstream))
-        gst_value_list_append_and_take_value(out, &item);
-    }
-    if (gst_value_list_get_size(out) == 0) {
-      g_value_unset(out);
-      return FALSE;
-    }
-    return TRUE;
+    const SizeMap ctx = {a, downstream};
+    return gst_conv_transpose_map_list(in, out, map_size_item, &ctx);
   }
   return FALSE;
 }
@@ -169,6 +172,19 @@ static gboolean map_fraction(gint n, gint d, gint stride, gboolean downstream, g
   }
   return downstream ? gst_util_fraction_multiply(n, d, stride, 1, on, od)
                     : gst_util_fraction_multiply(n, d, 1, stride, on, od);
+}
+
+typedef struct {
+  gint stride;
+  gboolean downstream;
+} RateMap;
+
+static gboolean map_framerate(const GValue *in, GValue *out, gint stride,
+                              gboolean downstream);
+
+static gboolean map_framerate_item(const GValue *in, GValue *out, gconstpointer data) {
+  const RateMap *m = data;
+  return map_framerate(in, out, m->stride, m->downstream);
 }
 
 static gboolean map_framerate(const GValue *in, GValue *out, gint stride,
@@ -202,17 +218,8 @@ static gboolean map_framerate(const GValue *in, GValue *out, gint stride,
     return TRUE;
   }
   if (GST_VALUE_HOLDS_LIST(in)) {
-    g_value_init(out, GST_TYPE_LIST);
-    for (guint i = 0; i < gst_value_list_get_size(in); i++) {
-      GValue item = G_VALUE_INIT;
-      if (map_framerate(gst_value_list_get_value(in, i), &item, stride, downstream))
-        gst_value_list_append_and_take_value(out, &item);
-    }
-    if (gst_value_list_get_size(out) == 0) {
-      g_value_unset(out);
-      return FALSE;
-    }
-    return TRUE;
+    const RateMap ctx = {stride, downstream};
+    return gst_conv_transpose_map_list(in, out, map_framerate_item, &ctx);
   }
   return FALSE;
 }
