@@ -244,21 +244,33 @@ static gboolean grow_floats(float **buf, gsize *capacity, gint64 count) {
   return TRUE;
 }
 
-/* Applies the n-threads property (0: all cores) to the stream and to the
- * threads of subclass conversions. */
+/* Applies the n-threads property (0: all cores): one pool of threads serves
+ * both the stream and the subclass conversions, so no two sets of threads
+ * spin against each other. */
 static void apply_threads(GstConvTransposeBase *self, guint n_threads) {
   GstConvTransposeBasePrivate *priv = PRIV(self);
   gint want = n_threads ? (gint)n_threads : (gint)g_get_num_processors();
-  if ((priv->workers ? ct_pool_size(priv->workers) : 1) != want) {
-    ct_pool_free(priv->workers);
-    priv->workers = want > 1 ? ct_pool_new(want) : NULL;
+  ct_pool *pool = priv->workers;
+  if ((pool ? ct_pool_size(pool) : 1) != want) {
+    pool = want > 1 ? ct_pool_new(want) : NULL;
+    if (want > 1 && !pool) {
+      GST_WARNING_OBJECT(self, "cannot start %d threads, keeping %d", want,
+                         gst_conv_transpose_base_threads(self));
+      return;
+    }
   }
-  GST_LOG_OBJECT(self, "threads: %d wanted, %d running", want,
-                 ct_stream_threads(priv->stream));
-  if (ct_stream_threads(priv->stream) != want &&
-      ct_stream_set_threads(priv->stream, want) != CT_OK)
-    GST_WARNING_OBJECT(self, "cannot start %d threads, keeping %d", want,
-                       ct_stream_threads(priv->stream));
+  if (priv->stream && ct_stream_use_pool(priv->stream, pool) != CT_OK) {
+    GST_WARNING_OBJECT(self, "no memory for %d threads, keeping %d", want,
+                       gst_conv_transpose_base_threads(self));
+    if (pool != priv->workers)
+      ct_pool_free(pool);
+    return;
+  }
+  if (pool != priv->workers) {
+    ct_pool_free(priv->workers);
+    priv->workers = pool;
+  }
+  GST_LOG_OBJECT(self, "threads: %d", want);
 }
 
 /* Builds the stream for the active model and the negotiated frame shape. */

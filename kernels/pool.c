@@ -1,21 +1,48 @@
 #include "pool.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <threads.h>
+#include <time.h>
+
+/* Streams push every few microseconds (10 ms of audio, one row of video), so
+ * handing out a batch must cost far less than waking a sleeping thread.
+ * Threads therefore spin for a while after a batch before they sleep, and
+ * tasks are claimed with one atomic compare-and-swap on a word that also
+ * names the batch, so a late thread can never claim a task of a batch that
+ * has already been replaced. */
+enum { SPIN_NS = 200000 };
+/* Reading the clock costs as much as a short task on some VMs: spin this
+ * many times before looking at it, and look only now and then after. */
+enum { SPINS_BEFORE_CLOCK = 4096, SPINS_PER_CLOCK = 256 };
+
+/* The claim word: batch number (high 32 bits), task count (bits 16-31),
+ * next task to hand out (bits 0-15). */
+#define CLAIM(batch, n, next) (((uint64_t)(batch) << 32) | ((uint64_t)(n) << 16) | (next))
+#define CLAIM_BATCH(w) ((uint32_t)((w) >> 32))
+#define CLAIM_COUNT(w) ((int)(((w) >> 16) & 0xffff))
+#define CLAIM_NEXT(w) ((int)((w)&0xffff))
+enum { MAX_BATCH_TASKS = 0xffff };
 
 struct ct_pool {
   int size; /* threads including the caller */
   thrd_t *workers;
   int started;
-  mtx_t lock;
-  cnd_t work_ready, work_done;
-  /* The batch in progress, under lock. */
-  unsigned long batch;
+  /* The batch in progress: fn and ctx are written before `claim` publishes
+   * the batch and stay until all its tasks have finished. */
   ct_pool_task fn;
   void *ctx;
-  int n_tasks, next_task, finished;
-  bool quit;
+  _Atomic uint64_t claim;
+  atomic_int finished;
+  atomic_bool quit;
+  /* Sleeping, after the spin: workers wait for a batch, the caller for the
+   * last task. The counters say whether anyone needs a signal. */
+  mtx_t lock;
+  cnd_t work_ready, work_done;
+  atomic_int sleepers;
+  atomic_bool caller_waiting;
 };
 
 typedef struct {
@@ -23,33 +50,66 @@ typedef struct {
   int worker;
 } worker_arg;
 
-/* Claims and runs tasks of the current batch; called with the lock held. */
-static void run_tasks(ct_pool *pool, int worker) {
-  while (pool->next_task < pool->n_tasks) {
-    int task = pool->next_task++;
-    mtx_unlock(&pool->lock);
-    pool->fn(pool->ctx, task, worker);
-    mtx_lock(&pool->lock);
-    if (++pool->finished == pool->n_tasks)
-      cnd_broadcast(&pool->work_done);
+static void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  timespec_get(&ts, TIME_UTC);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Claims and runs tasks of the batch in `w` until none is left; returns
+ * the batch number. */
+static uint32_t run_tasks(ct_pool *pool, uint64_t w, int worker) {
+  while (CLAIM_NEXT(w) < CLAIM_COUNT(w)) {
+    if (!atomic_compare_exchange_weak(&pool->claim, &w, w + 1))
+      continue; /* w now holds the current word, maybe a newer batch */
+    pool->fn(pool->ctx, CLAIM_NEXT(w), worker);
+    if (atomic_fetch_add(&pool->finished, 1) + 1 == CLAIM_COUNT(w) &&
+        atomic_load(&pool->caller_waiting)) {
+      mtx_lock(&pool->lock);
+      cnd_signal(&pool->work_done);
+      mtx_unlock(&pool->lock);
+    }
+    w = atomic_load(&pool->claim);
   }
+  return CLAIM_BATCH(w);
 }
 
 static int worker_main(void *data) {
   worker_arg arg = *(worker_arg *)data;
   free(data);
   ct_pool *pool = arg.pool;
-  unsigned long seen = 0;
-  mtx_lock(&pool->lock);
-  for (;;) {
-    while (!pool->quit && pool->batch == seen)
-      cnd_wait(&pool->work_ready, &pool->lock);
-    if (pool->quit)
+  uint32_t done_batch = 0;
+  int64_t idle_since = 0;
+  for (unsigned spins = 0;; spins++) {
+    uint64_t w = atomic_load(&pool->claim);
+    if (CLAIM_BATCH(w) != done_batch) {
+      done_batch = run_tasks(pool, w, arg.worker);
+      spins = 0;
+      continue;
+    }
+    if (atomic_load(&pool->quit))
       break;
-    seen = pool->batch;
-    run_tasks(pool, arg.worker);
+    cpu_relax();
+    if (spins < SPINS_BEFORE_CLOCK || spins % SPINS_PER_CLOCK != 0)
+      continue;
+    if (spins == SPINS_BEFORE_CLOCK)
+      idle_since = now_ns();
+    if (now_ns() - idle_since < SPIN_NS)
+      continue;
+    mtx_lock(&pool->lock);
+    atomic_fetch_add(&pool->sleepers, 1);
+    if (CLAIM_BATCH(atomic_load(&pool->claim)) == done_batch && !atomic_load(&pool->quit))
+      cnd_wait(&pool->work_ready, &pool->lock);
+    atomic_fetch_sub(&pool->sleepers, 1);
+    mtx_unlock(&pool->lock);
+    spins = 0;
   }
-  mtx_unlock(&pool->lock);
   return 0;
 }
 
@@ -60,6 +120,11 @@ ct_pool *ct_pool_new(int n_threads) {
   if (!pool)
     return NULL;
   pool->size = n_threads;
+  atomic_init(&pool->claim, 0);
+  atomic_init(&pool->finished, 0);
+  atomic_init(&pool->quit, false);
+  atomic_init(&pool->sleepers, 0);
+  atomic_init(&pool->caller_waiting, false);
   if (mtx_init(&pool->lock, mtx_plain) != thrd_success) {
     free(pool);
     return NULL;
@@ -90,8 +155,8 @@ ct_pool *ct_pool_new(int n_threads) {
 void ct_pool_free(ct_pool *pool) {
   if (!pool)
     return;
+  atomic_store(&pool->quit, true);
   mtx_lock(&pool->lock);
-  pool->quit = true;
   cnd_broadcast(&pool->work_ready);
   mtx_unlock(&pool->lock);
   for (int i = 1; i <= pool->started; i++)
@@ -107,6 +172,51 @@ int ct_pool_size(const ct_pool *pool) {
   return pool->size;
 }
 
+/* One batch of at most MAX_BATCH_TASKS tasks, numbered from `base`. */
+typedef struct {
+  ct_pool_task fn;
+  void *ctx;
+  int base;
+} offset_batch;
+
+static void run_offset(void *ctx, int task, int worker) {
+  const offset_batch *b = ctx;
+  b->fn(b->ctx, b->base + task, worker);
+}
+
+static void run_batch(ct_pool *pool, int n_tasks, ct_pool_task fn, void *ctx) {
+  pool->fn = fn;
+  pool->ctx = ctx;
+  atomic_store(&pool->finished, 0);
+  const uint32_t batch = CLAIM_BATCH(atomic_load(&pool->claim)) + 1;
+  /* Batch 0 means "none yet" to the workers. */
+  atomic_store(&pool->claim, CLAIM(batch ? batch : 1, n_tasks, 0));
+  if (atomic_load(&pool->sleepers) > 0) {
+    mtx_lock(&pool->lock);
+    cnd_broadcast(&pool->work_ready);
+    mtx_unlock(&pool->lock);
+  }
+  run_tasks(pool, atomic_load(&pool->claim), 0);
+  /* The others finish tasks as long as ours: spin a little, then sleep. */
+  int64_t start = 0;
+  for (unsigned spins = 1; atomic_load(&pool->finished) < n_tasks; spins++) {
+    cpu_relax();
+    if (spins < SPINS_BEFORE_CLOCK || spins % SPINS_PER_CLOCK != 0)
+      continue;
+    if (spins == SPINS_BEFORE_CLOCK)
+      start = now_ns();
+    if (now_ns() - start < SPIN_NS)
+      continue;
+    mtx_lock(&pool->lock);
+    atomic_store(&pool->caller_waiting, true);
+    while (atomic_load(&pool->finished) < n_tasks)
+      cnd_wait(&pool->work_done, &pool->lock);
+    atomic_store(&pool->caller_waiting, false);
+    mtx_unlock(&pool->lock);
+    break;
+  }
+}
+
 void ct_pool_run(ct_pool *pool, int n_tasks, ct_pool_task fn, void *ctx) {
   if (n_tasks <= 0)
     return;
@@ -115,16 +225,9 @@ void ct_pool_run(ct_pool *pool, int n_tasks, ct_pool_task fn, void *ctx) {
       fn(ctx, t, 0);
     return;
   }
-  mtx_lock(&pool->lock);
-  pool->fn = fn;
-  pool->ctx = ctx;
-  pool->n_tasks = n_tasks;
-  pool->next_task = 0;
-  pool->finished = 0;
-  pool->batch++;
-  cnd_broadcast(&pool->work_ready);
-  run_tasks(pool, 0);
-  while (pool->finished < pool->n_tasks)
-    cnd_wait(&pool->work_done, &pool->lock);
-  mtx_unlock(&pool->lock);
+  for (int base = 0; base < n_tasks; base += MAX_BATCH_TASKS) {
+    offset_batch b = {.fn = fn, .ctx = ctx, .base = base};
+    const int count = n_tasks - base < MAX_BATCH_TASKS ? n_tasks - base : MAX_BATCH_TASKS;
+    run_batch(pool, count, run_offset, &b);
+  }
 }

@@ -75,7 +75,8 @@ struct ct_stream {
   int64_t acc_count;       /* floats of acc per thread */
   worker_scratch *scratch; /* one per thread */
   int n_scratch;
-  ct_pool *pool;        /* NULL: single-threaded */
+  ct_pool *pool; /* NULL: single-threaded */
+  bool owns_pool;
   double macs_per_step; /* multiply-adds per output step, all channels */
   double parallel_macs; /* blocks smaller than this run on one thread */
 
@@ -254,7 +255,7 @@ ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char
   st->macs_per_step =
       (double)params->out_channels * (double)st->out_frame *
       ((double)layer->in_per_group * (double)layer->taps_per_pair / (double)strides + 1);
-  st->parallel_macs = 1 << 16;
+  st->parallel_macs = 1 << 14;
   /* 1d runs cover a block of steps per residue; keep acc near the cache. */
   const int64_t cout = params->out_channels;
   const int64_t s_run = st->axis[params->rank - 1].s;
@@ -318,7 +319,8 @@ ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char
 void ct_stream_free(ct_stream *stream) {
   if (!stream)
     return;
-  ct_pool_free(stream->pool);
+  if (stream->owns_pool)
+    ct_pool_free(stream->pool);
   free_scratch(stream->scratch, stream->n_scratch);
   free_plans(stream);
   free(stream->hist);
@@ -488,11 +490,15 @@ static void compute_run(const ct_stream *st, const run_plan *plans, int64_t m0,
     const int64_t dst_stride = in_place ? out_chan_stride : st->acc_stride;
     for (int64_t g = 0; g < groups; g++) {
       const int64_t c0 = g * layer->out_per_group, ci0 = g * layer->in_per_group;
-      for (int64_t k = 0; k < plan->k; k++)
-        ws->rows[k] =
-            one_d ? row_ptr(st, mb - plan->offset0[k] + pad0, ci0 + plan->chan[k])
-                  : row_ptr(st, m0 - plan->offset0[k] + pad0, ci0 + plan->chan[k]) +
+      if (one_d) { /* contiguous channel-planar history: plain offsets */
+        const float *base = st->hist + (mb + pad0 - st->hist_first);
+        for (int64_t k = 0; k < plan->k; k++)
+          ws->rows[k] = base + (ci0 + plan->chan[k]) * st->hist_cap - plan->offset0[k];
+      } else {
+        for (int64_t k = 0; k < plan->k; k++)
+          ws->rows[k] = row_ptr(st, m0 - plan->offset0[k] + pad0, ci0 + plan->chan[k]) +
                         plan->inner[k] + line + mb + pad;
+      }
       ct_run_gemm gemm = {
           .m = layer->out_per_group,
           .k = plan->k,
@@ -524,18 +530,12 @@ static void compute_run(const ct_stream *st, const run_plan *plans, int64_t m0,
   }
 }
 
-/* A compute block split into tasks: row ranges (1d: ranges of steps). */
-typedef struct {
-  const ct_stream *st;
-  int64_t j_begin, j_end, per_task;
-  float *out;
-  int64_t out_chan_stride, out_base;
-} block_job;
-
-/* Outputs [jb, je) of the streamed axis, all channels. */
-static void compute_rows(const ct_stream *st, int64_t jb, int64_t je, float *out,
-                         int64_t out_chan_stride, int64_t out_base,
-                         const worker_scratch *acc) {
+/* Outputs [jb, je) of the streamed axis, all channels; in 2d and 3d only
+ * the part [part_begin, part_end) of each step: output columns in 2d, lines
+ * in 3d. However the work is cut, every output is the same sum. */
+static void compute_rows(const ct_stream *st, int64_t jb, int64_t je, int64_t part_begin,
+                         int64_t part_end, float *out, int64_t out_chan_stride,
+                         int64_t out_base, const worker_scratch *acc) {
   const int rank = st->layer->params.rank;
   const int64_t s_run = st->axis[st->run_axis].s;
   if (rank == 1) {
@@ -562,17 +562,18 @@ static void compute_rows(const ct_stream *st, int64_t jb, int64_t je, float *out
       if (ph[0].phases[i].residue == r0)
         o0 = i;
     if (o0 < 0) { /* no tap reaches this row: bias only */
+      const int64_t line = rank == 3 ? st->out_len[2] : 1;
       for (int64_t co = 0; co < cout; co++)
-        for (int64_t x = 0; x < st->out_frame; x++)
+        for (int64_t x = part_begin * line; x < part_end * line; x++)
           row[co * out_chan_stride + x] = bias[co];
       continue;
     }
     if (rank == 2) {
-      compute_run(st, st->plans + o0 * s_run, m0, 0, 0, st->run_len, row, out_chan_stride,
-                  acc);
+      compute_run(st, st->plans + o0 * s_run, m0, 0, part_begin, part_end - part_begin,
+                  row + part_begin, out_chan_stride, acc);
       continue;
     }
-    for (int64_t y = 0; y < st->out_len[1]; y++) {
+    for (int64_t y = part_begin; y < part_end; y++) {
       const int64_t q1 = y + a1.p, r1 = q1 % a1.s, m1 = q1 / a1.s;
       float *line = row + y * st->out_len[2];
       int64_t o1 = -1;
@@ -592,13 +593,41 @@ static void compute_rows(const ct_stream *st, int64_t jb, int64_t je, float *out
   }
 }
 
+/* The outputs of one push cut into tasks: ranges of steps, or when there
+ * are few steps, parts of each step (see compute_rows). */
+typedef struct {
+  const ct_stream *st;
+  int64_t j_begin, j_end;
+  /* parts == 1: task t covers steps from aligned_begin + t * task_units * unit
+   * (1d: whole vector tile units, on absolute multiples like blocks). */
+  int64_t unit, aligned_begin, task_units;
+  int64_t parts, part_len, part_total;
+  float *out;
+  int64_t out_chan_stride, out_base;
+} block_job;
+
 static void run_block_task(void *ctx, int task, int worker) {
   const block_job *job = ctx;
-  const int64_t jb = job->j_begin + task * job->per_task;
-  const int64_t je = jb + job->per_task < job->j_end ? jb + job->per_task : job->j_end;
+  const worker_scratch *ws = &job->st->scratch[worker];
+  if (job->parts > 1) {
+    const int64_t j = job->j_begin + task / job->parts;
+    const int64_t pb = task % job->parts * job->part_len;
+    const int64_t pe =
+        pb + job->part_len < job->part_total ? pb + job->part_len : job->part_total;
+    if (pb < pe)
+      compute_rows(job->st, j, j + 1, pb, pe, job->out, job->out_chan_stride,
+                   job->out_base, ws);
+    return;
+  }
+  const int64_t span = job->task_units * job->unit;
+  int64_t jb = job->aligned_begin + task * span, je = jb + span;
+  if (jb < job->j_begin)
+    jb = job->j_begin;
+  if (je > job->j_end)
+    je = job->j_end;
   if (jb < je)
-    compute_rows(job->st, jb, je, job->out, job->out_chan_stride, job->out_base,
-                 &job->st->scratch[worker]);
+    compute_rows(job->st, jb, je, 0, job->part_total, job->out, job->out_chan_stride,
+                 job->out_base, ws);
 }
 
 static void compute_outputs(ct_stream *st, int64_t j_end, float *out,
@@ -607,20 +636,49 @@ static void compute_outputs(ct_stream *st, int64_t j_end, float *out,
     return;
   const int64_t rows = j_end - st->n_out;
   const int threads = st->pool ? ct_pool_size(st->pool) : 1;
-  if (threads > 1 && (double)rows * st->macs_per_step >= st->parallel_macs && rows > 1) {
-    /* A few tasks per thread balance uneven rows; 1d ranges stay long. */
-    int64_t tasks = rows < 4 * threads ? rows : 4 * threads;
-    block_job job = {.st = st,
-                     .j_begin = st->n_out,
-                     .j_end = j_end,
-                     .per_task = ct_ceil_div(rows, tasks),
-                     .out = out,
-                     .out_chan_stride = out_chan_stride,
-                     .out_base = out_base};
-    ct_pool_run(st->pool, (int)ct_ceil_div(rows, job.per_task), run_block_task, &job);
-  } else {
-    compute_rows(st, st->n_out, j_end, out, out_chan_stride, out_base, &st->scratch[0]);
+  const int rank = st->layer->params.rank;
+  const int64_t part_total = rank == 1 ? 1 : st->out_len[1];
+  const int64_t unit = rank == 1 ? st->axis[0].s * 32 : 1;
+  block_job job = {.st = st,
+                   .j_begin = st->n_out,
+                   .j_end = j_end,
+                   .unit = unit,
+                   .aligned_begin = st->n_out / unit * unit,
+                   .parts = 1,
+                   .part_len = part_total,
+                   .part_total = part_total,
+                   .out = out,
+                   .out_chan_stride = out_chan_stride,
+                   .out_base = out_base};
+  const int64_t units = ct_ceil_div(j_end - job.aligned_begin, unit);
+  int64_t tasks = 1;
+  if (threads > 1 && (double)rows * st->macs_per_step >= st->parallel_macs) {
+    /* A few tasks per thread balance uneven work; a small push gets one
+     * task per thread, since each task costs a claim and cache traffic. */
+    const int64_t want =
+        (double)rows * st->macs_per_step >= 8 * st->parallel_macs ? 2 * threads : threads;
+    if (units >= want || rank == 1) {
+      job.task_units = ct_ceil_div(units, units < want ? units : want);
+      tasks = ct_ceil_div(units, job.task_units);
+    } else {
+      /* Few steps: 2d steps split by columns (in units that keep every
+       * phase in whole vector tiles), 3d steps by lines. */
+      const int64_t part_unit = rank == 2 ? st->axis[1].s * 16 : 1;
+      int64_t parts = ct_ceil_div(want, rows);
+      const int64_t part_units = ct_ceil_div(part_total, part_unit);
+      if (parts > part_units)
+        parts = part_units;
+      job.task_units = 1; /* one step per task when parts stays 1 */
+      job.parts = parts;
+      job.part_len = ct_ceil_div(ct_ceil_div(part_total, parts), part_unit) * part_unit;
+      tasks = rows * parts;
+    }
   }
+  if (tasks > 1)
+    ct_pool_run(st->pool, (int)tasks, run_block_task, &job);
+  else
+    compute_rows(st, st->n_out, j_end, 0, part_total, out, out_chan_stride, out_base,
+                 &st->scratch[0]);
   st->n_out = j_end;
 }
 
@@ -635,16 +693,32 @@ static void free_scratch(worker_scratch *scratch, int n) {
   free(scratch);
 }
 
+/* Scratch of different threads never shares a cache line: a line written by
+ * one thread and read by another in every inner loop costs more than the
+ * work. */
+static void *alloc_lines(size_t bytes) {
+  const size_t line = 64;
+  void *p = aligned_alloc(line, (bytes + line - 1) / line * line + line);
+  return p;
+}
+
 static worker_scratch *new_scratch(const ct_stream *st, int n) {
   worker_scratch *scratch = calloc((size_t)n, sizeof *scratch);
   const size_t s_run = (size_t)st->axis[st->run_axis].s;
+  size_t acc_bytes;
+  if (!ct_bytes_for(st->acc_count, sizeof(float), &acc_bytes)) {
+    free(scratch);
+    return NULL;
+  }
   for (int i = 0; scratch && i < n; i++) {
-    scratch[i].phases = malloc(s_run * sizeof(float *));
-    scratch[i].rows = malloc((size_t)(st->max_k > 0 ? st->max_k : 1) * sizeof(float *));
-    scratch[i].starts = malloc(s_run * sizeof(int64_t));
-    if (alloc_floats(&scratch[i].acc, st->acc_count) != CT_OK ||
-        alloc_floats(&scratch[i].pack, CT_GEMM_KC * CT_GEMM_NC) != CT_OK ||
-        !scratch[i].phases || !scratch[i].starts || !scratch[i].rows) {
+    scratch[i].phases = alloc_lines(s_run * sizeof(float *));
+    scratch[i].rows =
+        alloc_lines((size_t)(st->max_k > 0 ? st->max_k : 1) * sizeof(float *));
+    scratch[i].starts = alloc_lines(s_run * sizeof(int64_t));
+    scratch[i].acc = alloc_lines(acc_bytes);
+    scratch[i].pack = alloc_lines(CT_GEMM_KC * CT_GEMM_NC * sizeof(float));
+    if (!scratch[i].acc || !scratch[i].pack || !scratch[i].phases || !scratch[i].starts ||
+        !scratch[i].rows) {
       free_scratch(scratch, n);
       return NULL;
     }
@@ -652,25 +726,41 @@ static worker_scratch *new_scratch(const ct_stream *st, int n) {
   return scratch;
 }
 
-ct_status ct_stream_set_threads(ct_stream *stream, int n_threads) {
-  if (n_threads < 1)
-    return CT_ERR_INVALID;
-  if (n_threads == stream->n_scratch)
-    return CT_OK;
-  worker_scratch *scratch = new_scratch(stream, n_threads);
-  if (!scratch)
-    return CT_ERR_NOMEM;
-  ct_pool *pool = NULL;
-  if (n_threads > 1 && !(pool = ct_pool_new(n_threads))) {
-    free_scratch(scratch, n_threads);
-    return CT_ERR_NOMEM;
+/* Gives the stream `pool` (NULL: none) with scratch for its threads. */
+static ct_status attach_pool(ct_stream *stream, ct_pool *pool, bool owned) {
+  const int n_threads = pool ? ct_pool_size(pool) : 1;
+  worker_scratch *scratch = stream->scratch;
+  if (n_threads != stream->n_scratch) {
+    scratch = new_scratch(stream, n_threads);
+    if (!scratch)
+      return CT_ERR_NOMEM;
+    free_scratch(stream->scratch, stream->n_scratch);
   }
-  ct_pool_free(stream->pool);
-  free_scratch(stream->scratch, stream->n_scratch);
+  if (stream->owns_pool && stream->pool != pool)
+    ct_pool_free(stream->pool);
   stream->pool = pool;
+  stream->owns_pool = owned;
   stream->scratch = scratch;
   stream->n_scratch = n_threads;
   return CT_OK;
+}
+
+ct_status ct_stream_set_threads(ct_stream *stream, int n_threads) {
+  if (n_threads < 1)
+    return CT_ERR_INVALID;
+  if (n_threads == stream->n_scratch && (stream->owns_pool || n_threads == 1))
+    return CT_OK;
+  ct_pool *pool = NULL;
+  if (n_threads > 1 && !(pool = ct_pool_new(n_threads)))
+    return CT_ERR_NOMEM;
+  ct_status status = attach_pool(stream, pool, true);
+  if (status != CT_OK)
+    ct_pool_free(pool);
+  return status;
+}
+
+ct_status ct_stream_use_pool(ct_stream *stream, ct_pool *pool) {
+  return attach_pool(stream, pool, false);
 }
 
 void ct_stream_set_parallel_threshold(ct_stream *stream, double macs) {
@@ -764,6 +854,35 @@ static void copy_rows(ct_stream *st, const float *in, int64_t in_chan_stride,
   st->hist_rows += count;
 }
 
+/* Rows of a push copied into the ring: one task per (row, channel, piece). */
+typedef struct {
+  ct_stream *st;
+  const float *in; /* the first copied row */
+  int64_t in_chan_stride, first_row, channels, pieces, piece_len;
+} copy_job;
+
+static void run_copy_task(void *ctx, int task, int worker) {
+  (void)worker;
+  const copy_job *job = ctx;
+  const int64_t piece = task % job->pieces, rc = task / job->pieces;
+  const int64_t row = rc / job->channels, c = rc % job->channels;
+  const int64_t begin = piece * job->piece_len;
+  const int64_t end = begin + job->piece_len < job->st->in_frame ? begin + job->piece_len
+                                                                 : job->st->in_frame;
+  if (begin < end)
+    memcpy(stored_row(job->st, job->first_row + row, c) + begin,
+           job->in + row * job->st->in_frame + c * job->in_chan_stride + begin,
+           (size_t)(end - begin) * sizeof(float));
+}
+
+static void run_on_pool(const ct_stream *st, int n_tasks, ct_pool_task fn, void *ctx) {
+  if (st->pool)
+    ct_pool_run(st->pool, n_tasks, fn, ctx);
+  else
+    for (int t = 0; t < n_tasks; t++)
+      fn(ctx, t, 0);
+}
+
 /* 2d/3d frames without borders: the push's rows are read in place, and only
  * those later outputs still need are copied into the ring afterwards. */
 static ct_status push_in_place(ct_stream *st, const float *in, int64_t in_chan_stride,
@@ -784,12 +903,30 @@ static ct_status push_in_place(ct_stream *st, const float *in, int64_t in_chan_s
     from = direct_first;
   if (st->hist_rows == 0) /* nothing older is needed: the window moves on */
     st->hist_first = from < direct_end ? from : direct_end;
+  /* Reserve the rows first (room may move or grow the ring), then copy. */
   for (int64_t u = from; u < direct_end; u++) {
     ct_status status = make_room(st);
     if (status != CT_OK)
       return status;
-    copy_rows(st, in + (u - direct_first) * st->in_frame, in_chan_stride, 1);
+    st->hist_rows++;
   }
+  if (from >= direct_end)
+    return CT_OK;
+  const int64_t channels = st->layer->params.in_channels;
+  copy_job job = {.st = st,
+                  .in = in + (from - direct_first) * st->in_frame,
+                  .in_chan_stride = in_chan_stride,
+                  .first_row = from,
+                  .channels = channels,
+                  .pieces = 1};
+  const int64_t count = direct_end - from;
+  const int threads = st->pool ? ct_pool_size(st->pool) : 1;
+  /* Frames of video are megabytes: a copy that big goes faster on every
+   * core. */
+  if (threads > 1 && (double)count * channels * st->in_frame >= (1 << 18))
+    job.pieces = ct_ceil_div(2 * threads, count * channels);
+  job.piece_len = ct_ceil_div(st->in_frame, job.pieces);
+  run_on_pool(st, (int)(count * channels * job.pieces), run_copy_task, &job);
   return CT_OK;
 }
 

@@ -13,6 +13,7 @@
 #define CT_STREAM_H
 
 #include "layer.h"
+#include "pool.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -61,6 +62,9 @@ ct_status ct_stream_finish(ct_stream *stream, float *out, int64_t out_chan_strid
  * and rows, never a sum. */
 ct_status ct_stream_set_threads(ct_stream *stream, int n_threads);
 int ct_stream_threads(const ct_stream *stream);
+/* Shares a pool the caller owns and frees after the stream (or after giving
+ * the stream another pool); NULL: single-threaded. */
+ct_status ct_stream_use_pool(ct_stream *stream, ct_pool *pool);
 /* Work per compute block (multiply-adds) from which threads are used; small
  * blocks are not worth waking them. Tests set 0 to force threading. */
 void ct_stream_set_parallel_threshold(ct_stream *stream, double macs);
