@@ -4,6 +4,9 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <tmmintrin.h>
+#endif
 #include <string.h>
 
 GST_DEBUG_CATEGORY_STATIC(conv_transpose_video_debug);
@@ -470,6 +473,102 @@ static void quantize(const float *v, gint n, float scale, gint32 *levels) {
   }
 }
 
+/* quantize() into bytes (8-bit components), sixteen at a time: the same
+ * operations in the same order, then saturating packs that change nothing
+ * for levels already in [0, 255]. */
+static void quantize_u8(const float *v, gint n, guint8 *out) {
+  gint i = 0;
+#ifdef __SSE2__
+  const __m128 zero = _mm_setzero_ps(), one = _mm_set1_ps(1.0f);
+  const __m128 s = _mm_set1_ps(255.0f), half = _mm_set1_ps(0.5f);
+  for (; i + 16 <= n; i += 16) {
+    __m128i q[4];
+    for (int j = 0; j < 4; j++) {
+      __m128 x = _mm_min_ps(_mm_max_ps(_mm_loadu_ps(v + i + 4 * j), zero), one);
+      q[j] = _mm_cvttps_epi32(_mm_add_ps(_mm_mul_ps(x, s), half));
+    }
+    _mm_storeu_si128((__m128i *)(out + i),
+                     _mm_packus_epi16(_mm_packs_epi32(q[0], q[1]),
+                                      _mm_packs_epi32(q[2], q[3])));
+  }
+#endif
+  gint32 levels[16];
+  for (; i < n; i += 16) {
+    const gint m = MIN(16, n - i);
+    quantize(v + i, m, 255.0f, levels);
+    for (gint k = 0; k < m; k++)
+      out[i + k] = (guint8)levels[k];
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HAVE_SSSE3_INTERLEAVE 1
+/* Three byte planes into 3-byte pixels, sixteen pixels at a time: byte k of
+ * each 16-byte output block takes plane k % 3 at pixel k / 3. */
+__attribute__((target("ssse3"))) static gint interleave3_ssse3(const guint8 *const *planes,
+                                                                gint n, guint8 *out) {
+  static const gint8 masks[3][3][16] = {
+      {{0, -1, -1, 1, -1, -1, 2, -1, -1, 3, -1, -1, 4, -1, -1, 5},
+       {-1, 0, -1, -1, 1, -1, -1, 2, -1, -1, 3, -1, -1, 4, -1, -1},
+       {-1, -1, 0, -1, -1, 1, -1, -1, 2, -1, -1, 3, -1, -1, 4, -1}},
+      {{-1, -1, 6, -1, -1, 7, -1, -1, 8, -1, -1, 9, -1, -1, 10, -1},
+       {5, -1, -1, 6, -1, -1, 7, -1, -1, 8, -1, -1, 9, -1, -1, 10},
+       {-1, 5, -1, -1, 6, -1, -1, 7, -1, -1, 8, -1, -1, 9, -1, -1}},
+      {{-1, 11, -1, -1, 12, -1, -1, 13, -1, -1, 14, -1, -1, 15, -1, -1},
+       {-1, -1, 11, -1, -1, 12, -1, -1, 13, -1, -1, 14, -1, -1, 15, -1},
+       {10, -1, -1, 11, -1, -1, 12, -1, -1, 13, -1, -1, 14, -1, -1, 15}}};
+  gint i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m128i a = _mm_loadu_si128((const __m128i *)(planes[0] + i));
+    const __m128i b = _mm_loadu_si128((const __m128i *)(planes[1] + i));
+    const __m128i c = _mm_loadu_si128((const __m128i *)(planes[2] + i));
+    for (int o = 0; o < 3; o++) {
+      __m128i v = _mm_or_si128(
+          _mm_or_si128(_mm_shuffle_epi8(a, _mm_loadu_si128((const __m128i *)masks[o][0])),
+                       _mm_shuffle_epi8(b, _mm_loadu_si128((const __m128i *)masks[o][1]))),
+          _mm_shuffle_epi8(c, _mm_loadu_si128((const __m128i *)masks[o][2])));
+      _mm_storeu_si128((__m128i *)(out + 3 * i + 16 * o), v);
+    }
+  }
+  return i;
+}
+#endif
+
+/* Four byte planes into 4-byte pixels (SSE2 unpacks). */
+static gint interleave4(const guint8 *const *planes, gint n, guint8 *out) {
+  gint i = 0;
+#ifdef __SSE2__
+  for (; i + 16 <= n; i += 16) {
+    const __m128i a = _mm_loadu_si128((const __m128i *)(planes[0] + i));
+    const __m128i b = _mm_loadu_si128((const __m128i *)(planes[1] + i));
+    const __m128i c = _mm_loadu_si128((const __m128i *)(planes[2] + i));
+    const __m128i d = _mm_loadu_si128((const __m128i *)(planes[3] + i));
+    const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
+    const __m128i cd_lo = _mm_unpacklo_epi8(c, d), cd_hi = _mm_unpackhi_epi8(c, d);
+    _mm_storeu_si128((__m128i *)(out + 4 * i), _mm_unpacklo_epi16(ab_lo, cd_lo));
+    _mm_storeu_si128((__m128i *)(out + 4 * i + 16), _mm_unpackhi_epi16(ab_lo, cd_lo));
+    _mm_storeu_si128((__m128i *)(out + 4 * i + 32), _mm_unpacklo_epi16(ab_hi, cd_hi));
+    _mm_storeu_si128((__m128i *)(out + 4 * i + 48), _mm_unpackhi_epi16(ab_hi, cd_hi));
+  }
+#endif
+  return i;
+}
+
+/* Byte planes (one per byte of a pixel) into pixels of `pstride` bytes. */
+static void interleave_bytes(const guint8 *const *planes, gint pstride, gint n,
+                             guint8 *out) {
+  gint i = 0;
+#ifdef HAVE_SSSE3_INTERLEAVE
+  if (pstride == 3 && __builtin_cpu_supports("ssse3"))
+    i = interleave3_ssse3(planes, n, out);
+#endif
+  if (pstride == 4)
+    i = interleave4(planes, n, out);
+  for (; i < n; i++)
+    for (gint p = 0; p < pstride; p++)
+      out[i * pstride + p] = planes[p][i];
+}
+
 /* Rows [y0, y1) of every plane: clamped to [0, 1], scaled and rounded to
  * nearest; the x bytes of RGBx & co set to 255 and the bytes past the pixels
  * of a row (odd widths) to 0, so nothing in the output is uninitialised. */
@@ -497,27 +596,33 @@ static void pack_rows(FrameJob *job, gint y0, gint y1) {
     wide |= GST_VIDEO_FRAME_COMP_DEPTH(frame, c) > 8;
   }
   const float scale = wide ? 65535.0f : 255.0f;
-  if (one_plane && !wide) {
-    /* Packed 8-bit formats: quantise every component of a stretch, then
-     * write its pixels in one sequential pass. */
+  const gint pstride0 = GST_VIDEO_FRAME_COMP_PSTRIDE(frame, 0);
+  if (one_plane && !wide && pstride0 <= 4) {
+    /* Packed 8-bit formats: quantise each component of a stretch into
+     * bytes, then interleave them into pixels; a byte of the pixel no
+     * component uses (RGBx & co) is 255. */
     guint8 *data = GST_VIDEO_FRAME_PLANE_DATA(frame, 0);
-    const gint pstride = GST_VIDEO_FRAME_COMP_PSTRIDE(frame, 0);
     const gint stride = GST_VIDEO_FRAME_PLANE_STRIDE(frame, 0);
-    gint offset[GST_VIDEO_MAX_COMPONENTS];
+    guint8 levels[4][QUANT_CHUNK];
+    const guint8 *byte_plane[4];
+    gint comp_at[4] = {-1, -1, -1, -1};
     for (guint c = 0; c < n_comps; c++)
-      offset[c] = GST_VIDEO_FRAME_COMP_POFFSET(frame, c);
+      comp_at[GST_VIDEO_FRAME_COMP_POFFSET(frame, c)] = (gint)c;
+    for (gint p = 0; p < pstride0; p++) {
+      byte_plane[p] = levels[p];
+      if (comp_at[p] < 0)
+        memset(levels[p], 0xff, QUANT_CHUNK);
+    }
     for (gint y = y0; y < y1; y++) {
       guint8 *row = data + (gsize)y * (gsize)stride;
       for (gint x0 = 0; x0 < width; x0 += QUANT_CHUNK) {
         const gint n = MIN(QUANT_CHUNK, width - x0);
-        gint32 levels[GST_VIDEO_MAX_COMPONENTS][QUANT_CHUNK];
-        for (guint c = 0; c < n_comps; c++)
-          quantize(job->planar + (gint64)c * job->chan_stride + (gint64)y * width + x0, n,
-                   scale, levels[c]);
-        guint8 *px = row + (gsize)x0 * (gsize)pstride;
-        for (gint i = 0; i < n; i++, px += pstride)
-          for (guint c = 0; c < n_comps; c++)
-            px[offset[c]] = (guint8)levels[c][i];
+        for (gint p = 0; p < pstride0; p++)
+          if (comp_at[p] >= 0)
+            quantize_u8(job->planar + (gint64)comp_at[p] * job->chan_stride +
+                            (gint64)y * width + x0,
+                        n, levels[p]);
+        interleave_bytes(byte_plane, pstride0, n, row + (gsize)x0 * (gsize)pstride0);
       }
     }
     return;
