@@ -392,6 +392,77 @@ typedef struct {
   gint rows_per_task;
 } FrameJob;
 
+#ifdef __SSE2__
+/* Sixteen bytes as floats divided by 255 (the division rounds exactly as the
+ * scalar one). */
+static void bytes_to_floats(__m128i bytes, float *out) {
+  const __m128i zero = _mm_setzero_si128();
+  const __m128 scale = _mm_set1_ps(255.0f);
+  const __m128i lo = _mm_unpacklo_epi8(bytes, zero), hi = _mm_unpackhi_epi8(bytes, zero);
+  const __m128i w[4] = {_mm_unpacklo_epi16(lo, zero), _mm_unpackhi_epi16(lo, zero),
+                        _mm_unpacklo_epi16(hi, zero), _mm_unpackhi_epi16(hi, zero)};
+  for (int j = 0; j < 4; j++)
+    _mm_storeu_ps(out + 4 * j, _mm_div_ps(_mm_cvtepi32_ps(w[j]), scale));
+}
+#endif
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* One component of 3-byte pixels, sixteen pixels (48 bytes) at a time:
+ * output byte i is input byte 3 * i, taken from whichever 16-byte block
+ * holds it. */
+__attribute__((target("ssse3"))) static gint gather3_ssse3(const guint8 *px, gint n,
+                                                           float *out) {
+  gint8 masks[3][16];
+  for (int b = 0; b < 3; b++)
+    for (int i = 0; i < 16; i++)
+      masks[b][i] = (gint8)(3 * i / 16 == b ? 3 * i % 16 : -1);
+  const __m128i m0 = _mm_loadu_si128((const __m128i *)masks[0]);
+  const __m128i m1 = _mm_loadu_si128((const __m128i *)masks[1]);
+  const __m128i m2 = _mm_loadu_si128((const __m128i *)masks[2]);
+  gint x = 0;
+  for (; x + 16 <= n; x += 16) {
+    const guint8 *p = px + 3 * x;
+    const __m128i v = _mm_or_si128(
+        _mm_or_si128(_mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p), m0),
+                     _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), m1)),
+        _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 32)), m2));
+    bytes_to_floats(v, out + x);
+  }
+  return x;
+}
+#endif
+
+/* The first pixels of a row of 8-bit components with SIMD; returns how many
+ * were converted. px points at the component in the first pixel; with a
+ * pixel stride of 3 the 48 bytes read for 16 pixels start there and end
+ * before the last pixel's end. */
+static gint unpack_bytes_simd(const guint8 *px, gint pstride, gint n, float *out) {
+  gint x = 0;
+#ifdef __SSE2__
+  if (pstride == 1)
+    for (; x + 16 <= n; x += 16)
+      bytes_to_floats(_mm_loadu_si128((const __m128i *)(px + x)), out + x);
+  if (pstride == 4) {
+    const __m128i low = _mm_set1_epi32(0xff);
+    const __m128 scale = _mm_set1_ps(255.0f);
+    /* The last pixel's 4 bytes may end before px + 4n when the component is
+     * not the first byte: stop one pixel early. */
+    for (; x + 5 <= n; x += 4)
+      _mm_storeu_ps(out + x,
+                    _mm_div_ps(_mm_cvtepi32_ps(_mm_and_si128(
+                                   _mm_loadu_si128((const __m128i *)(px + 4 * x)), low)),
+                               scale));
+  }
+#endif
+#if defined(__x86_64__) && defined(__GNUC__)
+  /* 48 bytes from the component of pixel x reach the component of pixel
+   * x + 15 plus 2 bytes: stop one pixel early. */
+  if (pstride == 3 && n > 1 && __builtin_cpu_supports("ssse3"))
+    x = gather3_ssse3(px, n - 1, out);
+#endif
+  return x;
+}
+
 /* planar[c][y][x] = component c / (2^depth - 1) for rows [y0, y1),
  * honouring strides and plane offsets of the mapped frame. */
 static void unpack_rows(FrameJob *job, gint y0, gint y1) {
@@ -408,14 +479,14 @@ static void unpack_rows(FrameJob *job, gint y0, gint y1) {
       const guint8 *px = data + (gsize)y * (gsize)stride;
       float *line = dst + (gint64)y * width;
       /* Gather with the pixel stride, then divide (vectorisable). */
+      gint x = wide ? 0 : unpack_bytes_simd(px, pstride, width, line);
+      px += (gsize)x * (gsize)pstride;
       if (wide)
-        for (gint x = 0; x < width; x++, px += pstride)
-          line[x] = (float)GST_READ_UINT16_LE(px);
+        for (; x < width; x++, px += pstride)
+          line[x] = (float)GST_READ_UINT16_LE(px) / scale;
       else
-        for (gint x = 0; x < width; x++, px += pstride)
-          line[x] = (float)*px;
-      for (gint x = 0; x < width; x++)
-        line[x] = line[x] / scale;
+        for (; x < width; x++, px += pstride)
+          line[x] = (float)*px / scale;
     }
   }
 }
@@ -487,9 +558,8 @@ static void quantize_u8(const float *v, gint n, guint8 *out) {
       __m128 x = _mm_min_ps(_mm_max_ps(_mm_loadu_ps(v + i + 4 * j), zero), one);
       q[j] = _mm_cvttps_epi32(_mm_add_ps(_mm_mul_ps(x, s), half));
     }
-    _mm_storeu_si128((__m128i *)(out + i),
-                     _mm_packus_epi16(_mm_packs_epi32(q[0], q[1]),
-                                      _mm_packs_epi32(q[2], q[3])));
+    _mm_storeu_si128((__m128i *)(out + i), _mm_packus_epi16(_mm_packs_epi32(q[0], q[1]),
+                                                            _mm_packs_epi32(q[2], q[3])));
   }
 #endif
   gint32 levels[16];
@@ -505,8 +575,8 @@ static void quantize_u8(const float *v, gint n, guint8 *out) {
 #define HAVE_SSSE3_INTERLEAVE 1
 /* Three byte planes into 3-byte pixels, sixteen pixels at a time: byte k of
  * each 16-byte output block takes plane k % 3 at pixel k / 3. */
-__attribute__((target("ssse3"))) static gint interleave3_ssse3(const guint8 *const *planes,
-                                                                gint n, guint8 *out) {
+__attribute__((target("ssse3"))) static gint
+interleave3_ssse3(const guint8 *const *planes, gint n, guint8 *out) {
   static const gint8 masks[3][3][16] = {
       {{0, -1, -1, 1, -1, -1, 2, -1, -1, 3, -1, -1, 4, -1, -1, 5},
        {-1, 0, -1, -1, 1, -1, -1, 2, -1, -1, 3, -1, -1, 4, -1, -1},
@@ -524,8 +594,9 @@ __attribute__((target("ssse3"))) static gint interleave3_ssse3(const guint8 *con
     const __m128i c = _mm_loadu_si128((const __m128i *)(planes[2] + i));
     for (int o = 0; o < 3; o++) {
       __m128i v = _mm_or_si128(
-          _mm_or_si128(_mm_shuffle_epi8(a, _mm_loadu_si128((const __m128i *)masks[o][0])),
-                       _mm_shuffle_epi8(b, _mm_loadu_si128((const __m128i *)masks[o][1]))),
+          _mm_or_si128(
+              _mm_shuffle_epi8(a, _mm_loadu_si128((const __m128i *)masks[o][0])),
+              _mm_shuffle_epi8(b, _mm_loadu_si128((const __m128i *)masks[o][1]))),
           _mm_shuffle_epi8(c, _mm_loadu_si128((const __m128i *)masks[o][2])));
       _mm_storeu_si128((__m128i *)(out + 3 * i + 16 * o), v);
     }
