@@ -27,4 +27,11 @@ typedef __m256 vec;
                      _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 #define VMLOAD(p, m) _mm256_maskload_ps((p), (m))
 #define VMSTORE(p, m, v) _mm256_maskstore_ps((p), (m), (v))
+/* Lanes of two vectors interleaved: the first and second halves. */
+#define VPAIR_LO(e, o)                                                                   \
+  _mm256_permute2f128_ps(_mm256_unpacklo_ps((e), (o)), _mm256_unpackhi_ps((e), (o)), 0x20)
+#define VPAIR_HI(e, o)                                                                   \
+  _mm256_permute2f128_ps(_mm256_unpacklo_ps((e), (o)), _mm256_unpackhi_ps((e), (o)), 0x31)
+#define VSTORE_PAIR(p, e, o)                                                             \
+  (VSTORE((p), VPAIR_LO((e), (o))), VSTORE((p) + VW, VPAIR_HI((e), (o))))
 #include "dsp-impl.h"

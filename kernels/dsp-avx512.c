@@ -28,4 +28,16 @@ typedef __m512 vec;
 #define VMASK(n) ((__mmask16)((1u << (n)) - 1u))
 #define VMLOAD(p, m) _mm512_maskz_loadu_ps((m), (p))
 #define VMSTORE(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
+/* Lanes of two vectors interleaved: the first and second halves. */
+#define VPAIR_LO(e, o)                                                                   \
+  _mm512_permutex2var_ps(                                                                \
+      (e), _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23),    \
+      (o))
+#define VPAIR_HI(e, o)                                                                   \
+  _mm512_permutex2var_ps(                                                                \
+      (e),                                                                               \
+      _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31),   \
+      (o))
+#define VSTORE_PAIR(p, e, o)                                                             \
+  (VSTORE((p), VPAIR_LO((e), (o))), VSTORE((p) + VW, VPAIR_HI((e), (o))))
 #include "dsp-impl.h"

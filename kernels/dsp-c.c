@@ -9,4 +9,5 @@ typedef float vec;
 #define VSET1(x) (x)
 #define VFMA(acc, a, b) ((acc) + (a) * (b))
 #define SFMA(acc, a, b) ((acc) + (a) * (b))
+#define VSTORE_PAIR(p, even, odd) ((p)[0] = (even), (p)[1] = (odd))
 #include "dsp-impl.h"

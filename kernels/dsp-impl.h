@@ -290,8 +290,127 @@ static void SUFFIX(interleave)(const ct_interleave *il) {
   }
 }
 
+/* Pairs of rows (2c, 2c + 1) are channel c's two phases of a stride-2 run
+ * that read the same inputs: each input vector is loaded once for both, and
+ * the results are interleaved in registers and stored once, in output
+ * order: dst[c * dst_stride + 2 * i + r]. One pass over all products (the
+ * caller keeps k <= CT_GEMM_KC), each output the same chain of fused
+ * multiply-adds from its bias as run_gemm computes. */
+#define DEFINE_PAIR_TILE(MR, NV)                                                         \
+  static inline void SUFFIX(pair_##MR##x##NV)(const ct_run_gemm *g, int64_t row,         \
+                                              int64_t col) {                             \
+    vec acc[MR][NV];                                                                     \
+    _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {                               \
+      _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] =                   \
+          VSET1(g->bias[row + r]);                                                       \
+    }                                                                                    \
+    const float *a = g->a + row * g->k;                                                  \
+    for (int64_t k = 0; k < g->k; k++) {                                                 \
+      const float *b = g->rows[k] + col;                                                 \
+      vec bv[NV];                                                                        \
+      _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) bv[v] = VLOAD(b + v * VW);    \
+      _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {                             \
+        vec av = VSET1(a[k * CT_GEMM_MR + r]);                                           \
+        _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] =                 \
+            VFMA(acc[r][v], av, bv[v]);                                                  \
+      }                                                                                  \
+    }                                                                                    \
+    _Pragma("GCC unroll 8") for (int c = 0; c < MR / 2; c++) {                           \
+      float *o = g->dst + (row / 2 + c) * g->dst_stride + 2 * col;                       \
+      _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++)                               \
+          VSTORE_PAIR(o + 2 * v * VW, acc[2 * c][v], acc[2 * c + 1][v]);                 \
+    }                                                                                    \
+  }
+DEFINE_PAIR_TILE(6, 2)
+DEFINE_PAIR_TILE(4, 2)
+DEFINE_PAIR_TILE(2, 4)
+DEFINE_PAIR_TILE(2, 2)
+DEFINE_PAIR_TILE(6, 1)
+DEFINE_PAIR_TILE(4, 1)
+DEFINE_PAIR_TILE(2, 1)
+
+#ifdef VMASK
+/* The last n < VW positions of a pair tile, masked: 2n outputs per channel
+ * over the two interleaved vectors. */
+#define DEFINE_MASKED_PAIR_TILE(MR)                                                      \
+  static inline void SUFFIX(masked_pair_##MR)(const ct_run_gemm *g, int64_t row,         \
+                                              int64_t col, int64_t n) {                  \
+    const VMASK_T mask = VMASK(n);                                                       \
+    const VMASK_T lo_mask = VMASK(2 * n < VW ? 2 * n : VW);                              \
+    const VMASK_T hi_mask = VMASK(2 * n > VW ? 2 * n - VW : 0);                          \
+    vec acc[MR];                                                                         \
+    _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r] =                        \
+        VSET1(g->bias[row + r]);                                                         \
+    const float *a = g->a + row * g->k;                                                  \
+    for (int64_t k = 0; k < g->k; k++) {                                                 \
+      const vec b = VMLOAD(g->rows[k] + col, mask);                                      \
+      _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r] =                      \
+          VFMA(acc[r], VSET1(a[k * CT_GEMM_MR + r]), b);                                 \
+    }                                                                                    \
+    _Pragma("GCC unroll 8") for (int c = 0; c < MR / 2; c++) {                           \
+      float *o = g->dst + (row / 2 + c) * g->dst_stride + 2 * col;                       \
+      VMSTORE(o, lo_mask, VPAIR_LO(acc[2 * c], acc[2 * c + 1]));                         \
+      VMSTORE(o + VW, hi_mask, VPAIR_HI(acc[2 * c], acc[2 * c + 1]));                    \
+    }                                                                                    \
+  }
+DEFINE_MASKED_PAIR_TILE(6)
+DEFINE_MASKED_PAIR_TILE(4)
+DEFINE_MASKED_PAIR_TILE(2)
+#endif
+
+static void SUFFIX(run_pairs)(const ct_run_gemm *g) {
+  for (int64_t jc = 0; jc < g->n; jc += CT_GEMM_NC) {
+    const int64_t end = jc + CT_GEMM_NC < g->n ? jc + CT_GEMM_NC : g->n;
+    for (int64_t row = 0; row < g->m; row += CT_GEMM_MR) {
+      const int64_t rows = g->m - row < CT_GEMM_MR ? g->m - row : CT_GEMM_MR;
+      int64_t col = jc;
+      if (rows == 2)
+        for (; col + 4 * VW <= end; col += 4 * VW)
+          SUFFIX(pair_2x4)(g, row, col);
+      for (; col + 2 * VW <= end; col += 2 * VW) {
+        if (rows == 6)
+          SUFFIX(pair_6x2)(g, row, col);
+        else if (rows == 4)
+          SUFFIX(pair_4x2)(g, row, col);
+        else
+          SUFFIX(pair_2x2)(g, row, col);
+      }
+      for (; col + VW <= end; col += VW) {
+        if (rows == 6)
+          SUFFIX(pair_6x1)(g, row, col);
+        else if (rows == 4)
+          SUFFIX(pair_4x1)(g, row, col);
+        else
+          SUFFIX(pair_2x1)(g, row, col);
+      }
+#ifdef VMASK
+      if (col < end) {
+        if (rows == 6)
+          SUFFIX(masked_pair_6)(g, row, col, end - col);
+        else if (rows == 4)
+          SUFFIX(masked_pair_4)(g, row, col, end - col);
+        else
+          SUFFIX(masked_pair_2)(g, row, col, end - col);
+        col = end;
+      }
+#endif
+      /* The last positions one at a time: same sum, same order. */
+      for (int64_t r = row; r < row + rows; r++) {
+        const float *a = g->a + (r / CT_GEMM_MR) * CT_GEMM_MR * g->k + r % CT_GEMM_MR;
+        for (int64_t i = col; i < end; i++) {
+          float acc = g->bias[r];
+          for (int64_t k = 0; k < g->k; k++)
+            acc = SFMA(acc, a[k * CT_GEMM_MR], g->rows[k][i]);
+          g->dst[(r / 2) * g->dst_stride + 2 * i + r % 2] = acc;
+        }
+      }
+    }
+  }
+}
+
 const ct_dsp SUFFIX(ct_dsp_table) = {
     .name = LEVEL_NAME,
     .run_gemm = SUFFIX(run_gemm),
     .interleave = SUFFIX(interleave),
+    .run_pairs = SUFFIX(run_pairs),
 };

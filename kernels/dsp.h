@@ -53,6 +53,11 @@ typedef struct ct_dsp {
   const char *name;
   void (*run_gemm)(const ct_run_gemm *args);
   void (*interleave)(const ct_interleave *args);
+  /* A stride-2 run whose two phases read the same inputs: rows in pairs
+   * (channel c, phase 0 / 1), results written interleaved in output order,
+   * dst[(row / 2) * dst_stride + 2 * i + row % 2]; m even, k <= CT_GEMM_KC;
+   * bias per row; pack unused. */
+  void (*run_pairs)(const ct_run_gemm *args);
 } ct_dsp;
 
 typedef enum {

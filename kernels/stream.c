@@ -30,6 +30,11 @@ typedef struct run_plan {
   int64_t *offset0; /* [k] */
   int64_t *chan;    /* [k] */
   int64_t *inner;   /* [k] */
+  /* Stride 2 along the run, both residues reading the same inputs (set on
+   * the residue-0 plan): rows (channel, residue) of every group, for
+   * run_pairs, and their bias. NULL otherwise. */
+  float *pair_a;
+  float *pair_bias;
 } run_plan;
 
 struct ct_stream {
@@ -419,6 +424,40 @@ static bool build_plan(ct_stream *st, const ct_phase *const *phases, run_plan *p
   return true;
 }
 
+/* Merges the two residue plans of a stride-2 run when they read the same
+ * inputs in the same order (kernel length even along the run, dilation 1):
+ * then one pass computes both phases and writes them interleaved. */
+static bool build_pair_plan(ct_stream *st, run_plan *p0, const run_plan *p1) {
+  const ct_layer *layer = st->layer;
+  const int64_t k = p0->k;
+  if (k == 0 || k != p1->k || k > CT_GEMM_KC)
+    return true;
+  for (int64_t i = 0; i < k; i++)
+    if (p0->offset0[i] != p1->offset0[i] || p0->chan[i] != p1->chan[i] ||
+        p0->inner[i] != p1->inner[i])
+      return true;
+  const int64_t out_g = layer->out_per_group, groups = layer->params.groups;
+  const int64_t per_group = ct_gemm_packed_size(out_g, k);
+  const int64_t pair_group = ct_gemm_packed_size(2 * out_g, k);
+  p0->pair_a = calloc((size_t)(groups * pair_group), sizeof(float));
+  p0->pair_bias = malloc((size_t)(2 * layer->params.out_channels) * sizeof(float));
+  if (!p0->pair_a || !p0->pair_bias)
+    return false;
+  const run_plan *plans[2] = {p0, p1};
+  for (int64_t g = 0; g < groups; g++)
+    for (int64_t row = 0; row < 2 * out_g; row++) {
+      const int64_t c = row / 2;
+      const float *a = plans[row % 2]->a + g * per_group;
+      float *pa = p0->pair_a + g * pair_group;
+      for (int64_t j = 0; j < k; j++)
+        pa[(row / CT_GEMM_MR * k + j) * CT_GEMM_MR + row % CT_GEMM_MR] =
+            a[(c / CT_GEMM_MR * k + j) * CT_GEMM_MR + c % CT_GEMM_MR];
+      p0->pair_bias[2 * g * out_g + row] =
+          layer->bias ? layer->bias[g * out_g + c] : 0.0f;
+    }
+  return true;
+}
+
 static int64_t plan_count(const ct_stream *st) {
   return st->n_outer[0] * st->n_outer[1] * st->axis[st->run_axis].s;
 }
@@ -446,6 +485,9 @@ static bool build_plans(ct_stream *st) {
         if (!build_plan(st, phases, &st->plans[(o0 * st->n_outer[1] + o1) * s_run + r]))
           return false;
       }
+  for (int64_t i = 0; s_run == 2 && i < plan_count(st); i += 2)
+    if (!build_pair_plan(st, &st->plans[i], &st->plans[i + 1]))
+      return false;
   return true;
 }
 
@@ -457,6 +499,8 @@ static void free_plans(ct_stream *st) {
     free(st->plans[i].offset0);
     free(st->plans[i].chan);
     free(st->plans[i].inner);
+    free(st->plans[i].pair_a);
+    free(st->plans[i].pair_bias);
   }
   free(st->plans);
   st->plans = NULL;
@@ -467,14 +511,80 @@ static void free_plans(ct_stream *st) {
  * plans: the s_run plans of the outer phases; m0: the phase index on axis 0
  * (2d/3d); line: offset of the outer position on axis 1 (3d);
  * first_out/count: the outputs of the run (1d: the block's steps). */
+/* Where each product of `plan` reads for the run at phase index mb of
+ * group g's input channels (ci0 the first). */
+static void set_rows(const ct_stream *st, const run_plan *plan, int64_t m0, int64_t line,
+                     int64_t mb, int64_t ci0, const worker_scratch *ws) {
+  const int64_t pad = st->pad_before[st->run_axis], pad0 = st->pad_before[0];
+  if (st->layer->params.rank == 1) { /* contiguous channel-planar history */
+    const float *base = st->hist + (mb + pad0 - st->hist_first);
+    for (int64_t k = 0; k < plan->k; k++)
+      ws->rows[k] = base + (ci0 + plan->chan[k]) * st->hist_cap - plan->offset0[k];
+  } else {
+    for (int64_t k = 0; k < plan->k; k++)
+      ws->rows[k] = row_ptr(st, m0 - plan->offset0[k] + pad0, ci0 + plan->chan[k]) +
+                    plan->inner[k] + line + mb + pad;
+  }
+}
+
+static void compute_run_phases(const ct_stream *st, const run_plan *plans, int64_t m0,
+                               int64_t line, int64_t first_out, int64_t count, float *out,
+                               int64_t out_chan_stride, const worker_scratch *ws);
+
+/* One run: the outputs along the run axis for fixed outer positions.
+ * plans: the s_run plans of the outer phases; m0: the phase index on axis 0
+ * (2d/3d); line: offset of the outer position on axis 1 (3d);
+ * first_out/count: the outputs of the run (1d: the block's steps).
+ * Stride-2 runs whose phases read the same inputs are computed in pairs
+ * and written once, in place; the other outputs (and the one or two at the
+ * ends a pair does not cover) phase by phase. */
 static void compute_run(const ct_stream *st, const run_plan *plans, int64_t m0,
                         int64_t line, int64_t first_out, int64_t count, float *out,
                         int64_t out_chan_stride, const worker_scratch *ws) {
   const ct_layer *layer = st->layer;
   const ct_axis a = st->axis[st->run_axis];
+  if (a.s == 2 && plans[0].pair_a && count > 0) {
+    /* Output x is phase (x + p) % 2 at index (x + p) / 2: pairs cover the
+     * x with x + p even up to an even end. */
+    const int64_t q_begin = first_out + a.p, q_end = first_out + count + a.p;
+    const int64_t m_lo = (q_begin + 1) / 2, m_hi = q_end / 2;
+    if (m_hi > m_lo) {
+      const int64_t x_lo = 2 * m_lo - a.p, x_hi = 2 * m_hi - a.p;
+      compute_run_phases(st, plans, m0, line, first_out, x_lo - first_out, out,
+                         out_chan_stride, ws);
+      const int64_t out_g = layer->out_per_group;
+      for (int64_t g = 0; g < layer->params.groups; g++) {
+        set_rows(st, &plans[0], m0, line, m_lo, g * layer->in_per_group, ws);
+        ct_run_gemm gemm = {
+            .m = 2 * out_g,
+            .k = plans[0].k,
+            .n = m_hi - m_lo,
+            .a = plans[0].pair_a + g * ct_gemm_packed_size(2 * out_g, plans[0].k),
+            .bias = plans[0].pair_bias + 2 * g * out_g,
+            .rows = ws->rows,
+            .dst = out + (x_lo - first_out) + g * out_g * out_chan_stride,
+            .dst_stride = out_chan_stride,
+        };
+        st->dsp->run_pairs(&gemm);
+      }
+      compute_run_phases(st, plans, m0, line, x_hi, first_out + count - x_hi,
+                         out + (x_hi - first_out), out_chan_stride, ws);
+      return;
+    }
+  }
+  compute_run_phases(st, plans, m0, line, first_out, count, out, out_chan_stride, ws);
+}
+
+/* compute_run, one phase at a time: every residue into acc, then
+ * interleaved into each channel's output. */
+static void compute_run_phases(const ct_stream *st, const run_plan *plans, int64_t m0,
+                               int64_t line, int64_t first_out, int64_t count, float *out,
+                               int64_t out_chan_stride, const worker_scratch *ws) {
+  if (count <= 0)
+    return;
+  const ct_layer *layer = st->layer;
+  const ct_axis a = st->axis[st->run_axis];
   const int64_t cout = layer->params.out_channels, groups = layer->params.groups;
-  const int64_t pad = st->pad_before[st->run_axis], pad0 = st->pad_before[0];
-  const bool one_d = layer->params.rank == 1;
   const float *bias = layer->bias ? layer->bias : st->zero_bias;
   float *acc = ws->acc;
   for (int64_t r = 0; r < a.s; r++) {
@@ -490,15 +600,7 @@ static void compute_run(const ct_stream *st, const run_plan *plans, int64_t m0,
     const int64_t dst_stride = in_place ? out_chan_stride : st->acc_stride;
     for (int64_t g = 0; g < groups; g++) {
       const int64_t c0 = g * layer->out_per_group, ci0 = g * layer->in_per_group;
-      if (one_d) { /* contiguous channel-planar history: plain offsets */
-        const float *base = st->hist + (mb + pad0 - st->hist_first);
-        for (int64_t k = 0; k < plan->k; k++)
-          ws->rows[k] = base + (ci0 + plan->chan[k]) * st->hist_cap - plan->offset0[k];
-      } else {
-        for (int64_t k = 0; k < plan->k; k++)
-          ws->rows[k] = row_ptr(st, m0 - plan->offset0[k] + pad0, ci0 + plan->chan[k]) +
-                        plan->inner[k] + line + mb + pad;
-      }
+      set_rows(st, plan, m0, line, mb, ci0, ws);
       ct_run_gemm gemm = {
           .m = layer->out_per_group,
           .k = plan->k,
