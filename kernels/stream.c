@@ -260,7 +260,7 @@ ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char
   st->macs_per_step =
       (double)params->out_channels * (double)st->out_frame *
       ((double)layer->in_per_group * (double)layer->taps_per_pair / (double)strides + 1);
-  st->parallel_macs = 1 << 14;
+  st->parallel_macs = 1 << 17;
   /* 1d runs cover a block of steps per residue; keep acc near the cache. */
   const int64_t cout = params->out_channels;
   const int64_t s_run = st->axis[params->rank - 1].s;
