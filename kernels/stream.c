@@ -921,6 +921,32 @@ static ct_status make_room(ct_stream *st) {
   return CT_OK;
 }
 
+static void run_on_pool(const ct_stream *st, int n_tasks, ct_pool_task fn, void *ctx) {
+  if (st->pool)
+    ct_pool_run(st->pool, n_tasks, fn, ctx);
+  else
+    for (int t = 0; t < n_tasks; t++)
+      fn(ctx, t, 0);
+}
+
+/* 1d history appends: channel c's run of len floats in `pieces` parts. */
+typedef struct {
+  const ct_stream *st;
+  const float *in;
+  int64_t in_chan_stride, first_row, len, pieces;
+} channel_copy_job;
+
+static void run_channel_copy(void *ctx, int task, int worker) {
+  (void)worker;
+  const channel_copy_job *job = ctx;
+  const int64_t c = task / job->pieces, piece = task % job->pieces;
+  const int64_t part = ct_ceil_div(job->len, job->pieces);
+  const int64_t begin = piece * part, end = begin + part < job->len ? begin + part : job->len;
+  if (begin < end)
+    memcpy(stored_row(job->st, job->first_row, c) + begin,
+           job->in + c * job->in_chan_stride + begin, (size_t)(end - begin) * sizeof(float));
+}
+
 /* Appends count input rows (channel-planar, in_chan_stride apart) to the
  * history, inside the zero borders of padded frames. */
 static void copy_rows(ct_stream *st, const float *in, int64_t in_chan_stride,
@@ -935,13 +961,26 @@ static void copy_rows(ct_stream *st, const float *in, int64_t in_chan_stride,
       three_d ? st->pad_before[1] * st->padded_len[2] + st->pad_before[2]
               : st->pad_before[1];
   const int64_t first = st->hist_first + st->hist_rows;
+  if (!st->ring) { /* 1d: one contiguous copy per channel, on every core */
+    channel_copy_job job = {.st = st,
+                            .in = in,
+                            .in_chan_stride = in_chan_stride,
+                            .first_row = first,
+                            .len = count * st->in_frame,
+                            .pieces = 1};
+    const int threads = st->pool ? ct_pool_size(st->pool) : 1;
+    if (threads > 1 && (double)job.len * channels >= (1 << 16)) {
+      job.pieces = ct_ceil_div(2 * threads, channels);
+      run_on_pool(st, (int)(channels * job.pieces), run_channel_copy, &job);
+    } else {
+      for (int c = 0; c < channels; c++)
+        run_channel_copy(&job, c, 0);
+    }
+    st->hist_rows += count;
+    return;
+  }
   for (int64_t c = 0; c < channels; c++) {
     const float *src = in + c * in_chan_stride;
-    if (!st->ring) { /* 1d: one contiguous copy per channel */
-      memcpy(stored_row(st, first, c), src,
-             (size_t)(count * st->in_frame) * sizeof(float));
-      continue;
-    }
     for (int64_t r = 0; r < count; r++) {
       float *dst = stored_row(st, first + r, c);
       if (st->padded_frame == st->in_frame) {
@@ -975,14 +1014,6 @@ static void run_copy_task(void *ctx, int task, int worker) {
     memcpy(stored_row(job->st, job->first_row + row, c) + begin,
            job->in + row * job->st->in_frame + c * job->in_chan_stride + begin,
            (size_t)(end - begin) * sizeof(float));
-}
-
-static void run_on_pool(const ct_stream *st, int n_tasks, ct_pool_task fn, void *ctx) {
-  if (st->pool)
-    ct_pool_run(st->pool, n_tasks, fn, ctx);
-  else
-    for (int t = 0; t < n_tasks; t++)
-      fn(ctx, t, 0);
 }
 
 /* 2d/3d frames without borders: the push's rows are read in place, and only
@@ -1028,7 +1059,11 @@ static ct_status push_in_place(ct_stream *st, const float *in, int64_t in_chan_s
   if (threads > 1 && (double)count * channels * st->in_frame >= (1 << 18))
     job.pieces = ct_ceil_div(2 * threads, count * channels);
   job.piece_len = ct_ceil_div(st->in_frame, job.pieces);
-  run_on_pool(st, (int)(count * channels * job.pieces), run_copy_task, &job);
+  if (job.pieces > 1)
+    run_on_pool(st, (int)(count * channels * job.pieces), run_copy_task, &job);
+  else
+    for (int t = 0; t < count * channels; t++)
+      run_copy_task(&job, t, 0);
   return CT_OK;
 }
 
