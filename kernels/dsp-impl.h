@@ -15,15 +15,21 @@
  * The first block starts from the bias, later ones from the partial sums
  * stored by the previous block: storing and reloading a float is exact, so
  * the sum is the same chain of fused multiply-adds however K is cut. */
+/* Where output row r lives: a row of dst, or where dst_rows says. */
+static inline float *SUFFIX(dst_row)(const ct_run_gemm *g, int64_t r) {
+  return g->dst_rows ? g->dst_rows[r] : g->dst + r * g->dst_stride;
+}
+
 #define DEFINE_TILE_WITH(NAME, MR, NV, B_ROW)                                            \
   static inline void SUFFIX(NAME)(const ct_run_gemm *g, int64_t row, int64_t col,        \
                                   int64_t k0, int64_t k1, const float *panel) {          \
     vec acc[MR][NV];                                                                     \
-    float *dst = g->dst + row * g->dst_stride + col;                                     \
+    float *dst[MR];                                                                      \
     (void)panel;                                                                         \
     _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {                               \
+      dst[r] = SUFFIX(dst_row)(g, row + r) + col;                                        \
       _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] =                   \
-          k0 == 0 ? VSET1(g->bias[row + r]) : VLOAD(dst + r * g->dst_stride + v * VW);   \
+          k0 == 0 ? VSET1(g->bias[row + r]) : VLOAD(dst[r] + v * VW);                    \
     }                                                                                    \
     const float *a = g->a + row * g->k; /* row is a multiple of CT_GEMM_MR */            \
     for (int64_t k = k0; k < k1; k++) {                                                  \
@@ -38,7 +44,7 @@
     }                                                                                    \
     _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {                               \
       _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++)                               \
-          VSTORE(dst + r * g->dst_stride + v * VW, acc[r][v]);                           \
+          VSTORE(dst[r] + v * VW, acc[r][v]);                                            \
     }                                                                                    \
   }
 
@@ -74,7 +80,7 @@ static void SUFFIX(tail)(const ct_run_gemm *g, int64_t row, int64_t rows, int64_
                          int64_t end, int64_t k0, int64_t k1) {
   for (int64_t r = row; r < row + rows; r++)
     for (int64_t i = col; i < end; i++) {
-      float *dst = g->dst + r * g->dst_stride + i;
+      float *dst = SUFFIX(dst_row)(g, r) + i;
       float acc = k0 == 0 ? g->bias[r] : *dst;
       const float *a = g->a + (r / CT_GEMM_MR) * CT_GEMM_MR * g->k + r % CT_GEMM_MR;
       for (int64_t k = k0; k < k1; k++)
@@ -89,18 +95,19 @@ static void SUFFIX(tail)(const ct_run_gemm *g, int64_t row, int64_t rows, int64_
   static inline void SUFFIX(masked_##MR)(const ct_run_gemm *g, int64_t row, int64_t col, \
                                          int64_t n, int64_t k0, int64_t k1) {            \
     const VMASK_T mask = VMASK(n);                                                       \
-    float *dst = g->dst + row * g->dst_stride + col;                                     \
+    float *dst[MR];                                                                      \
     vec acc[MR];                                                                         \
-    _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r] =                        \
-        k0 == 0 ? VSET1(g->bias[row + r]) : VMLOAD(dst + r * g->dst_stride, mask);       \
+    _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {                               \
+      dst[r] = SUFFIX(dst_row)(g, row + r) + col;                                        \
+      acc[r] = k0 == 0 ? VSET1(g->bias[row + r]) : VMLOAD(dst[r], mask);                 \
+    }                                                                                    \
     const float *a = g->a + row * g->k;                                                  \
     for (int64_t k = k0; k < k1; k++) {                                                  \
       const vec b = VMLOAD(g->rows[k] + col, mask);                                      \
       _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r] =                      \
           VFMA(acc[r], VSET1(a[k * CT_GEMM_MR + r]), b);                                 \
     }                                                                                    \
-    _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++)                                 \
-        VMSTORE(dst + r * g->dst_stride, mask, acc[r]);                                  \
+    _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) VMSTORE(dst[r], mask, acc[r]);  \
   }
 DEFINE_MASKED_TILE(6)
 DEFINE_MASKED_TILE(5)

@@ -26,6 +26,7 @@ typedef struct ct_run_gemm {
   const float *const *rows; /* [k] input runs */
   float *dst;               /* [m][n] */
   int64_t dst_stride;       /* between channels */
+  float *const *dst_rows;   /* run_gemm: if not NULL, row r at dst_rows[r] instead */
   float *pack;              /* CT_GEMM_KC * CT_GEMM_NC floats of scratch, or NULL */
 } ct_run_gemm;
 

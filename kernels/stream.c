@@ -16,6 +16,7 @@ enum { COMPUTE_BLOCK_FLOATS = 1 << 14, FILL_FLOATS = 1 << 18 };
 typedef struct worker_scratch {
   float *acc;           /* [residue][Cout][acc_stride] */
   const float **rows;   /* [max k] input runs of one product */
+  float **dst_rows;     /* [2 Cout] output rows of a step pair */
   float *pack;          /* CT_GEMM_KC * CT_GEMM_NC floats */
   const float **phases; /* [s_run] */
   int64_t *starts;      /* [s_run] */
@@ -56,6 +57,15 @@ struct ct_stream {
   const ct_dsp *dsp;
   float *bias_runs; /* [Cout][acc_stride] of bias, for tap-less residues */
   float *zero_bias; /* [Cout] zeros when the layer has no bias */
+  /* Stride 2 on axis 0 (2d/3d, stride 1 along the run): when the two
+   * phases of axis 0 read the same input rows, steps j and j + 1 (j + p
+   * even) are computed together, each input vector loaded once for both.
+   * One per phase of axis 1 (3d), else one; NULL when not possible. */
+  struct step_pair {
+    float *a;    /* rows (phase, channel) of every group, packed */
+    float *bias; /* [2 Cout] */
+  } * step_pairs;
+  int64_t step_pair_o0; /* axis-0 phase of residue 0 */
 
   /* Input history: the zero-extended input's rows (steps) of padded frames
    * from padded index hist_first on. 1d: channel-planar and contiguous
@@ -463,6 +473,59 @@ static int64_t plan_count(const ct_stream *st) {
 }
 
 /* Plans for every combination; the run axis is indexed by residue. */
+static bool same_reads(const run_plan *p, const run_plan *q) {
+  if (p->k == 0 || p->k != q->k)
+    return false;
+  for (int64_t i = 0; i < p->k; i++)
+    if (p->offset0[i] != q->offset0[i] || p->chan[i] != q->chan[i] ||
+        p->inner[i] != q->inner[i])
+      return false;
+  return true;
+}
+
+/* See step_pairs. */
+static bool build_step_pairs(ct_stream *st) {
+  const ct_layer *layer = st->layer;
+  const ct_phase_table *ph = &layer->phases[0];
+  if (layer->params.rank < 2 || st->axis[0].s != 2 || st->axis[st->run_axis].s != 1)
+    return true;
+  const ct_phase *phase0 = phase_of_residue(ph, 0), *phase1 = phase_of_residue(ph, 1);
+  if (!phase0 || !phase1)
+    return true;
+  const int64_t o0a = phase0 - ph->phases, o0b = phase1 - ph->phases, n1 = st->n_outer[1];
+  for (int64_t o1 = 0; o1 < n1; o1++)
+    if (!same_reads(&st->plans[o0a * n1 + o1], &st->plans[o0b * n1 + o1]))
+      return true;
+  if (n1 < 1)
+    return true;
+  st->step_pairs = calloc((size_t)n1, sizeof *st->step_pairs);
+  if (!st->step_pairs)
+    return false;
+  st->step_pair_o0 = o0a;
+  const int64_t out_g = layer->out_per_group, groups = layer->params.groups;
+  for (int64_t o1 = 0; o1 < n1; o1++) {
+    const run_plan *plans[2] = {&st->plans[o0a * n1 + o1], &st->plans[o0b * n1 + o1]};
+    const int64_t k = plans[0]->k, per_group = ct_gemm_packed_size(out_g, k),
+                  pair_group = ct_gemm_packed_size(2 * out_g, k);
+    struct step_pair *sp = &st->step_pairs[o1];
+    sp->a = calloc((size_t)(groups * pair_group), sizeof(float));
+    sp->bias = malloc((size_t)(2 * layer->params.out_channels) * sizeof(float));
+    if (!sp->a || !sp->bias)
+      return false;
+    for (int64_t g = 0; g < groups; g++)
+      for (int64_t row = 0; row < 2 * out_g; row++) {
+        const int64_t c = row % out_g;
+        const float *a = plans[row / out_g]->a + g * per_group;
+        float *pa = sp->a + g * pair_group;
+        for (int64_t j = 0; j < k; j++)
+          pa[(row / CT_GEMM_MR * k + j) * CT_GEMM_MR + row % CT_GEMM_MR] =
+              a[(c / CT_GEMM_MR * k + j) * CT_GEMM_MR + c % CT_GEMM_MR];
+        sp->bias[2 * g * out_g + row] = layer->bias ? layer->bias[g * out_g + c] : 0.0f;
+      }
+  }
+  return true;
+}
+
 static bool build_plans(ct_stream *st) {
   const ct_phase_table *ph = st->layer->phases;
   const int rank = st->layer->params.rank;
@@ -488,7 +551,7 @@ static bool build_plans(ct_stream *st) {
   for (int64_t i = 0; s_run == 2 && i < plan_count(st); i += 2)
     if (!build_pair_plan(st, &st->plans[i], &st->plans[i + 1]))
       return false;
-  return true;
+  return build_step_pairs(st);
 }
 
 static void free_plans(ct_stream *st) {
@@ -504,6 +567,12 @@ static void free_plans(ct_stream *st) {
   }
   free(st->plans);
   st->plans = NULL;
+  for (int64_t i = 0; st->step_pairs && i < st->n_outer[1]; i++) {
+    free(st->step_pairs[i].a);
+    free(st->step_pairs[i].bias);
+  }
+  free(st->step_pairs);
+  st->step_pairs = NULL;
 }
 
 /* One run: the outputs along the run axis for fixed outer positions, every
@@ -632,6 +701,66 @@ static void compute_run_phases(const ct_stream *st, const run_plan *plans, int64
   }
 }
 
+/* Steps j and j + 1 through step_pairs (see there), the part [part_begin,
+ * part_end) of each: columns in 2d, lines in 3d. */
+static void compute_step_pair(const ct_stream *st, int64_t j, int64_t part_begin,
+                              int64_t part_end, float *out, int64_t out_chan_stride,
+                              int64_t out_base, const worker_scratch *ws) {
+  const ct_layer *layer = st->layer;
+  const int rank = layer->params.rank;
+  const ct_axis a1 = st->axis[1], ar = st->axis[st->run_axis];
+  const ct_phase_table *ph = layer->phases;
+  const int64_t m0 = (j + st->axis[0].p) / 2, out_g = layer->out_per_group;
+  const int64_t n1 = st->n_outer[1];
+  float *frames[2] = {out + (j - out_base) * st->out_frame,
+                      out + (j + 1 - out_base) * st->out_frame};
+  const float *bias = layer->bias ? layer->bias : st->zero_bias;
+  const int64_t y_begin = rank == 3 ? part_begin : 0, y_end = rank == 3 ? part_end : 1;
+  const int64_t x_begin = rank == 2 ? part_begin : 0,
+                x_end = rank == 2 ? part_end : st->out_len[rank - 1];
+  for (int64_t y = y_begin; y < y_end; y++) {
+    int64_t o1 = 0, line = 0, line_out = 0;
+    if (rank == 3) {
+      const int64_t q1 = y + a1.p, r1 = q1 % a1.s, m1 = q1 / a1.s;
+      line_out = y * st->out_len[2];
+      o1 = -1;
+      for (int64_t i = 0; i < ph[1].n_phases; i++)
+        if (ph[1].phases[i].residue == r1)
+          o1 = i;
+      if (o1 < 0) { /* no tap reaches this line: bias only */
+        for (int f = 0; f < 2; f++)
+          for (int64_t co = 0; co < layer->params.out_channels; co++)
+            for (int64_t x = 0; x < st->out_len[2]; x++)
+              frames[f][co * out_chan_stride + line_out + x] = bias[co];
+        continue;
+      }
+      line = (m1 + st->pad_before[1]) * st->padded_len[2];
+    }
+    const struct step_pair *sp = &st->step_pairs[o1];
+    const run_plan *plan = &st->plans[st->step_pair_o0 * n1 + o1];
+    int64_t mb, me;
+    ct_phase_output_range(ar, 0, x_begin, x_end, &mb, &me);
+    for (int64_t g = 0; g < layer->params.groups; g++) {
+      set_rows(st, plan, m0, line, mb, g * layer->in_per_group, ws);
+      for (int64_t row = 0; row < 2 * out_g; row++)
+        ws->dst_rows[row] = frames[row / out_g] +
+                            (g * out_g + row % out_g) * out_chan_stride + line_out +
+                            x_begin;
+      ct_run_gemm gemm = {
+          .m = 2 * out_g,
+          .k = plan->k,
+          .n = me - mb,
+          .a = sp->a + g * ct_gemm_packed_size(2 * out_g, plan->k),
+          .bias = sp->bias + 2 * g * out_g,
+          .rows = ws->rows,
+          .dst_rows = ws->dst_rows,
+          .pack = ws->pack,
+      };
+      st->dsp->run_gemm(&gemm);
+    }
+  }
+}
+
 /* Outputs [jb, je) of the streamed axis, all channels; in 2d and 3d only
  * the part [part_begin, part_end) of each step: output columns in 2d, lines
  * in 3d. However the work is cut, every output is the same sum. */
@@ -657,6 +786,11 @@ static void compute_rows(const ct_stream *st, int64_t jb, int64_t je, int64_t pa
   const int64_t cout = st->layer->params.out_channels;
   const float *bias = st->layer->bias ? st->layer->bias : st->zero_bias;
   for (int64_t j = jb; j < je; j++) {
+    if (st->step_pairs && j + 1 < je && (j + a0.p) % 2 == 0) {
+      compute_step_pair(st, j, part_begin, part_end, out, out_chan_stride, out_base, acc);
+      j++;
+      continue;
+    }
     float *row = out + (j - out_base) * st->out_frame;
     const int64_t q0 = j + a0.p, r0 = q0 % a0.s, m0 = q0 / a0.s;
     int64_t o0 = -1;
@@ -711,14 +845,13 @@ typedef struct {
 static void run_block_task(void *ctx, int task, int worker) {
   const block_job *job = ctx;
   const worker_scratch *ws = &job->st->scratch[worker];
-  if (job->parts > 1) {
-    const int64_t j = job->j_begin + task / job->parts;
-    const int64_t pb = task % job->parts * job->part_len;
+  if (job->parts > 1) { /* every step, one part of each */
+    const int64_t pb = task * job->part_len;
     const int64_t pe =
         pb + job->part_len < job->part_total ? pb + job->part_len : job->part_total;
     if (pb < pe)
-      compute_rows(job->st, j, j + 1, pb, pe, job->out, job->out_chan_stride,
-                   job->out_base, ws);
+      compute_rows(job->st, job->j_begin, job->j_end, pb, pe, job->out,
+                   job->out_chan_stride, job->out_base, ws);
     return;
   }
   const int64_t span = job->task_units * job->unit;
@@ -740,12 +873,15 @@ static void compute_outputs(ct_stream *st, int64_t j_end, float *out,
   const int threads = st->pool ? ct_pool_size(st->pool) : 1;
   const int rank = st->layer->params.rank;
   const int64_t part_total = rank == 1 ? 1 : st->out_len[1];
-  const int64_t unit = rank == 1 ? st->axis[0].s * 32 : 1;
+  /* 1d: whole vector tile units; step pairs: tasks cut between pairs. */
+  const int64_t unit = rank == 1 ? st->axis[0].s * 32 : st->step_pairs ? 2 : 1;
+  const int64_t unit_phase = st->step_pairs ? st->axis[0].p % 2 : 0;
   block_job job = {.st = st,
                    .j_begin = st->n_out,
                    .j_end = j_end,
                    .unit = unit,
-                   .aligned_begin = st->n_out / unit * unit,
+                   .aligned_begin =
+                       ct_floor_div(st->n_out + unit_phase, unit) * unit - unit_phase,
                    .parts = 1,
                    .part_len = part_total,
                    .part_total = part_total,
@@ -766,14 +902,14 @@ static void compute_outputs(ct_stream *st, int64_t j_end, float *out,
       /* Few steps: 2d steps split by columns (in units that keep every
        * phase in whole vector tiles), 3d steps by lines. */
       const int64_t part_unit = rank == 2 ? st->axis[1].s * 16 : 1;
-      int64_t parts = ct_ceil_div(want, rows);
+      int64_t parts = want;
       const int64_t part_units = ct_ceil_div(part_total, part_unit);
       if (parts > part_units)
         parts = part_units;
       job.task_units = 1; /* one step per task when parts stays 1 */
       job.parts = parts;
       job.part_len = ct_ceil_div(ct_ceil_div(part_total, parts), part_unit) * part_unit;
-      tasks = rows * parts;
+      tasks = parts;
     }
   }
   if (tasks > 1)
@@ -790,6 +926,7 @@ static void free_scratch(worker_scratch *scratch, int n) {
     free(scratch[i].phases);
     free(scratch[i].starts);
     free(scratch[i].rows);
+    free(scratch[i].dst_rows);
     free(scratch[i].pack);
   }
   free(scratch);
@@ -817,10 +954,12 @@ static worker_scratch *new_scratch(const ct_stream *st, int n) {
     scratch[i].rows =
         alloc_lines((size_t)(st->max_k > 0 ? st->max_k : 1) * sizeof(float *));
     scratch[i].starts = alloc_lines(s_run * sizeof(int64_t));
+    scratch[i].dst_rows =
+        alloc_lines((size_t)(2 * st->layer->params.out_channels) * sizeof(float *));
     scratch[i].acc = alloc_lines(acc_bytes);
     scratch[i].pack = alloc_lines(CT_GEMM_KC * CT_GEMM_NC * sizeof(float));
     if (!scratch[i].acc || !scratch[i].pack || !scratch[i].phases || !scratch[i].starts ||
-        !scratch[i].rows) {
+        !scratch[i].rows || !scratch[i].dst_rows) {
       free_scratch(scratch, n);
       return NULL;
     }
@@ -941,10 +1080,12 @@ static void run_channel_copy(void *ctx, int task, int worker) {
   const channel_copy_job *job = ctx;
   const int64_t c = task / job->pieces, piece = task % job->pieces;
   const int64_t part = ct_ceil_div(job->len, job->pieces);
-  const int64_t begin = piece * part, end = begin + part < job->len ? begin + part : job->len;
+  const int64_t begin = piece * part,
+                end = begin + part < job->len ? begin + part : job->len;
   if (begin < end)
     memcpy(stored_row(job->st, job->first_row, c) + begin,
-           job->in + c * job->in_chan_stride + begin, (size_t)(end - begin) * sizeof(float));
+           job->in + c * job->in_chan_stride + begin,
+           (size_t)(end - begin) * sizeof(float));
 }
 
 /* Appends count input rows (channel-planar, in_chan_stride apart) to the

@@ -276,12 +276,38 @@ static void random_wide_params(ct_params *p) {
   }
 }
 
-static void check_random_layers(int n_layers, int wide, const char *level) {
+/* Layers whose phases read the same inputs (even kernels, stride 2,
+ * dilation 1): stride-2 runs computed in phase pairs, and in 2d/3d with
+ * stride 1 along the run, pairs of steps along axis 0. Up to 5 output
+ * channels per group: pair tiles of 6 rows and a remainder. */
+static void random_pair_params(ct_params *p) {
+  int rank = (int)rng_range(1, 3);
+  ct_params_init(p, rank);
+  p->groups = rng_range(1, 2);
+  p->in_channels = p->groups * rng_range(1, 3);
+  p->out_channels = p->groups * rng_range(1, 5);
+  const int run_stride_one = rank > 1 && rng_range(0, 1);
+  for (int a = 0; a < rank; a++) {
+    const int run = a == rank - 1;
+    p->stride[a] = run && run_stride_one ? 1 : 2;
+    p->kernel[a] = p->stride[a] == 2 ? 2 * rng_range(1, 3) : rng_range(1, 3);
+    p->padding[a] = rng_range(0, 4);
+    p->output_padding[a] = rng_range(0, p->stride[a] - 1);
+  }
+}
+
+enum { LAYERS_SMALL, LAYERS_WIDE, LAYERS_PAIRS };
+
+static void check_random_layers(int n_layers, int family, const char *level) {
+  const int wide = family == LAYERS_WIDE;
+  static const char *const family_name[] = {"", "wide ", "phase-pair "};
   int forward_ok = 0, stream_ok = 0, tried = 0;
   for (int i = 0; i < n_layers; i++) {
     ct_params p;
-    if (wide)
+    if (family == LAYERS_WIDE)
       random_wide_params(&p);
+    else if (family == LAYERS_PAIRS)
+      random_pair_params(&p);
     else
       random_params(&p);
     int64_t in_shape[3], out_shape[3];
@@ -339,11 +365,11 @@ static void check_random_layers(int n_layers, int wide, const char *level) {
     free(ref);
   }
   tap_ok(forward_ok == tried, "%s: forward equals reference on %d/%d random %slayers",
-         level, forward_ok, tried, wide ? "wide " : "");
+         level, forward_ok, tried, family_name[family]);
   tap_ok(stream_ok == tried,
          "%s: streaming is bitwise one-shot on %d/%d random %slayers (x3 chunkings, 1-3 "
          "threads)",
-         level, stream_ok, tried, wide ? "wide " : "");
+         level, stream_ok, tried, family_name[family]);
 }
 
 /* Large frames and long signals exercise history compaction and growth. */
@@ -454,8 +480,9 @@ int main(int argc, char **argv) {
     }
     levels++;
     ct_dsp_force(dsp);
-    check_random_layers(n_layers, 0, dsp->name);
-    check_random_layers(n_layers / 10, 1, dsp->name);
+    check_random_layers(n_layers, LAYERS_SMALL, dsp->name);
+    check_random_layers(n_layers / 10, LAYERS_WIDE, dsp->name);
+    check_random_layers(n_layers / 4, LAYERS_PAIRS, dsp->name);
     check_long_streams();
   }
   ct_dsp_force(NULL);
