@@ -61,6 +61,11 @@ DEFINE_PACKED_TILE(3)
 DEFINE_PACKED_TILE(2)
 DEFINE_PACKED_TILE(1)
 
+/* At least 8 accumulators where the rows allow: a fused multiply-add has
+ * a latency of about four cycles and two issue per cycle. */
+DEFINE_TILE(1, 8)
+DEFINE_TILE(2, 4)
+DEFINE_TILE(3, 3)
 DEFINE_TILE(6, 2)
 DEFINE_TILE(5, 2)
 DEFINE_TILE(4, 2)
@@ -145,9 +150,18 @@ static void SUFFIX(masked_tail)(const ct_run_gemm *g, int64_t row, int64_t rows,
  * [k0, k1): widest tiles first. */
 static void SUFFIX(tiles)(const ct_run_gemm *g, int64_t row, int64_t rows, int64_t col,
                           int64_t end, int64_t k0, int64_t k1) {
-  if (rows == 1)
+  if (rows == 1) {
+    for (; col + 8 * VW <= end; col += 8 * VW)
+      SUFFIX(tile_1x8)(g, row, col, k0, k1, NULL);
     for (; col + 4 * VW <= end; col += 4 * VW)
       SUFFIX(tile_1x4)(g, row, col, k0, k1, NULL);
+  } else if (rows == 2) {
+    for (; col + 4 * VW <= end; col += 4 * VW)
+      SUFFIX(tile_2x4)(g, row, col, k0, k1, NULL);
+  } else if (rows == 3) {
+    for (; col + 3 * VW <= end; col += 3 * VW)
+      SUFFIX(tile_3x3)(g, row, col, k0, k1, NULL);
+  }
   for (; col + 2 * VW <= end; col += 2 * VW) {
     switch (rows) {
     case 6:
