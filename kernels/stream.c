@@ -67,6 +67,19 @@ struct ct_stream {
   } * step_pairs;
   int64_t step_pair_o0; /* axis-0 phase of residue 0 */
 
+  /* Tap mode (2d, one output channel, many input channels): a
+   * single-output-channel product gives the matrix kernels no reuse of what
+   * they load. Instead every input row is first multiplied by all kernel
+   * taps at once, P[tap][x] = sum_ci w[ci][tap] x[ci][x] (a well-shaped
+   * matrix product: taps x Cin), and the history keeps P, one channel per
+   * tap; an output is then the bias plus the P of its taps, a plan of
+   * products with weight 1 (fused multiply-adds by 1 are exact additions).
+   * Every output is still one fixed chain, so streaming stays bitwise. */
+  bool tap_mode;
+  int64_t hist_channels; /* channels of a history row: Cin, or taps */
+  float *tap_a;          /* [taps][Cin] in tiles of CT_GEMM_MR rows */
+  float *tap_zero;       /* [taps] zeros: P has no bias */
+
   /* Input history: the zero-extended input's rows (steps) of padded frames
    * from padded index hist_first on. 1d: channel-planar and contiguous
    * ([ci][row]), compacted when full, so runs along the signal are plain
@@ -99,6 +112,7 @@ struct ct_stream {
 };
 
 static bool build_plans(ct_stream *st);
+static bool build_tap_weights(ct_stream *st);
 static void free_plans(ct_stream *st);
 static void free_scratch(worker_scratch *scratch, int n);
 
@@ -169,8 +183,7 @@ static ct_status alloc_floats(float **out, int64_t count) {
 /* Where channel c of padded row u lives. */
 static float *stored_row(const ct_stream *st, int64_t u, int64_t c) {
   if (st->ring)
-    return st->hist +
-           ((u % st->hist_cap) * st->layer->params.in_channels + c) * st->padded_frame;
+    return st->hist + ((u % st->hist_cap) * st->hist_channels + c) * st->padded_frame;
   return st->hist + c * st->hist_cap * st->padded_frame +
          (u - st->hist_first) * st->padded_frame;
 }
@@ -184,7 +197,7 @@ static const float *row_ptr(const ct_stream *st, int64_t u, int64_t c) {
 
 /* Appends count zero rows to the history (room must be there). */
 static void zero_rows(ct_stream *st, int64_t count) {
-  const int64_t channels = st->layer->params.in_channels;
+  const int64_t channels = st->hist_channels;
   for (int64_t r = 0; r < count; r++)
     for (int64_t c = 0; c < channels; c++)
       memset(stored_row(st, st->hist_first + st->hist_rows + r, c), 0,
@@ -257,19 +270,24 @@ ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char
     return NULL;
   }
 
-  int64_t channels = params->in_channels;
+  st->tap_mode = params->rank == 2 && params->groups == 1 && params->out_channels == 1 &&
+                 params->in_channels >= 16 && layer->taps_per_pair >= 6 &&
+                 layer->taps_per_pair <= 256;
+  st->hist_channels = st->tap_mode ? layer->taps_per_pair : params->in_channels;
+  int64_t channels = st->hist_channels;
   int64_t fill = FILL_FLOATS / channels / st->padded_frame;
   st->fill_rows = fill > 0 ? fill : 1;
   st->ring = params->rank > 1;
-  st->direct_ok = st->ring && st->padded_frame == st->in_frame;
+  st->direct_ok = st->ring && st->padded_frame == st->in_frame && !st->tap_mode;
   st->hist_cap = max_kept_rows(st) + (st->direct_ok ? 1 : st->fill_rows);
   if (st->hist_cap < st->pad_before[0] + 1)
     st->hist_cap = st->pad_before[0] + 1;
   /* Roughly: each output sums (Cin/g) * prod(k) / prod(s) products. */
   int64_t strides = st->axis[0].s * st->axis[1].s * st->axis[2].s;
-  st->macs_per_step =
-      (double)params->out_channels * (double)st->out_frame *
-      ((double)layer->in_per_group * (double)layer->taps_per_pair / (double)strides + 1);
+  st->macs_per_step = (double)params->out_channels * (double)st->out_frame *
+                      ((double)(st->tap_mode ? 1 : layer->in_per_group) *
+                           (double)layer->taps_per_pair / (double)strides +
+                       1);
   st->parallel_macs = 1 << 17;
   /* 1d runs cover a block of steps per residue; keep acc near the cache. */
   const int64_t cout = params->out_channels;
@@ -317,7 +335,8 @@ ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char
     for (int64_t co = 0; co < cout; co++)
       for (int64_t i = 0; i < st->acc_stride; i++)
         st->bias_runs[co * st->acc_stride + i] = layer->bias ? layer->bias[co] : 0.0f;
-    if (!build_plans(st) || ct_stream_set_threads(st, 1) != CT_OK)
+    if (!build_plans(st) || !build_tap_weights(st) ||
+        ct_stream_set_threads(st, 1) != CT_OK)
       status = CT_ERR_NOMEM;
   }
   if (status != CT_OK) {
@@ -340,6 +359,8 @@ void ct_stream_free(ct_stream *stream) {
   free_plans(stream);
   free(stream->hist);
   free(stream->bias_runs);
+  free(stream->tap_a);
+  free(stream->tap_zero);
   free(stream->zero_bias);
   free(stream);
 }
@@ -386,7 +407,8 @@ static bool build_plan(ct_stream *st, const ct_phase *const *phases, run_plan *p
   int64_t taps = 1;
   for (int a = 0; a < rank; a++)
     taps *= phases[a] ? phases[a]->count : 0;
-  plan->k = layer->in_per_group * taps;
+  const int64_t n_ci = st->tap_mode ? 1 : layer->in_per_group;
+  plan->k = n_ci * taps;
   if (plan->k == 0)
     return true;
   const int64_t cout = layer->params.out_channels;
@@ -406,7 +428,7 @@ static bool build_plan(ct_stream *st, const ct_phase *const *phases, run_plan *p
   int64_t k = 0;
   for (int64_t i0 = 0; i0 < phases[0]->count; i0++) {
     const ct_tap t0 = layer->phases[0].taps[phases[0]->first + i0];
-    for (int64_t ci = 0; ci < layer->in_per_group; ci++) {
+    for (int64_t ci = 0; ci < n_ci; ci++) {
       const int64_t n1 = rank > 1 ? phases[1]->count : 1;
       for (int64_t i1 = 0; i1 < n1; i1++) {
         const ct_tap t1 =
@@ -415,17 +437,19 @@ static bool build_plan(ct_stream *st, const ct_phase *const *phases, run_plan *p
         for (int64_t i2 = 0; i2 < n2; i2++, k++) {
           const ct_tap t2 =
               rank > 2 ? layer->phases[2].taps[phases[2]->first + i2] : (ct_tap){0, 0};
-          plan->offset0[k] = t0.offset;
-          plan->chan[k] = ci;
-          plan->inner[k] = -t1.offset * axis_step(st, 1) - t2.offset * axis_step(st, 2);
           const int64_t tap = (t0.tap * k1 + t1.tap) * k2 + t2.tap;
+          plan->offset0[k] = t0.offset;
+          plan->chan[k] = st->tap_mode ? tap : ci; /* tap mode: P's channel */
+          plan->inner[k] = -t1.offset * axis_step(st, 1) - t2.offset * axis_step(st, 2);
           /* Tiles of CT_GEMM_MR rows within each group (see dsp.h). */
           for (int64_t co = 0; co < cout; co++) {
             const int64_t g = co / out_g, r = co % out_g;
             plan->a[g * per_group + (r / CT_GEMM_MR * plan->k + k) * CT_GEMM_MR +
                     r % CT_GEMM_MR] =
-                layer->packed[(co * layer->in_per_group + ci) * layer->taps_per_pair +
-                              tap];
+                st->tap_mode ? 1.0f
+                             : layer->packed[(co * layer->in_per_group + ci) *
+                                                 layer->taps_per_pair +
+                                             tap];
           }
         }
       }
@@ -473,6 +497,25 @@ static int64_t plan_count(const ct_stream *st) {
 }
 
 /* Plans for every combination; the run axis is indexed by residue. */
+/* Tap mode's products: P[tap] = sum over ci of w[ci][tap] * x[ci]. */
+static bool build_tap_weights(ct_stream *st) {
+  if (!st->tap_mode)
+    return true;
+  const ct_layer *layer = st->layer;
+  const int64_t taps = layer->taps_per_pair, cin = layer->params.in_channels;
+  st->tap_a = calloc((size_t)ct_gemm_packed_size(taps, cin), sizeof(float));
+  st->tap_zero = calloc((size_t)taps, sizeof(float));
+  if (!st->tap_a || !st->tap_zero)
+    return false;
+  for (int64_t t = 0; t < taps; t++)
+    for (int64_t ci = 0; ci < cin; ci++)
+      st->tap_a[(t / CT_GEMM_MR * cin + ci) * CT_GEMM_MR + t % CT_GEMM_MR] =
+          layer->packed[ci * taps + t];
+  if (cin > st->max_k)
+    st->max_k = cin;
+  return true;
+}
+
 static bool same_reads(const run_plan *p, const run_plan *q) {
   if (p->k == 0 || p->k != q->k)
     return false;
@@ -955,7 +998,8 @@ static worker_scratch *new_scratch(const ct_stream *st, int n) {
         alloc_lines((size_t)(st->max_k > 0 ? st->max_k : 1) * sizeof(float *));
     scratch[i].starts = alloc_lines(s_run * sizeof(int64_t));
     scratch[i].dst_rows =
-        alloc_lines((size_t)(2 * st->layer->params.out_channels) * sizeof(float *));
+        alloc_lines((size_t)(2 * st->layer->params.out_channels + st->hist_channels) *
+                    sizeof(float *));
     scratch[i].acc = alloc_lines(acc_bytes);
     scratch[i].pack = alloc_lines(CT_GEMM_KC * CT_GEMM_NC * sizeof(float));
     if (!scratch[i].acc || !scratch[i].pack || !scratch[i].phases || !scratch[i].starts ||
@@ -1021,7 +1065,7 @@ static void drop_unneeded_rows(ct_stream *st) {
   if (drop > st->hist_rows)
     drop = st->hist_rows;
   if (!st->ring) {
-    const int64_t channels = st->layer->params.in_channels;
+    const int64_t channels = st->hist_channels;
     for (int64_t c = 0; c < channels; c++) {
       float *base = st->hist + c * st->hist_cap * st->padded_frame;
       memmove(base, base + drop * st->padded_frame,
@@ -1040,7 +1084,7 @@ static ct_status make_room(ct_stream *st) {
   drop_unneeded_rows(st);
   if (st->hist_rows < st->hist_cap)
     return CT_OK;
-  const int64_t channels = st->layer->params.in_channels;
+  const int64_t channels = st->hist_channels;
   ct_stream grown = *st;
   int64_t count;
   grown.hist_cap = st->hist_cap * 2;
@@ -1088,10 +1132,76 @@ static void run_channel_copy(void *ctx, int task, int worker) {
            (size_t)(end - begin) * sizeof(float));
 }
 
+/* Tap mode: P of count input rows into the history, cut into tasks of
+ * (row, columns). */
+typedef struct {
+  const ct_stream *st;
+  const float *in;
+  int64_t in_chan_stride, first_row, pieces, piece_len;
+} tap_job;
+
+static void run_tap_task(void *ctx, int task, int worker) {
+  const tap_job *job = ctx;
+  const ct_stream *st = job->st;
+  const worker_scratch *ws = &st->scratch[worker];
+  const int64_t r = task / job->pieces, x0 = task % job->pieces * job->piece_len;
+  const int64_t width = st->in_len[1];
+  const int64_t x1 = x0 + job->piece_len < width ? x0 + job->piece_len : width;
+  if (x0 >= x1)
+    return;
+  const int64_t cin = st->layer->params.in_channels, taps = st->hist_channels;
+  for (int64_t ci = 0; ci < cin; ci++)
+    ws->rows[ci] = job->in + ci * job->in_chan_stride + r * st->in_frame + x0;
+  for (int64_t t = 0; t < taps; t++)
+    ws->dst_rows[t] = stored_row(st, job->first_row + r, t) + st->pad_before[1] + x0;
+  ct_run_gemm gemm = {
+      .m = taps,
+      .k = cin,
+      .n = x1 - x0,
+      .a = st->tap_a,
+      .bias = st->tap_zero,
+      .rows = ws->rows,
+      .dst_rows = ws->dst_rows,
+      .pack = ws->pack,
+  };
+  st->dsp->run_gemm(&gemm);
+}
+
+static void tap_rows(ct_stream *st, const float *in, int64_t in_chan_stride,
+                     int64_t count) {
+  const int64_t width = st->in_len[1];
+  tap_job job = {.st = st,
+                 .in = in,
+                 .in_chan_stride = in_chan_stride,
+                 .first_row = st->hist_first + st->hist_rows,
+                 .pieces = 1,
+                 .piece_len = width};
+  const int threads = st->pool ? ct_pool_size(st->pool) : 1;
+  const double macs = (double)count * (double)st->in_frame *
+                      (double)st->layer->params.in_channels * (double)st->hist_channels;
+  if (threads > 1 && macs >= st->parallel_macs && count < 2 * threads) {
+    /* Few rows: split each into column pieces of whole tiles. */
+    job.pieces = ct_ceil_div(2 * threads, count);
+    job.piece_len = ct_ceil_div(ct_ceil_div(width, job.pieces), 16) * 16;
+    job.pieces = ct_ceil_div(width, job.piece_len);
+  }
+  const int64_t tasks = count * job.pieces;
+  if (threads > 1 && macs >= st->parallel_macs && tasks > 1)
+    ct_pool_run(st->pool, (int)tasks, run_tap_task, &job);
+  else
+    for (int64_t t = 0; t < tasks; t++)
+      run_tap_task(&job, (int)t, 0);
+  st->hist_rows += count;
+}
+
 /* Appends count input rows (channel-planar, in_chan_stride apart) to the
  * history, inside the zero borders of padded frames. */
 static void copy_rows(ct_stream *st, const float *in, int64_t in_chan_stride,
                       int64_t count) {
+  if (st->tap_mode) {
+    tap_rows(st, in, in_chan_stride, count);
+    return;
+  }
   const int64_t channels = st->layer->params.in_channels;
   /* A frame is lines along the last axis: one line of W in 2d, H lines in 3d. */
   const bool three_d = st->layer->params.rank == 3;

@@ -296,11 +296,27 @@ static void random_pair_params(ct_params *p) {
   }
 }
 
-enum { LAYERS_SMALL, LAYERS_WIDE, LAYERS_PAIRS };
+/* 2d layers with one output channel and many input channels: the stream's
+ * tap mode (all taps of an input row at once, then sums of taps). */
+static void random_tap_params(ct_params *p) {
+  ct_params_init(p, 2);
+  p->in_channels = rng_range(16, 40);
+  p->out_channels = 1;
+  for (int a = 0; a < 2; a++) {
+    p->kernel[a] = rng_range(2, 9);
+    p->stride[a] = rng_range(1, 3);
+    p->dilation[a] = rng_range(1, 2);
+    p->padding[a] = rng_range(0, 4);
+    int64_t limit = p->stride[a] > p->dilation[a] ? p->stride[a] : p->dilation[a];
+    p->output_padding[a] = rng_range(0, limit - 1);
+  }
+}
+
+enum { LAYERS_SMALL, LAYERS_WIDE, LAYERS_PAIRS, LAYERS_TAPS };
 
 static void check_random_layers(int n_layers, int family, const char *level) {
-  const int wide = family == LAYERS_WIDE;
-  static const char *const family_name[] = {"", "wide ", "phase-pair "};
+  const int wide = family == LAYERS_WIDE || family == LAYERS_TAPS;
+  static const char *const family_name[] = {"", "wide ", "phase-pair ", "tap-mode "};
   int forward_ok = 0, stream_ok = 0, tried = 0;
   for (int i = 0; i < n_layers; i++) {
     ct_params p;
@@ -308,6 +324,8 @@ static void check_random_layers(int n_layers, int family, const char *level) {
       random_wide_params(&p);
     else if (family == LAYERS_PAIRS)
       random_pair_params(&p);
+    else if (family == LAYERS_TAPS)
+      random_tap_params(&p);
     else
       random_params(&p);
     int64_t in_shape[3], out_shape[3];
@@ -483,6 +501,7 @@ int main(int argc, char **argv) {
     check_random_layers(n_layers, LAYERS_SMALL, dsp->name);
     check_random_layers(n_layers / 10, LAYERS_WIDE, dsp->name);
     check_random_layers(n_layers / 4, LAYERS_PAIRS, dsp->name);
+    check_random_layers(n_layers / 10, LAYERS_TAPS, dsp->name);
     check_long_streams();
   }
   ct_dsp_force(NULL);
