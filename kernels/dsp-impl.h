@@ -256,8 +256,14 @@ static void SUFFIX(packed_tile)(const ct_run_gemm *g, int64_t row, int64_t rows,
 static void SUFFIX(run_gemm)(const ct_run_gemm *g) {
   /* Packing pays off when several row tiles reuse the panel. */
   const bool pack = g->pack && g->m > 6;
-  for (int64_t jc = 0; jc < g->n; jc += CT_GEMM_NC) {
-    const int64_t end = jc + CT_GEMM_NC < g->n ? jc + CT_GEMM_NC : g->n;
+  /* Few products: wider panels in the same scratch, so each input row is
+   * read in longer stretches (what the prefetchers follow). */
+  const int64_t kc = g->k < CT_GEMM_KC ? g->k : CT_GEMM_KC;
+  int64_t nc = CT_GEMM_KC * CT_GEMM_NC / (kc > 0 ? kc : 1) / (2 * VW) * (2 * VW);
+  if (nc > 8 * CT_GEMM_NC)
+    nc = 8 * CT_GEMM_NC;
+  for (int64_t jc = 0; jc < g->n; jc += nc) {
+    const int64_t end = jc + nc < g->n ? jc + nc : g->n;
     for (int64_t kc = 0; kc < g->k; kc += CT_GEMM_KC) {
       const int64_t k1 = kc + CT_GEMM_KC < g->k ? kc + CT_GEMM_KC : g->k;
       const int64_t packed = pack ? SUFFIX(pack_panel)(g, jc, end, kc, k1) : 0;
