@@ -1194,6 +1194,31 @@ static void tap_rows(ct_stream *st, const float *in, int64_t in_chan_stride,
   st->hist_rows += count;
 }
 
+/* 2d/3d history appends: one task per (row, channel), lines placed inside
+ * the zero borders. */
+typedef struct {
+  const ct_stream *st;
+  const float *in;
+  int64_t in_chan_stride, first_row, lines, line_len, line_step, line_start;
+} ring_copy_job;
+
+static void run_ring_copy(void *ctx, int task, int worker) {
+  (void)worker;
+  const ring_copy_job *job = ctx;
+  const ct_stream *st = job->st;
+  const int64_t channels = st->layer->params.in_channels;
+  const int64_t r = task / channels, c = task % channels;
+  const float *src = job->in + c * job->in_chan_stride + r * st->in_frame;
+  float *dst = stored_row(st, job->first_row + r, c);
+  if (st->padded_frame == st->in_frame) {
+    memcpy(dst, src, (size_t)st->in_frame * sizeof(float));
+    return;
+  }
+  for (int64_t y = 0; y < job->lines; y++)
+    memcpy(dst + job->line_start + y * job->line_step, src + y * job->line_len,
+           (size_t)job->line_len * sizeof(float));
+}
+
 /* Appends count input rows (channel-planar, in_chan_stride apart) to the
  * history, inside the zero borders of padded frames. */
 static void copy_rows(ct_stream *st, const float *in, int64_t in_chan_stride,
@@ -1230,19 +1255,21 @@ static void copy_rows(ct_stream *st, const float *in, int64_t in_chan_stride,
     st->hist_rows += count;
     return;
   }
-  for (int64_t c = 0; c < channels; c++) {
-    const float *src = in + c * in_chan_stride;
-    for (int64_t r = 0; r < count; r++) {
-      float *dst = stored_row(st, first + r, c);
-      if (st->padded_frame == st->in_frame) {
-        memcpy(dst, src + r * st->in_frame, (size_t)st->in_frame * sizeof(float));
-        continue;
-      }
-      for (int64_t y = 0; y < lines; y++)
-        memcpy(dst + line_start + y * line_step, src + r * st->in_frame + y * line_len,
-               (size_t)line_len * sizeof(float));
-    }
-  }
+  ring_copy_job job = {.st = st,
+                       .in = in,
+                       .in_chan_stride = in_chan_stride,
+                       .first_row = first,
+                       .lines = lines,
+                       .line_len = line_len,
+                       .line_step = line_step,
+                       .line_start = line_start};
+  const int64_t tasks = count * channels;
+  const int threads = st->pool ? ct_pool_size(st->pool) : 1;
+  if (threads > 1 && tasks > 1 && (double)tasks * st->in_frame >= (1 << 16))
+    run_on_pool(st, (int)tasks, run_ring_copy, &job);
+  else
+    for (int64_t t = 0; t < tasks; t++)
+      run_ring_copy(&job, (int)t, 0);
   st->hist_rows += count;
 }
 
