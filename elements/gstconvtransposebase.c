@@ -67,9 +67,14 @@ typedef struct {
   guint64 in_steps, out_steps;
   float *in_planar, *out_planar;
   gsize in_capacity, out_capacity; /* in floats */
-  gboolean asked_upstream;         /* RECONFIGURE sent for a pending model */
-  gboolean mark_discont;           /* the next output starts a new signal */
-  GQueue ready;                    /* outputs not yet handed to the base class */
+  /* Streams of frames alternate between two input buffers: the stream reads
+   * the previous frame where it is (ct_stream_retain_input) instead of
+   * copying it. */
+  float *in_planar_prev;
+  gsize in_prev_capacity;
+  gboolean asked_upstream; /* RECONFIGURE sent for a pending model */
+  gboolean mark_discont;   /* the next output starts a new signal */
+  GQueue ready;            /* outputs not yet handed to the base class */
   /* Input unpacked in in_planar but not yet pushed: a buffer whose output
    * would be huge (a large stride) goes through in bounded pieces. */
   gint64 pending_steps, pending_done, pending_stride;
@@ -275,6 +280,7 @@ static void apply_threads(GstConvTransposeBase *self, guint n_threads) {
 
 /* Builds the stream for the active model and the negotiated frame shape. */
 static gboolean ensure_stream(GstConvTransposeBase *self) {
+  GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(self);
   GstConvTransposeBasePrivate *priv = PRIV(self);
   GST_OBJECT_LOCK(self);
   CtModel *active = ct_model_ref(priv->active);
@@ -300,6 +306,9 @@ static gboolean ensure_stream(GstConvTransposeBase *self) {
     return FALSE;
   }
   priv->stream_model = active;
+  /* Frames are read in place across pushes where the layer allows it; the
+   * two input buffers alternate (see in_planar_prev). */
+  ct_stream_retain_input(priv->stream, klass->rank > 1 && !priv->config.buffer_is_signal);
   apply_threads(self, n_threads);
   return TRUE;
 }
@@ -692,6 +701,14 @@ static GstFlowReturn gst_conv_transpose_base_generate_output(GstBaseTransform *t
   const gint64 out_frame = ct_stream_out_frame_size(priv->stream);
   gint64 n_out = ct_stream_push_out_steps(priv->stream, n_steps), done_out = 0;
   gint64 n_tail = 0;
+  if (!priv->config.buffer_is_signal && klass->rank > 1) {
+    float *buf = priv->in_planar;
+    gsize capacity = priv->in_capacity;
+    priv->in_planar = priv->in_planar_prev;
+    priv->in_capacity = priv->in_prev_capacity;
+    priv->in_planar_prev = buf;
+    priv->in_prev_capacity = capacity;
+  }
   if (n_out < 0 || !grow_floats(&priv->in_planar, &priv->in_capacity,
                                 n_steps * in_frame * p->in_channels)) {
     GST_ELEMENT_ERROR(self, RESOURCE, FAILED,
@@ -865,6 +882,8 @@ static gboolean gst_conv_transpose_base_stop(GstBaseTransform *trans) {
   drop_stream(GST_CONV_TRANSPOSE_BASE(trans));
   priv->configured = FALSE;
   g_clear_pointer(&priv->in_planar, g_free);
+  g_clear_pointer(&priv->in_planar_prev, g_free);
+  priv->in_prev_capacity = 0;
   g_clear_pointer(&priv->out_planar, g_free);
   priv->in_capacity = priv->out_capacity = 0;
   return TRUE;
@@ -1004,6 +1023,7 @@ static void gst_conv_transpose_base_finalize(GObject *object) {
   drop_pool(GST_CONV_TRANSPOSE_BASE(object));
   ct_pool_free(priv->workers);
   g_free(priv->in_planar);
+  g_free(priv->in_planar_prev);
   g_free(priv->out_planar);
   ct_model_unref(priv->active);
   ct_model_unref(priv->pending);

@@ -92,6 +92,12 @@ struct ct_stream {
   bool direct_ok;
   const float *direct_in;
   int64_t direct_chan_stride, direct_first, direct_end;
+  /* With ct_stream_retain_input: the previous push's rows that are still
+   * needed, [prev_first, prev_end), read where the caller keeps them. The
+   * ring's rows end where these begin. */
+  bool retain_input;
+  const float *prev_in;
+  int64_t prev_chan_stride, prev_first, prev_end;
   int64_t max_k;    /* largest plan */
   int64_t hist_cap; /* rows per channel */
   int64_t hist_first;
@@ -192,6 +198,8 @@ static const float *row_ptr(const ct_stream *st, int64_t u, int64_t c) {
   if (u >= st->direct_first && u < st->direct_end)
     return st->direct_in + (u - st->direct_first) * st->in_frame +
            c * st->direct_chan_stride;
+  if (u >= st->prev_first && u < st->prev_end)
+    return st->prev_in + (u - st->prev_first) * st->in_frame + c * st->prev_chan_stride;
   return stored_row(st, u, c);
 }
 
@@ -211,6 +219,7 @@ void ct_stream_reset(ct_stream *stream) {
   stream->hist_first = 0;
   stream->hist_rows = 0;
   stream->direct_first = stream->direct_end = 0;
+  stream->prev_first = stream->prev_end = 0;
   zero_rows(stream, stream->pad_before[0]);
 }
 
@@ -1294,43 +1303,29 @@ static void run_copy_task(void *ctx, int task, int worker) {
            (size_t)(end - begin) * sizeof(float));
 }
 
-/* 2d/3d frames without borders: the push's rows are read in place, and only
- * those later outputs still need are copied into the ring afterwards. */
-static ct_status push_in_place(ct_stream *st, const float *in, int64_t in_chan_stride,
-                               int64_t n_steps, float *out, int64_t out_chan_stride,
-                               int64_t out_base) {
-  st->direct_in = in;
-  st->direct_chan_stride = in_chan_stride;
-  st->direct_first = st->hist_first + st->hist_rows;
-  st->direct_end = st->direct_first + n_steps;
-  st->n_in += n_steps;
-  compute_outputs(st, ct_stream_emitted(&st->layer->params, st->n_in), out,
-                  out_chan_stride, out_base);
-  const int64_t direct_first = st->direct_first, direct_end = st->direct_end;
-  st->direct_first = st->direct_end = 0;
-  drop_unneeded_rows(st);
-  int64_t from = first_needed_row(st, st->n_out);
-  if (from < direct_first)
-    from = direct_first;
+/* Appends rows [from, end) of src (whose first row is padded row src_first)
+ * to the ring, which ends at `from` or is empty. */
+static ct_status keep_rows(ct_stream *st, const float *src, int64_t src_chan_stride,
+                           int64_t src_first, int64_t from, int64_t end) {
   if (st->hist_rows == 0) /* nothing older is needed: the window moves on */
-    st->hist_first = from < direct_end ? from : direct_end;
+    st->hist_first = from < end ? from : end;
   /* Reserve the rows first (room may move or grow the ring), then copy. */
-  for (int64_t u = from; u < direct_end; u++) {
+  for (int64_t u = from; u < end; u++) {
     ct_status status = make_room(st);
     if (status != CT_OK)
       return status;
     st->hist_rows++;
   }
-  if (from >= direct_end)
+  if (from >= end)
     return CT_OK;
   const int64_t channels = st->layer->params.in_channels;
   copy_job job = {.st = st,
-                  .in = in + (from - direct_first) * st->in_frame,
-                  .in_chan_stride = in_chan_stride,
+                  .in = src + (from - src_first) * st->in_frame,
+                  .in_chan_stride = src_chan_stride,
                   .first_row = from,
                   .channels = channels,
                   .pieces = 1};
-  const int64_t count = direct_end - from;
+  const int64_t count = end - from;
   const int threads = st->pool ? ct_pool_size(st->pool) : 1;
   /* Frames of video are megabytes: a copy that big goes faster on every
    * core. */
@@ -1345,6 +1340,59 @@ static ct_status push_in_place(ct_stream *st, const float *in, int64_t in_chan_s
   return CT_OK;
 }
 
+/* The retained previous input is let go: what is still needed is copied. */
+static ct_status release_prev(ct_stream *st) {
+  if (st->prev_end <= st->prev_first)
+    return CT_OK;
+  drop_unneeded_rows(st);
+  int64_t from = first_needed_row(st, st->n_out);
+  if (from < st->prev_first)
+    from = st->prev_first;
+  const int64_t prev_first = st->prev_first, prev_end = st->prev_end;
+  st->prev_first = st->prev_end = 0;
+  return keep_rows(st, st->prev_in, st->prev_chan_stride, prev_first, from, prev_end);
+}
+
+/* 2d/3d frames without borders: the push's rows are read in place, and only
+ * those later outputs still need are copied into the ring afterwards (or,
+ * retained, read in place again by the next push). */
+static ct_status push_in_place(ct_stream *st, const float *in, int64_t in_chan_stride,
+                               int64_t n_steps, float *out, int64_t out_chan_stride,
+                               int64_t out_base) {
+  st->direct_in = in;
+  st->direct_chan_stride = in_chan_stride;
+  st->direct_first =
+      st->prev_end > st->prev_first ? st->prev_end : st->hist_first + st->hist_rows;
+  st->direct_end = st->direct_first + n_steps;
+  st->n_in += n_steps;
+  compute_outputs(st, ct_stream_emitted(&st->layer->params, st->n_in), out,
+                  out_chan_stride, out_base);
+  const int64_t direct_first = st->direct_first, direct_end = st->direct_end;
+  st->direct_first = st->direct_end = 0;
+  ct_status status = release_prev(st);
+  if (status != CT_OK)
+    return status;
+  drop_unneeded_rows(st);
+  int64_t from = first_needed_row(st, st->n_out);
+  if (from < direct_first)
+    from = direct_first;
+  if (!st->retain_input)
+    return keep_rows(st, in, in_chan_stride, direct_first, from, direct_end);
+  if (st->hist_rows == 0)
+    st->hist_first = from < direct_end ? from : direct_end;
+  st->prev_first = st->hist_first + st->hist_rows;
+  st->prev_end = direct_end;
+  st->prev_in = in + (st->prev_first - direct_first) * st->in_frame;
+  st->prev_chan_stride = in_chan_stride;
+  return CT_OK;
+}
+
+void ct_stream_retain_input(ct_stream *stream, bool retain) {
+  if (!retain)
+    release_prev(stream);
+  stream->retain_input = retain && stream->direct_ok;
+}
+
 ct_status ct_stream_push(ct_stream *stream, const float *in, int64_t in_chan_stride,
                          int64_t n_steps, float *out, int64_t out_chan_stride,
                          int64_t *n_out) {
@@ -1354,7 +1402,9 @@ ct_status ct_stream_push(ct_stream *stream, const float *in, int64_t in_chan_str
   if (ct_stream_push_out_steps(stream, n_steps) < 0)
     return CT_ERR_OVERFLOW;
   const int64_t out_base = stream->n_out;
-  if (stream->direct_ok && n_steps > 0) {
+  if (n_steps == 0) /* the previous input need not outlive this push */
+    return release_prev(stream);
+  if (stream->direct_ok) {
     ct_status status = push_in_place(stream, in, in_chan_stride, n_steps, out,
                                      out_chan_stride, out_base);
     *n_out = stream->n_out - out_base;
@@ -1384,7 +1434,11 @@ ct_status ct_stream_finish(ct_stream *stream, float *out, int64_t out_chan_strid
                            int64_t *n_out) {
   *n_out = 0;
   const int64_t out_base = stream->n_out, target = final_length(stream);
-  ct_status status = CT_OK;
+  ct_status status = release_prev(stream);
+  if (status != CT_OK) {
+    ct_stream_reset(stream);
+    return status;
+  }
   if (target > stream->n_out) {
     const ct_axis a = stream->axis[0];
     const int64_t last_row = padded_row(stream, ct_axis_last_input(a, target - 1));

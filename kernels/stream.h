@@ -12,6 +12,8 @@
 #ifndef CT_STREAM_H
 #define CT_STREAM_H
 
+#include <stdbool.h>
+
 #include "layer.h"
 #include "pool.h"
 
@@ -68,6 +70,13 @@ ct_status ct_stream_use_pool(ct_stream *stream, ct_pool *pool);
 /* Work per compute block (multiply-adds) from which threads are used; small
  * blocks are not worth waking them. Tests set 0 to force threading. */
 void ct_stream_set_parallel_threshold(ct_stream *stream, double macs);
+
+/* Zero-copy streaming of 2d/3d frames without borders (no padding on the
+ * frame axes): the caller promises that each pushed input stays valid and
+ * unchanged until the next push, finish or reset has returned, and the stream
+ * reads the rows it still needs from there instead of copying them. Off by
+ * default; turning it off copies what is still needed. */
+void ct_stream_retain_input(ct_stream *stream, bool retain);
 
 /* Forgets everything pushed since the last reset, without output. */
 void ct_stream_reset(ct_stream *stream);

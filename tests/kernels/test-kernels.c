@@ -194,10 +194,18 @@ static int stream_matches(const ct_layer *layer, const int64_t *in_shape,
     return 0;
   }
   ct_stream_set_parallel_threshold(st, 0);
+  /* Sometimes zero-copy (2d/3d without frame padding read the previous
+   * push in place): chunks then alternate between two buffers, and the one
+   * the contract lets go of after a push is poisoned with NaN. */
+  const int retained = (int)rng_range(0, 1);
+  ct_stream_retain_input(st, retained);
   const int64_t fin = ct_stream_in_frame_size(st), fout = ct_stream_out_frame_size(st);
   const int64_t len = in_shape[0], out_len = out_shape[0];
   const int64_t cin = p->in_channels, cout = p->out_channels;
-  float *chunk_in = malloc((size_t)(cin * (max_chunk + 1) * fin) * sizeof(float));
+  const size_t chunk_floats = (size_t)(cin * (max_chunk + 1) * fin);
+  float *chunk_buf[2] = {malloc(chunk_floats * sizeof(float)),
+                         malloc(chunk_floats * sizeof(float))};
+  int pushes = 0;
   float *got = calloc((size_t)(cout * out_len * fout), sizeof(float));
   float *chunk_out = malloc((size_t)(cout * (out_len + 1) * fout) * sizeof(float));
   int ok = 1;
@@ -206,6 +214,7 @@ static int stream_matches(const ct_layer *layer, const int64_t *in_shape,
     int64_t n = rng_range(0, max_chunk);
     if (n > len - pos)
       n = len - pos;
+    float *chunk_in = chunk_buf[pushes % 2];
     /* Gather the chunk channel-planar, as a caller would. */
     for (int64_t c = 0; c < cin; c++)
       memcpy(chunk_in + c * n * fin, in + (c * len + pos) * fin,
@@ -214,6 +223,10 @@ static int stream_matches(const ct_layer *layer, const int64_t *in_shape,
     int64_t final_certain = ct_stream_emitted(p, pos + n) - emitted;
     ct_status status =
         ct_stream_push(st, chunk_in, n * fin, n, chunk_out, want * fout, &done);
+    pushes++;
+    if (retained) /* the previous push's input may go now */
+      for (size_t i = 0; i < chunk_floats; i++)
+        chunk_buf[pushes % 2][i] = NAN;
     if (status != CT_OK || done != want || done != final_certain) {
       snprintf(why, why_size, "push of %lld at %lld emitted %lld, expected %lld",
                (long long)n, (long long)pos, (long long)done, (long long)final_certain);
@@ -253,7 +266,8 @@ static int stream_matches(const ct_layer *layer, const int64_t *in_shape,
       }
     }
   }
-  free(chunk_in);
+  free(chunk_buf[0]);
+  free(chunk_buf[1]);
   free(got);
   free(chunk_out);
   ct_stream_free(st);
