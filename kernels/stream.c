@@ -652,6 +652,43 @@ static void compute_run_phases(const ct_stream *st, const run_plan *plans, int64
                                int64_t line, int64_t first_out, int64_t count, float *out,
                                int64_t out_chan_stride, const worker_scratch *ws);
 
+/* Outputs [x_begin, x_end) of a run one at a time (the one or two at the
+ * ends of a run a phase pair does not cover), written straight into out
+ * (which holds output x_begin): same sums as every other path. */
+static void compute_single_outputs(const ct_stream *st, const run_plan *plans, int64_t m0,
+                                   int64_t line, int64_t x_begin, int64_t x_end,
+                                   float *out, int64_t out_chan_stride,
+                                   const worker_scratch *ws) {
+  const ct_layer *layer = st->layer;
+  const ct_axis a = st->axis[st->run_axis];
+  const float *bias = layer->bias ? layer->bias : st->zero_bias;
+  const int64_t out_g = layer->out_per_group;
+  for (int64_t x = x_begin; x < x_end; x++) {
+    const int64_t q = x + a.p, m = q / a.s;
+    const run_plan *plan = &plans[q % a.s];
+    float *dst = out + (x - x_begin);
+    for (int64_t g = 0; g < layer->params.groups; g++) {
+      if (plan->k == 0) {
+        for (int64_t i = 0; i < out_g; i++)
+          dst[(g * out_g + i) * out_chan_stride] = bias[g * out_g + i];
+        continue;
+      }
+      set_rows(st, plan, m0, line, m, g * layer->in_per_group, ws);
+      ct_run_gemm gemm = {
+          .m = out_g,
+          .k = plan->k,
+          .n = 1,
+          .a = plan->a + g * ct_gemm_packed_size(out_g, plan->k),
+          .bias = bias + g * out_g,
+          .rows = ws->rows,
+          .dst = dst + g * out_g * out_chan_stride,
+          .dst_stride = out_chan_stride,
+      };
+      st->dsp->run_gemm(&gemm);
+    }
+  }
+}
+
 /* One run: the outputs along the run axis for fixed outer positions.
  * plans: the s_run plans of the outer phases; m0: the phase index on axis 0
  * (2d/3d); line: offset of the outer position on axis 1 (3d);
@@ -671,8 +708,8 @@ static void compute_run(const ct_stream *st, const run_plan *plans, int64_t m0,
     const int64_t m_lo = (q_begin + 1) / 2, m_hi = q_end / 2;
     if (m_hi > m_lo) {
       const int64_t x_lo = 2 * m_lo - a.p, x_hi = 2 * m_hi - a.p;
-      compute_run_phases(st, plans, m0, line, first_out, x_lo - first_out, out,
-                         out_chan_stride, ws);
+      compute_single_outputs(st, plans, m0, line, first_out, x_lo, out, out_chan_stride,
+                             ws);
       const int64_t out_g = layer->out_per_group;
       for (int64_t g = 0; g < layer->params.groups; g++) {
         set_rows(st, &plans[0], m0, line, m_lo, g * layer->in_per_group, ws);
@@ -688,8 +725,8 @@ static void compute_run(const ct_stream *st, const run_plan *plans, int64_t m0,
         };
         st->dsp->run_pairs(&gemm);
       }
-      compute_run_phases(st, plans, m0, line, x_hi, first_out + count - x_hi,
-                         out + (x_hi - first_out), out_chan_stride, ws);
+      compute_single_outputs(st, plans, m0, line, x_hi, first_out + count,
+                             out + (x_hi - first_out), out_chan_stride, ws);
       return;
     }
   }
