@@ -544,11 +544,41 @@ static void quantize(const float *v, gint n, float scale, gint32 *levels) {
   }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* quantize_u8 thirty-two at a time where the CPU has AVX2: the same
+ * operations per value. Returns how many were done. */
+__attribute__((target("avx2"))) static gint quantize_u8_avx2(const float *v, gint n,
+                                                             guint8 *out) {
+  const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+  const __m256 s = _mm256_set1_ps(255.0f), half = _mm256_set1_ps(0.5f);
+  /* packs work within 128-bit lanes: this puts the 4-value groups back in
+   * order. */
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  gint i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m256i q[4];
+    for (int j = 0; j < 4; j++) {
+      __m256 x = _mm256_min_ps(_mm256_max_ps(_mm256_loadu_ps(v + i + 8 * j), zero), one);
+      q[j] = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(x, s), half));
+    }
+    const __m256i bytes = _mm256_packus_epi16(_mm256_packs_epi32(q[0], q[1]),
+                                              _mm256_packs_epi32(q[2], q[3]));
+    _mm256_storeu_si256((__m256i *)(out + i), _mm256_permutevar8x32_epi32(bytes, order));
+  }
+  return i;
+}
+#endif
+
 /* quantize() into bytes (8-bit components), sixteen at a time: the same
  * operations in the same order, then saturating packs that change nothing
  * for levels already in [0, 255]. */
 static void quantize_u8(const float *v, gint n, guint8 *out) {
   gint i = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (__builtin_cpu_supports("avx2"))
+    i = quantize_u8_avx2(v, n, out);
+#endif
 #ifdef __SSE2__
   const __m128 zero = _mm_setzero_ps(), one = _mm_set1_ps(1.0f);
   const __m128 s = _mm_set1_ps(255.0f), half = _mm_set1_ps(0.5f);
