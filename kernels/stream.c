@@ -642,9 +642,19 @@ static void set_rows(const ct_stream *st, const run_plan *plan, int64_t m0, int6
     for (int64_t k = 0; k < plan->k; k++)
       ws->rows[k] = base + (ci0 + plan->chan[k]) * st->hist_cap - plan->offset0[k];
   } else {
-    for (int64_t k = 0; k < plan->k; k++)
-      ws->rows[k] = row_ptr(st, m0 - plan->offset0[k] + pad0, ci0 + plan->chan[k]) +
-                    plan->inner[k] + line + mb + pad;
+    /* Consecutive products mostly share a row (the inner taps): look each
+     * row up once. */
+    int64_t last_u = -1, last_c = -1;
+    const float *row = NULL;
+    for (int64_t k = 0; k < plan->k; k++) {
+      const int64_t u = m0 - plan->offset0[k] + pad0, c = ci0 + plan->chan[k];
+      if (u != last_u || c != last_c) {
+        row = row_ptr(st, u, c);
+        last_u = u;
+        last_c = c;
+      }
+      ws->rows[k] = row + plan->inner[k] + line + mb + pad;
+    }
   }
 }
 
