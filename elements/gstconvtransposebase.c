@@ -254,7 +254,11 @@ static gboolean grow_floats(float **buf, gsize *capacity, gint64 count) {
  * spin against each other. */
 static void apply_threads(GstConvTransposeBase *self, guint n_threads) {
   GstConvTransposeBasePrivate *priv = PRIV(self);
-  gint want = n_threads ? (gint)n_threads : (gint)g_get_num_processors();
+  /* g_get_num_processors() reads sysfs: once per process, not per buffer. */
+  static gsize processors = 0;
+  if (g_once_init_enter(&processors))
+    g_once_init_leave(&processors, (gsize)g_get_num_processors());
+  gint want = n_threads ? (gint)n_threads : (gint)processors;
   ct_pool *pool = priv->workers;
   if ((pool ? ct_pool_size(pool) : 1) != want) {
     pool = want > 1 ? ct_pool_new(want) : NULL;
