@@ -100,8 +100,12 @@ static int worker_main(void *data) {
       continue;
     if (spins == SPINS_BEFORE_CLOCK)
       idle_since = now_ns();
-    if (now_ns() - idle_since < SPIN_NS)
+    if (now_ns() - idle_since < SPIN_NS) {
+      /* Past the first spins, let other runnable threads (another element's,
+       * the source's) have the core: spinning must not delay them. */
+      thrd_yield();
       continue;
+    }
     mtx_lock(&pool->lock);
     atomic_fetch_add(&pool->sleepers, 1);
     if (CLAIM_BATCH(atomic_load(&pool->claim)) == done_batch && !atomic_load(&pool->quit))
@@ -205,8 +209,10 @@ static void run_batch(ct_pool *pool, int n_tasks, ct_pool_task fn, void *ctx) {
       continue;
     if (spins == SPINS_BEFORE_CLOCK)
       start = now_ns();
-    if (now_ns() - start < SPIN_NS)
+    if (now_ns() - start < SPIN_NS) {
+      thrd_yield();
       continue;
+    }
     mtx_lock(&pool->lock);
     atomic_store(&pool->caller_waiting, true);
     while (atomic_load(&pool->finished) < n_tasks)
