@@ -20,6 +20,9 @@ typedef struct worker_scratch {
   float *pack;          /* CT_GEMM_KC * CT_GEMM_NC floats */
   const float **phases; /* [s_run] */
   int64_t *starts;      /* [s_run] */
+  /* The groups this thread computes: all of them, except in a push split
+   * by groups (see push_by_groups). */
+  int64_t g_begin, g_end;
 } worker_scratch;
 
 /* The matrix product of one phase combination (see dsp.h): product k reads
@@ -677,7 +680,7 @@ static void compute_single_outputs(const ct_stream *st, const run_plan *plans, i
     const int64_t q = x + a.p, m = q / a.s;
     const run_plan *plan = &plans[q % a.s];
     float *dst = out + (x - x_begin);
-    for (int64_t g = 0; g < layer->params.groups; g++) {
+    for (int64_t g = ws->g_begin; g < ws->g_end; g++) {
       if (plan->k == 0) {
         for (int64_t i = 0; i < out_g; i++)
           dst[(g * out_g + i) * out_chan_stride] = bias[g * out_g + i];
@@ -721,7 +724,7 @@ static void compute_run(const ct_stream *st, const run_plan *plans, int64_t m0,
       compute_single_outputs(st, plans, m0, line, first_out, x_lo, out, out_chan_stride,
                              ws);
       const int64_t out_g = layer->out_per_group;
-      for (int64_t g = 0; g < layer->params.groups; g++) {
+      for (int64_t g = ws->g_begin; g < ws->g_end; g++) {
         set_rows(st, &plans[0], m0, line, m_lo, g * layer->in_per_group, ws);
         ct_run_gemm gemm = {
             .m = 2 * out_g,
@@ -752,7 +755,7 @@ static void compute_run_phases(const ct_stream *st, const run_plan *plans, int64
     return;
   const ct_layer *layer = st->layer;
   const ct_axis a = st->axis[st->run_axis];
-  const int64_t cout = layer->params.out_channels, groups = layer->params.groups;
+  const int64_t cout = layer->params.out_channels;
   const float *bias = layer->bias ? layer->bias : st->zero_bias;
   float *acc = ws->acc;
   for (int64_t r = 0; r < a.s; r++) {
@@ -766,7 +769,7 @@ static void compute_run_phases(const ct_stream *st, const run_plan *plans, int64
     const bool in_place = a.s == 1;
     float *dst = in_place ? out : acc + r * cout * st->acc_stride;
     const int64_t dst_stride = in_place ? out_chan_stride : st->acc_stride;
-    for (int64_t g = 0; g < groups; g++) {
+    for (int64_t g = ws->g_begin; g < ws->g_end; g++) {
       const int64_t c0 = g * layer->out_per_group, ci0 = g * layer->in_per_group;
       set_rows(st, plan, m0, line, mb, ci0, ws);
       ct_run_gemm gemm = {
@@ -785,7 +788,8 @@ static void compute_run_phases(const ct_stream *st, const run_plan *plans, int64
   }
   if (a.s == 1 && plans[0].k > 0)
     return;
-  for (int64_t co = 0; co < cout; co++) {
+  for (int64_t co = ws->g_begin * layer->out_per_group;
+       co < ws->g_end * layer->out_per_group; co++) {
     /* Residues no tap reaches read a run of bias. */
     for (int64_t r = 0; r < a.s; r++)
       ws->phases[r] = plans[r].k ? acc + (r * cout + co) * st->acc_stride
@@ -1058,6 +1062,8 @@ static worker_scratch *new_scratch(const ct_stream *st, int n) {
                     sizeof(float *));
     scratch[i].acc = alloc_lines(acc_bytes);
     scratch[i].pack = alloc_lines(CT_GEMM_KC * CT_GEMM_NC * sizeof(float));
+    scratch[i].g_begin = 0;
+    scratch[i].g_end = st->layer->params.groups;
     if (!scratch[i].acc || !scratch[i].pack || !scratch[i].phases || !scratch[i].starts ||
         !scratch[i].rows || !scratch[i].dst_rows) {
       free_scratch(scratch, n);
@@ -1440,6 +1446,74 @@ void ct_stream_retain_input(ct_stream *stream, bool retain) {
   stream->retain_input = retain && stream->direct_ok;
 }
 
+/* A small 1d push of a grouped layer (a stereo upsampler: one group per
+ * channel), one task per range of groups: each thread appends its own
+ * channels to the history and computes its own outputs, so the threads
+ * share no data. Splitting such a push in time instead costs more than it
+ * saves: both threads then read the rows the caller just copied. */
+typedef struct {
+  ct_stream *st;
+  const float *in;
+  int64_t in_chan_stride, first_row, count, j_end;
+  float *out;
+  int64_t out_chan_stride, out_base;
+  int tasks;
+} group_job;
+
+static void run_group_task(void *ctx, int task, int worker) {
+  const group_job *job = ctx;
+  const ct_stream *st = job->st;
+  const ct_layer *layer = st->layer;
+  worker_scratch *ws = &st->scratch[worker];
+  const int64_t groups = layer->params.groups;
+  ws->g_begin = groups * task / job->tasks;
+  ws->g_end = groups * (task + 1) / job->tasks;
+  for (int64_t c = ws->g_begin * layer->in_per_group; c < ws->g_end * layer->in_per_group;
+       c++)
+    memcpy(stored_row(st, job->first_row, c), job->in + c * job->in_chan_stride,
+           (size_t)job->count * sizeof(float));
+  compute_rows(st, st->n_out, job->j_end, 0, 1, job->out, job->out_chan_stride,
+               job->out_base, ws);
+  ws->g_begin = 0;
+  ws->g_end = groups;
+}
+
+static bool push_by_groups(ct_stream *st, const float *in, int64_t in_chan_stride,
+                           int64_t n_steps, float *out, int64_t out_chan_stride,
+                           int64_t out_base) {
+  const int threads = st->pool ? ct_pool_size(st->pool) : 1;
+  const int64_t groups = st->layer->params.groups;
+  if (st->layer->params.rank != 1 || threads < 2 || groups < threads || st->tap_mode)
+    return false;
+  const int64_t j_end = ct_stream_emitted(&st->layer->params, st->n_in + n_steps);
+  const double macs = (double)(j_end - st->n_out) * st->macs_per_step;
+  if (st->parallel_macs <= 0) { /* tests force threads: both splits, in turn */
+    if (st->n_in % 2)
+      return false;
+  } else if (macs < st->parallel_macs / 8 || macs >= 8 * st->parallel_macs) {
+    return false;
+  }
+  if (st->hist_cap - st->hist_rows < n_steps)
+    drop_unneeded_rows(st);
+  if (st->hist_cap - st->hist_rows < n_steps)
+    return false;
+  group_job job = {.st = st,
+                   .in = in,
+                   .in_chan_stride = in_chan_stride,
+                   .first_row = st->hist_first + st->hist_rows,
+                   .count = n_steps,
+                   .j_end = j_end,
+                   .out = out,
+                   .out_chan_stride = out_chan_stride,
+                   .out_base = out_base,
+                   .tasks = threads};
+  st->hist_rows += n_steps;
+  st->n_in += n_steps;
+  ct_pool_run(st->pool, threads, run_group_task, &job);
+  st->n_out = j_end > st->n_out ? j_end : st->n_out;
+  return true;
+}
+
 ct_status ct_stream_push(ct_stream *stream, const float *in, int64_t in_chan_stride,
                          int64_t n_steps, float *out, int64_t out_chan_stride,
                          int64_t *n_out) {
@@ -1456,6 +1530,11 @@ ct_status ct_stream_push(ct_stream *stream, const float *in, int64_t in_chan_str
                                      out_chan_stride, out_base);
     *n_out = stream->n_out - out_base;
     return status;
+  }
+  if (push_by_groups(stream, in, in_chan_stride, n_steps, out, out_chan_stride,
+                     out_base)) {
+    *n_out = stream->n_out - out_base;
+    return CT_OK;
   }
   int64_t done = 0;
   while (done < n_steps) {
