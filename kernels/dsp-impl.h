@@ -305,6 +305,30 @@ static void SUFFIX(interleave)(const ct_interleave *il) {
     }
     x = 2 * pairs;
   }
+#ifdef VTRANSPOSE8_STORE
+  if (s == 8) {
+    /* Blocks of 8 positions of all 8 phases, transposed in registers:
+     * scalar only up to the first phase-0 output and after the last
+     * block. */
+    const int64_t head = (8 - first % 8) % 8 < n ? (8 - first % 8) % 8 : n;
+    for (; x < head; x++) {
+      const int64_t q = x + first, r = q % 8;
+      il->out[x] = il->phases[r][q / 8 - il->phase_start[r]];
+    }
+    for (; x + 8 * VW <= n; x += 8 * VW) {
+      const int64_t m = (x + first) / 8;
+      const float *src[8];
+      for (int r = 0; r < 8; r++)
+        src[r] = il->phases[r] + (m - il->phase_start[r]);
+      VTRANSPOSE8_STORE(src, il->out + x);
+    }
+    for (; x < n; x++) {
+      const int64_t q = x + first, r = q % 8;
+      il->out[x] = il->phases[r][q / 8 - il->phase_start[r]];
+    }
+    return;
+  }
+#endif
   if (x < n) { /* other strides: one phase at a time, no division per output */
     for (int64_t r = 0; r < s; r++) {
       int64_t x0 = ((r - first) % s + s) % s;
