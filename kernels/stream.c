@@ -99,6 +99,12 @@ struct ct_stream {
    * needed, [prev_first, prev_end), read where the caller keeps them. The
    * ring's rows end where these begin. */
   bool retain_input;
+  /* 1d: outputs whose inputs all belong to the push in progress read them
+   * where the caller has them (channel c of padded row u at
+   * direct1d + (u - direct1d_first) + c * direct1d_chan_stride); NULL
+   * otherwise. */
+  const float *direct1d;
+  int64_t direct1d_first, direct1d_chan_stride;
   const float *prev_in;
   int64_t prev_chan_stride, prev_first, prev_end;
   int64_t max_k;    /* largest plan */
@@ -640,10 +646,13 @@ static void free_plans(ct_stream *st) {
 static void set_rows(const ct_stream *st, const run_plan *plan, int64_t m0, int64_t line,
                      int64_t mb, int64_t ci0, const worker_scratch *ws) {
   const int64_t pad = st->pad_before[st->run_axis], pad0 = st->pad_before[0];
-  if (st->layer->params.rank == 1) { /* contiguous channel-planar history */
-    const float *base = st->hist + (mb + pad0 - st->hist_first);
+  if (st->layer->params.rank == 1) { /* channel-planar runs: plain offsets */
+    const bool direct = st->direct1d != NULL;
+    const float *base = direct ? st->direct1d + (mb + pad0 - st->direct1d_first)
+                               : st->hist + (mb + pad0 - st->hist_first);
+    const int64_t chan_stride = direct ? st->direct1d_chan_stride : st->hist_cap;
     for (int64_t k = 0; k < plan->k; k++)
-      ws->rows[k] = base + (ci0 + plan->chan[k]) * st->hist_cap - plan->offset0[k];
+      ws->rows[k] = base + (ci0 + plan->chan[k]) * chan_stride - plan->offset0[k];
   } else {
     /* Consecutive products mostly share a row (the inner taps): look each
      * row up once. */
@@ -1140,16 +1149,24 @@ static void drop_unneeded_rows(ct_stream *st) {
 
 /* Makes room for at least one more row, growing the history only if the
  * layer's window was underestimated. */
+static ct_status grow_history(ct_stream *st, int64_t new_cap);
+
 static ct_status make_room(ct_stream *st) {
   if (st->hist_rows < st->hist_cap)
     return CT_OK;
   drop_unneeded_rows(st);
   if (st->hist_rows < st->hist_cap)
     return CT_OK;
+  return grow_history(st, st->hist_cap * 2);
+}
+
+/* A larger history (the layer's window was underestimated, or a caller's
+ * rows are kept in one piece), the rows it holds copied over. */
+static ct_status grow_history(ct_stream *st, int64_t new_cap) {
   const int64_t channels = st->hist_channels;
   ct_stream grown = *st;
   int64_t count;
-  grown.hist_cap = st->hist_cap * 2;
+  grown.hist_cap = new_cap;
   if (!ct_mul_i64(grown.hist_cap, st->padded_frame, &count) ||
       !ct_mul_i64(count, channels, &count))
     return CT_ERR_OVERFLOW;
@@ -1514,6 +1531,85 @@ static bool push_by_groups(ct_stream *st, const float *in, int64_t in_chan_strid
   return true;
 }
 
+/* 1d: appends count rows of src (channel c at src + c * src_chan_stride)
+ * to the history. */
+static ct_status append_1d(ct_stream *st, const float *src, int64_t src_chan_stride,
+                           int64_t count) {
+  if (count <= 0)
+    return CT_OK;
+  if (st->hist_cap - st->hist_rows < count)
+    drop_unneeded_rows(st);
+  if (st->hist_cap - st->hist_rows < count) {
+    int64_t cap = st->hist_cap * 2;
+    if (cap < st->hist_rows + count)
+      cap = st->hist_rows + count;
+    ct_status status = grow_history(st, cap);
+    if (status != CT_OK)
+      return status;
+  }
+  const int64_t channels = st->layer->params.in_channels;
+  channel_copy_job job = {.st = st,
+                          .in = src,
+                          .in_chan_stride = src_chan_stride,
+                          .first_row = st->hist_first + st->hist_rows,
+                          .len = count,
+                          .pieces = 1};
+  const int threads = st->pool ? ct_pool_size(st->pool) : 1;
+  if (threads > 1 && (double)count * channels >= (1 << 16)) {
+    job.pieces = ct_ceil_div(2 * threads, channels);
+    run_on_pool(st, (int)(channels * job.pieces), run_channel_copy, &job);
+  } else {
+    for (int c = 0; c < channels; c++)
+      run_channel_copy(&job, c, 0);
+  }
+  st->hist_rows += count;
+  return CT_OK;
+}
+
+/* 1d: the outputs whose inputs all belong to this push read them in place;
+ * only the first few (which also read the history) and the rows later
+ * outputs need are copied into the history. */
+static ct_status push_1d_direct(ct_stream *st, const float *in, int64_t in_chan_stride,
+                                int64_t n_steps, float *out, int64_t out_chan_stride,
+                                int64_t out_base) {
+  const int64_t first_new = st->hist_first + st->hist_rows, end_new = first_new + n_steps;
+  st->n_in += n_steps;
+  const int64_t j_end = ct_stream_emitted(&st->layer->params, st->n_in);
+  /* The first output reading nothing older than this push. */
+  int64_t lo = st->n_out, hi = j_end > st->n_out ? j_end : st->n_out;
+  while (lo < hi) {
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (first_needed_row(st, mid) >= first_new)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  const int64_t j_split = lo;
+  int64_t head = 0;
+  if (j_split > st->n_out) {
+    head = padded_row(st, ct_axis_last_input(st->axis[0], j_split - 1)) + 1 - first_new;
+    head = head < 0 ? 0 : head > n_steps ? n_steps : head;
+  }
+  ct_status status = append_1d(st, in, in_chan_stride, head);
+  if (status != CT_OK)
+    return status;
+  compute_outputs(st, j_split, out, out_chan_stride, out_base);
+  st->direct1d = in;
+  st->direct1d_first = first_new;
+  st->direct1d_chan_stride = in_chan_stride;
+  compute_outputs(st, j_end, out, out_chan_stride, out_base);
+  st->direct1d = NULL;
+  drop_unneeded_rows(st);
+  int64_t from = first_needed_row(st, st->n_out);
+  if (from < first_new + head)
+    from = first_new + head;
+  if (from > end_new)
+    from = end_new;
+  if (st->hist_rows == 0)
+    st->hist_first = from;
+  return append_1d(st, in + (from - first_new), in_chan_stride, end_new - from);
+}
+
 ct_status ct_stream_push(ct_stream *stream, const float *in, int64_t in_chan_stride,
                          int64_t n_steps, float *out, int64_t out_chan_stride,
                          int64_t *n_out) {
@@ -1535,6 +1631,12 @@ ct_status ct_stream_push(ct_stream *stream, const float *in, int64_t in_chan_str
                      out_base)) {
     *n_out = stream->n_out - out_base;
     return CT_OK;
+  }
+  if (!stream->ring && !stream->tap_mode && n_steps > 0) {
+    ct_status status = push_1d_direct(stream, in, in_chan_stride, n_steps, out,
+                                      out_chan_stride, out_base);
+    *n_out = stream->n_out - out_base;
+    return status;
   }
   int64_t done = 0;
   while (done < n_steps) {
