@@ -412,10 +412,10 @@ static void bytes_to_floats(__m128i bytes, float *out) {
  * holds it. */
 __attribute__((target("ssse3"))) static gint gather3_ssse3(const guint8 *px, gint n,
                                                            float *out) {
-  gint8 masks[3][16];
-  for (int b = 0; b < 3; b++)
-    for (int i = 0; i < 16; i++)
-      masks[b][i] = (gint8)(3 * i / 16 == b ? 3 * i % 16 : -1);
+  static const gint8 masks[3][16] = {
+      {0, 3, 6, 9, 12, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1},
+      {-1, -1, -1, -1, -1, -1, 2, 5, 8, 11, 14, -1, -1, -1, -1, -1},
+      {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 1, 4, 7, 10, 13}};
   const __m128i m0 = _mm_loadu_si128((const __m128i *)masks[0]);
   const __m128i m1 = _mm_loadu_si128((const __m128i *)masks[1]);
   const __m128i m2 = _mm_loadu_si128((const __m128i *)masks[2]);

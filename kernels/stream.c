@@ -476,38 +476,53 @@ static bool build_plan(ct_stream *st, const ct_phase *const *phases, run_plan *p
   return true;
 }
 
+/* The weights of two plans that read the same inputs, as one product whose
+ * rows are (channel, plan) when interleaved (phase pairs), else (plan,
+ * channel) (step pairs), per group; and the bias of those rows. */
+static bool merge_weights(const ct_layer *layer, const run_plan *const plans[2],
+                          bool interleaved, float **a_out, float **bias_out) {
+  const int64_t out_g = layer->out_per_group, groups = layer->params.groups;
+  const int64_t k = plans[0]->k, per_group = ct_gemm_packed_size(out_g, k),
+                pair_group = ct_gemm_packed_size(2 * out_g, k);
+  float *merged = *a_out = calloc((size_t)(groups * pair_group), sizeof(float));
+  float *bias = *bias_out =
+      malloc((size_t)(2 * layer->params.out_channels) * sizeof(float));
+  if (!merged || !bias)
+    return false;
+  for (int64_t g = 0; g < groups; g++)
+    for (int64_t row = 0; row < 2 * out_g; row++) {
+      const int64_t c = interleaved ? row / 2 : row % out_g;
+      const float *a = plans[interleaved ? row % 2 : row / out_g]->a + g * per_group;
+      float *pa = merged + g * pair_group;
+      for (int64_t j = 0; j < k; j++)
+        pa[(row / CT_GEMM_MR * k + j) * CT_GEMM_MR + row % CT_GEMM_MR] =
+            a[(c / CT_GEMM_MR * k + j) * CT_GEMM_MR + c % CT_GEMM_MR];
+      bias[2 * g * out_g + row] = layer->bias ? layer->bias[g * out_g + c] : 0.0f;
+    }
+  return true;
+}
+
+/* Whether two plans read the same inputs in the same order. */
+static bool same_reads(const run_plan *p, const run_plan *q) {
+  if (p->k == 0 || p->k != q->k)
+    return false;
+  for (int64_t i = 0; i < p->k; i++)
+    if (p->offset0[i] != q->offset0[i] || p->chan[i] != q->chan[i] ||
+        p->inner[i] != q->inner[i])
+      return false;
+  return true;
+}
+
 /* Merges the two residue plans of a stride-2 run when they read the same
  * inputs in the same order (kernel length even along the run, dilation 1):
  * then one pass computes both phases and writes them interleaved. */
 static bool build_pair_plan(ct_stream *st, run_plan *p0, const run_plan *p1) {
   const ct_layer *layer = st->layer;
   const int64_t k = p0->k;
-  if (k == 0 || k != p1->k || k > CT_GEMM_KC)
+  if (!same_reads(p0, p1) || k > CT_GEMM_KC)
     return true;
-  for (int64_t i = 0; i < k; i++)
-    if (p0->offset0[i] != p1->offset0[i] || p0->chan[i] != p1->chan[i] ||
-        p0->inner[i] != p1->inner[i])
-      return true;
-  const int64_t out_g = layer->out_per_group, groups = layer->params.groups;
-  const int64_t per_group = ct_gemm_packed_size(out_g, k);
-  const int64_t pair_group = ct_gemm_packed_size(2 * out_g, k);
-  p0->pair_a = calloc((size_t)(groups * pair_group), sizeof(float));
-  p0->pair_bias = malloc((size_t)(2 * layer->params.out_channels) * sizeof(float));
-  if (!p0->pair_a || !p0->pair_bias)
-    return false;
   const run_plan *plans[2] = {p0, p1};
-  for (int64_t g = 0; g < groups; g++)
-    for (int64_t row = 0; row < 2 * out_g; row++) {
-      const int64_t c = row / 2;
-      const float *a = plans[row % 2]->a + g * per_group;
-      float *pa = p0->pair_a + g * pair_group;
-      for (int64_t j = 0; j < k; j++)
-        pa[(row / CT_GEMM_MR * k + j) * CT_GEMM_MR + row % CT_GEMM_MR] =
-            a[(c / CT_GEMM_MR * k + j) * CT_GEMM_MR + c % CT_GEMM_MR];
-      p0->pair_bias[2 * g * out_g + row] =
-          layer->bias ? layer->bias[g * out_g + c] : 0.0f;
-    }
-  return true;
+  return merge_weights(layer, plans, true, &p0->pair_a, &p0->pair_bias);
 }
 
 static int64_t plan_count(const ct_stream *st) {
@@ -534,16 +549,6 @@ static bool build_tap_weights(ct_stream *st) {
   return true;
 }
 
-static bool same_reads(const run_plan *p, const run_plan *q) {
-  if (p->k == 0 || p->k != q->k)
-    return false;
-  for (int64_t i = 0; i < p->k; i++)
-    if (p->offset0[i] != q->offset0[i] || p->chan[i] != q->chan[i] ||
-        p->inner[i] != q->inner[i])
-      return false;
-  return true;
-}
-
 /* See step_pairs. */
 static bool build_step_pairs(ct_stream *st) {
   const ct_layer *layer = st->layer;
@@ -563,26 +568,11 @@ static bool build_step_pairs(ct_stream *st) {
   if (!st->step_pairs)
     return false;
   st->step_pair_o0 = o0a;
-  const int64_t out_g = layer->out_per_group, groups = layer->params.groups;
   for (int64_t o1 = 0; o1 < n1; o1++) {
     const run_plan *plans[2] = {&st->plans[o0a * n1 + o1], &st->plans[o0b * n1 + o1]};
-    const int64_t k = plans[0]->k, per_group = ct_gemm_packed_size(out_g, k),
-                  pair_group = ct_gemm_packed_size(2 * out_g, k);
-    struct step_pair *sp = &st->step_pairs[o1];
-    sp->a = calloc((size_t)(groups * pair_group), sizeof(float));
-    sp->bias = malloc((size_t)(2 * layer->params.out_channels) * sizeof(float));
-    if (!sp->a || !sp->bias)
+    if (!merge_weights(layer, plans, false, &st->step_pairs[o1].a,
+                       &st->step_pairs[o1].bias))
       return false;
-    for (int64_t g = 0; g < groups; g++)
-      for (int64_t row = 0; row < 2 * out_g; row++) {
-        const int64_t c = row % out_g;
-        const float *a = plans[row / out_g]->a + g * per_group;
-        float *pa = sp->a + g * pair_group;
-        for (int64_t j = 0; j < k; j++)
-          pa[(row / CT_GEMM_MR * k + j) * CT_GEMM_MR + row % CT_GEMM_MR] =
-              a[(c / CT_GEMM_MR * k + j) * CT_GEMM_MR + c % CT_GEMM_MR];
-        sp->bias[2 * g * out_g + row] = layer->bias ? layer->bias[g * out_g + c] : 0.0f;
-      }
   }
   return true;
 }
@@ -1270,15 +1260,16 @@ static void tap_rows(ct_stream *st, const float *in, int64_t in_chan_stride,
   else
     for (int64_t t = 0; t < tasks; t++)
       run_tap_task(&job, (int)t, 0);
-  st->hist_rows += count;
 }
 
-/* 2d/3d history appends: one task per (row, channel), lines placed inside
- * the zero borders. */
+/* 2d/3d: count rows of src (channel c of row r at src + c * src_chan_stride
+ * + r * in_frame) into the ring from padded row first_row on, lines placed
+ * inside the zero borders. One task per (row, channel), or per piece of one
+ * when a few large frames without borders are copied. */
 typedef struct {
   const ct_stream *st;
-  const float *in;
-  int64_t in_chan_stride, first_row, lines, line_len, line_step, line_start;
+  const float *src;
+  int64_t src_chan_stride, first_row, pieces, piece_len;
 } ring_copy_job;
 
 static void run_ring_copy(void *ctx, int task, int worker) {
@@ -1286,27 +1277,18 @@ static void run_ring_copy(void *ctx, int task, int worker) {
   const ring_copy_job *job = ctx;
   const ct_stream *st = job->st;
   const int64_t channels = st->layer->params.in_channels;
-  const int64_t r = task / channels, c = task % channels;
-  const float *src = job->in + c * job->in_chan_stride + r * st->in_frame;
+  const int64_t rc = task / job->pieces, piece = task % job->pieces;
+  const int64_t r = rc / channels, c = rc % channels;
+  const float *src = job->src + c * job->src_chan_stride + r * st->in_frame;
   float *dst = stored_row(st, job->first_row + r, c);
   if (st->padded_frame == st->in_frame) {
-    memcpy(dst, src, (size_t)st->in_frame * sizeof(float));
+    const int64_t begin = piece * job->piece_len;
+    const int64_t end =
+        begin + job->piece_len < st->in_frame ? begin + job->piece_len : st->in_frame;
+    if (begin < end)
+      memcpy(dst + begin, src + begin, (size_t)(end - begin) * sizeof(float));
     return;
   }
-  for (int64_t y = 0; y < job->lines; y++)
-    memcpy(dst + job->line_start + y * job->line_step, src + y * job->line_len,
-           (size_t)job->line_len * sizeof(float));
-}
-
-/* Appends count input rows (channel-planar, in_chan_stride apart) to the
- * history, inside the zero borders of padded frames. */
-static void copy_rows(ct_stream *st, const float *in, int64_t in_chan_stride,
-                      int64_t count) {
-  if (st->tap_mode) {
-    tap_rows(st, in, in_chan_stride, count);
-    return;
-  }
-  const int64_t channels = st->layer->params.in_channels;
   /* A frame is lines along the last axis: one line of W in 2d, H lines in 3d. */
   const bool three_d = st->layer->params.rank == 3;
   const int64_t lines = three_d ? st->in_len[1] : 1;
@@ -1315,62 +1297,45 @@ static void copy_rows(ct_stream *st, const float *in, int64_t in_chan_stride,
   const int64_t line_start =
       three_d ? st->pad_before[1] * st->padded_len[2] + st->pad_before[2]
               : st->pad_before[1];
-  const int64_t first = st->hist_first + st->hist_rows;
-  if (!st->ring) { /* 1d: one contiguous copy per channel, on every core */
-    channel_copy_job job = {.st = st,
-                            .in = in,
-                            .in_chan_stride = in_chan_stride,
-                            .first_row = first,
-                            .len = count * st->in_frame,
-                            .pieces = 1};
-    const int threads = st->pool ? ct_pool_size(st->pool) : 1;
-    if (threads > 1 && (double)job.len * channels >= (1 << 16)) {
-      job.pieces = ct_ceil_div(2 * threads, channels);
-      run_on_pool(st, (int)(channels * job.pieces), run_channel_copy, &job);
-    } else {
-      for (int c = 0; c < channels; c++)
-        run_channel_copy(&job, c, 0);
-    }
-    st->hist_rows += count;
-    return;
-  }
+  for (int64_t y = 0; y < lines; y++)
+    memcpy(dst + line_start + y * line_step, src + y * line_len,
+           (size_t)line_len * sizeof(float));
+}
+
+static void copy_into_ring(ct_stream *st, const float *src, int64_t src_chan_stride,
+                           int64_t first_row, int64_t count) {
+  const int64_t copies = count * st->layer->params.in_channels;
   ring_copy_job job = {.st = st,
-                       .in = in,
-                       .in_chan_stride = in_chan_stride,
-                       .first_row = first,
-                       .lines = lines,
-                       .line_len = line_len,
-                       .line_step = line_step,
-                       .line_start = line_start};
-  const int64_t tasks = count * channels;
+                       .src = src,
+                       .src_chan_stride = src_chan_stride,
+                       .first_row = first_row,
+                       .pieces = 1,
+                       .piece_len = st->in_frame};
   const int threads = st->pool ? ct_pool_size(st->pool) : 1;
-  if (threads > 1 && tasks > 1 && (double)tasks * st->in_frame >= (1 << 16))
+  /* Frames of video are megabytes: a copy that big goes faster on every
+   * core. */
+  const bool parallel = threads > 1 && (double)copies * st->in_frame >= (1 << 16);
+  if (parallel && st->padded_frame == st->in_frame && copies < 2 * threads) {
+    job.pieces = ct_ceil_div(2 * threads, copies);
+    job.piece_len = ct_ceil_div(st->in_frame, job.pieces);
+  }
+  const int64_t tasks = copies * job.pieces;
+  if (parallel && tasks > 1)
     run_on_pool(st, (int)tasks, run_ring_copy, &job);
   else
     for (int64_t t = 0; t < tasks; t++)
       run_ring_copy(&job, (int)t, 0);
-  st->hist_rows += count;
 }
 
-/* Rows of a push copied into the ring: one task per (row, channel, piece). */
-typedef struct {
-  ct_stream *st;
-  const float *in; /* the first copied row */
-  int64_t in_chan_stride, first_row, channels, pieces, piece_len;
-} copy_job;
-
-static void run_copy_task(void *ctx, int task, int worker) {
-  (void)worker;
-  const copy_job *job = ctx;
-  const int64_t piece = task % job->pieces, rc = task / job->pieces;
-  const int64_t row = rc / job->channels, c = rc % job->channels;
-  const int64_t begin = piece * job->piece_len;
-  const int64_t end = begin + job->piece_len < job->st->in_frame ? begin + job->piece_len
-                                                                 : job->st->in_frame;
-  if (begin < end)
-    memcpy(stored_row(job->st, job->first_row + row, c) + begin,
-           job->in + row * job->st->in_frame + c * job->in_chan_stride + begin,
-           (size_t)(end - begin) * sizeof(float));
+/* Appends count input rows (channel-planar, in_chan_stride apart) to the
+ * history: 2d/3d rows (1d pushes go through push_1d_direct). */
+static void copy_rows(ct_stream *st, const float *in, int64_t in_chan_stride,
+                      int64_t count) {
+  if (st->tap_mode)
+    tap_rows(st, in, in_chan_stride, count);
+  else
+    copy_into_ring(st, in, in_chan_stride, st->hist_first + st->hist_rows, count);
+  st->hist_rows += count;
 }
 
 /* Appends rows [from, end) of src (whose first row is padded row src_first)
@@ -1386,27 +1351,9 @@ static ct_status keep_rows(ct_stream *st, const float *src, int64_t src_chan_str
       return status;
     st->hist_rows++;
   }
-  if (from >= end)
-    return CT_OK;
-  const int64_t channels = st->layer->params.in_channels;
-  copy_job job = {.st = st,
-                  .in = src + (from - src_first) * st->in_frame,
-                  .in_chan_stride = src_chan_stride,
-                  .first_row = from,
-                  .channels = channels,
-                  .pieces = 1};
-  const int64_t count = end - from;
-  const int threads = st->pool ? ct_pool_size(st->pool) : 1;
-  /* Frames of video are megabytes: a copy that big goes faster on every
-   * core. */
-  if (threads > 1 && (double)count * channels * st->in_frame >= (1 << 18))
-    job.pieces = ct_ceil_div(2 * threads, count * channels);
-  job.piece_len = ct_ceil_div(st->in_frame, job.pieces);
-  if (job.pieces > 1)
-    run_on_pool(st, (int)(count * channels * job.pieces), run_copy_task, &job);
-  else
-    for (int t = 0; t < count * channels; t++)
-      run_copy_task(&job, t, 0);
+  if (from < end)
+    copy_into_ring(st, src + (from - src_first) * st->in_frame, src_chan_stride, from,
+                   end - from);
   return CT_OK;
 }
 
