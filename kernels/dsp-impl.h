@@ -218,12 +218,14 @@ static void SUFFIX(tiles)(const ct_run_gemm *g, int64_t row, int64_t rows, int64
 }
 
 /* Copies the block's input, 2-vector-wide columns at a time, into a
- * contiguous panel: many channels' rows otherwise alias in the cache. */
+ * contiguous panel: many channels' rows otherwise alias in the cache. Each
+ * row is read from start to end before the next, one stream the hardware
+ * prefetcher follows, not k streams of 128 bytes at a time. */
 static int64_t SUFFIX(pack_panel)(const ct_run_gemm *g, int64_t jc, int64_t end,
                                   int64_t k0, int64_t k1) {
   const int64_t tiles = (end - jc) / (2 * VW);
-  for (int64_t t = 0; t < tiles; t++)
-    for (int64_t k = k0; k < k1; k++)
+  for (int64_t k = k0; k < k1; k++)
+    for (int64_t t = 0; t < tiles; t++)
       memcpy(g->pack + (t * (k1 - k0) + (k - k0)) * 2 * VW, g->rows[k] + jc + t * 2 * VW,
              2 * VW * sizeof(float));
   return tiles;
