@@ -10,6 +10,8 @@
 typedef __m512 vec;
 #define VLOAD(p) _mm512_loadu_ps(p)
 #define VSTORE(p, v) _mm512_storeu_ps((p), (v))
+#define VSTREAM(p, v) _mm512_stream_ps((p), (v))
+#define VFENCE() _mm_sfence()
 #define VSET1(x) _mm512_set1_ps(x)
 #define VFMA(acc, a, b) _mm512_fmadd_ps((a), (b), (acc))
 #define SFMA(acc, a, b) fmaf((a), (b), (acc))

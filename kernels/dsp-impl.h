@@ -4,11 +4,33 @@
  *   VW                floats per vector
  *   vec, VLOAD, VSTORE, VSET1
  *   VFMA(acc, a, b)   acc + a*b (fused on SIMD levels)
- *   SFMA(acc, a, b)   the same for one float, rounding exactly as VFMA */
+ *   SFMA(acc, a, b)   the same for one float, rounding exactly as VFMA
+ * and optionally VSTREAM(p, v) (a non-temporal store of an aligned vector)
+ * and VFENCE() (orders those stores before what follows). */
 #include <stdbool.h>
 #include <string.h>
 
 #include "dsp.h"
+
+#ifndef VSTREAM
+#define VSTREAM(p, v) VSTORE((p), (v))
+#define VFENCE() ((void)0)
+#endif
+#ifdef VPAIR_LO
+#define VSTREAM_PAIR(p, e, o)                                                            \
+  (VSTREAM((p), VPAIR_LO((e), (o))), VSTREAM((p) + VW, VPAIR_HI((e), (o))))
+#else
+#define VSTREAM_PAIR(p, e, o) VSTORE_PAIR((p), (e), (o))
+#endif
+
+/* Non-temporal stores pay only for whole 64-byte lines: a tile streams its
+ * rows when they start a line and it writes whole lines of them. */
+static inline bool SUFFIX(starts_line)(const float *p) {
+  return ((uintptr_t)p & 63) == 0;
+}
+static inline bool SUFFIX(streams)(const ct_run_gemm *g, int nv) {
+  return g->stream_out && g->k <= CT_GEMM_KC && (nv * VW) % 16 == 0;
+}
 
 /* An MR x (NV vectors) tile of outputs over products [k0, k1): accumulators
  * stay in registers, each input vector is loaded once and used MR times.
@@ -42,9 +64,15 @@ static inline float *SUFFIX(dst_row)(const ct_run_gemm *g, int64_t r) {
             VFMA(acc[r][v], av, bv[v]);                                                  \
       }                                                                                  \
     }                                                                                    \
+    const bool stream_ = SUFFIX(streams)(g, NV);                                         \
     _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {                               \
-      _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++)                               \
-          VSTORE(dst[r] + v * VW, acc[r][v]);                                            \
+      if (stream_ && SUFFIX(starts_line)(dst[r])) {                                      \
+        _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++)                             \
+            VSTREAM(dst[r] + v * VW, acc[r][v]);                                         \
+      } else {                                                                           \
+        _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++)                             \
+            VSTORE(dst[r] + v * VW, acc[r][v]);                                          \
+      }                                                                                  \
     }                                                                                    \
   }
 
@@ -279,6 +307,8 @@ static void SUFFIX(run_gemm)(const ct_run_gemm *g) {
       }
     }
   }
+  if (g->stream_out)
+    VFENCE();
 }
 
 /* Phases back into output order. Pure copies: no rounding involved. */
@@ -346,12 +376,14 @@ static void SUFFIX(interleave)(const ct_interleave *il) {
 /* Pairs of rows (2c, 2c + 1) are channel c's two phases of a stride-2 run
  * that read the same inputs: each input vector is loaded once for both, and
  * the results are interleaved in registers and stored once, in output
- * order: dst[c * dst_stride + 2 * i + r]. One pass over all products (the
- * caller keeps k <= CT_GEMM_KC), each output the same chain of fused
- * multiply-adds from its bias as run_gemm computes. */
-#define DEFINE_PAIR_TILE(MR, NV)                                                         \
-  static inline void SUFFIX(pair_##MR##x##NV)(const ct_run_gemm *g, int64_t row,         \
-                                              int64_t col) {                             \
+ * order. One pass over all products (the caller keeps k <= CT_GEMM_KC),
+ * each output the same chain of fused multiply-adds from its bias as
+ * run_gemm computes. SHIFT 1 pairs phase 1 at position i with phase 0 at
+ * i + 1 (the pairs one output earlier; see dsp.h). Output of channel c at
+ * position col + i: out[c * out_stride + 2 * i + 0/1]. */
+#define DEFINE_PAIR_TILE(MR, NV, SHIFT)                                                  \
+  static inline void SUFFIX(pair_##MR##x##NV##_##SHIFT)(                                 \
+      const ct_run_gemm *g, int64_t row, int64_t col, float *out, int64_t out_stride) {  \
     vec acc[MR][NV];                                                                     \
     _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {                               \
       _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] =                   \
@@ -360,50 +392,67 @@ static void SUFFIX(interleave)(const ct_interleave *il) {
     const float *a = g->a + row * g->k;                                                  \
     for (int64_t k = 0; k < g->k; k++) {                                                 \
       const float *b = g->rows[k] + col;                                                 \
-      vec bv[NV];                                                                        \
-      _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) bv[v] = VLOAD(b + v * VW);    \
+      vec bv[2][NV]; /* [phase]: SHIFT reads phase 0 one position on */                  \
+      _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) {                             \
+        bv[1][v] = VLOAD(b + v * VW);                                                    \
+        bv[0][v] = SHIFT ? VLOAD(b + 1 + v * VW) : bv[1][v];                             \
+      }                                                                                  \
       _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {                             \
         vec av = VSET1(a[k * CT_GEMM_MR + r]);                                           \
         _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] =                 \
-            VFMA(acc[r][v], av, bv[v]);                                                  \
+            VFMA(acc[r][v], av, bv[r % 2][v]);                                           \
       }                                                                                  \
     }                                                                                    \
+    const bool stream_ = g->stream_out;                                                  \
     _Pragma("GCC unroll 8") for (int c = 0; c < MR / 2; c++) {                           \
-      float *o = g->dst + (row / 2 + c) * g->dst_stride + 2 * col;                       \
-      _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++)                               \
-          VSTORE_PAIR(o + 2 * v * VW, acc[2 * c][v], acc[2 * c + 1][v]);                 \
+      float *o = out + c * out_stride;                                                   \
+      const int first = SHIFT ? 2 * c + 1 : 2 * c, second = SHIFT ? 2 * c : 2 * c + 1;   \
+      if (stream_ && SUFFIX(starts_line)(o)) {                                           \
+        _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++)                             \
+            VSTREAM_PAIR(o + 2 * v * VW, acc[first][v], acc[second][v]);                 \
+      } else {                                                                           \
+        _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++)                             \
+            VSTORE_PAIR(o + 2 * v * VW, acc[first][v], acc[second][v]);                  \
+      }                                                                                  \
     }                                                                                    \
   }
-DEFINE_PAIR_TILE(6, 2)
-DEFINE_PAIR_TILE(4, 2)
-DEFINE_PAIR_TILE(2, 4)
-DEFINE_PAIR_TILE(2, 2)
-DEFINE_PAIR_TILE(6, 1)
-DEFINE_PAIR_TILE(4, 1)
-DEFINE_PAIR_TILE(2, 1)
+#define DEFINE_PAIR_TILES(SHIFT)                                                         \
+  DEFINE_PAIR_TILE(6, 2, SHIFT)                                                          \
+  DEFINE_PAIR_TILE(4, 2, SHIFT)                                                          \
+  DEFINE_PAIR_TILE(2, 4, SHIFT)                                                          \
+  DEFINE_PAIR_TILE(2, 2, SHIFT)                                                          \
+  DEFINE_PAIR_TILE(6, 1, SHIFT)                                                          \
+  DEFINE_PAIR_TILE(4, 1, SHIFT)                                                          \
+  DEFINE_PAIR_TILE(2, 1, SHIFT)
+DEFINE_PAIR_TILES(0)
+DEFINE_PAIR_TILES(1)
 
 #ifdef VMASK
-/* The last n < VW positions of a pair tile, masked: 2n outputs per channel
- * over the two interleaved vectors. */
+/* The n < VW positions of a pair tile at col, masked: 2n outputs per
+ * channel over the two interleaved vectors. */
 #define DEFINE_MASKED_PAIR_TILE(MR)                                                      \
   static inline void SUFFIX(masked_pair_##MR)(const ct_run_gemm *g, int64_t row,         \
-                                              int64_t col, int64_t n) {                  \
+                                              int64_t col, int64_t n, float *out,        \
+                                              int64_t out_stride) {                      \
     const VMASK_T mask = VMASK(n);                                                       \
     const VMASK_T lo_mask = VMASK(2 * n < VW ? 2 * n : VW);                              \
     const VMASK_T hi_mask = VMASK(2 * n > VW ? 2 * n - VW : 0);                          \
+    const int shift = g->pairs_shifted;                                                  \
     vec acc[MR];                                                                         \
     _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r] =                        \
         VSET1(g->bias[row + r]);                                                         \
     const float *a = g->a + row * g->k;                                                  \
     for (int64_t k = 0; k < g->k; k++) {                                                 \
-      const vec b = VMLOAD(g->rows[k] + col, mask);                                      \
+      const vec b1 = VMLOAD(g->rows[k] + col, mask);                                     \
+      const vec b0 = shift ? VMLOAD(g->rows[k] + col + 1, mask) : b1;                    \
       _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r] =                      \
-          VFMA(acc[r], VSET1(a[k * CT_GEMM_MR + r]), b);                                 \
+          VFMA(acc[r], VSET1(a[k * CT_GEMM_MR + r]), r % 2 ? b1 : b0);                   \
     }                                                                                    \
     _Pragma("GCC unroll 8") for (int c = 0; c < MR / 2; c++) {                           \
-      float *o = g->dst + (row / 2 + c) * g->dst_stride + 2 * col;                       \
-      VMSTORE(o, lo_mask, VPAIR_LO(acc[2 * c], acc[2 * c + 1]));                         \
-      VMSTORE(o + VW, hi_mask, VPAIR_HI(acc[2 * c], acc[2 * c + 1]));                    \
+      float *o = out + c * out_stride;                                                   \
+      const vec first = acc[2 * c + shift], second = acc[2 * c + 1 - shift];             \
+      VMSTORE(o, lo_mask, VPAIR_LO(first, second));                                      \
+      VMSTORE(o + VW, hi_mask, VPAIR_HI(first, second));                                 \
     }                                                                                    \
   }
 DEFINE_MASKED_PAIR_TILE(6)
@@ -411,54 +460,103 @@ DEFINE_MASKED_PAIR_TILE(4)
 DEFINE_MASKED_PAIR_TILE(2)
 #endif
 
-static void SUFFIX(run_pairs)(const ct_run_gemm *g) {
-  for (int64_t jc = 0; jc < g->n; jc += CT_GEMM_NC) {
-    const int64_t end = jc + CT_GEMM_NC < g->n ? jc + CT_GEMM_NC : g->n;
-    for (int64_t row = 0; row < g->m; row += CT_GEMM_MR) {
-      const int64_t rows = g->m - row < CT_GEMM_MR ? g->m - row : CT_GEMM_MR;
-      int64_t col = jc;
-      if (rows == 2)
-        for (; col + 4 * VW <= end; col += 4 * VW)
-          SUFFIX(pair_2x4)(g, row, col);
-      for (; col + 2 * VW <= end; col += 2 * VW) {
-        if (rows == 6)
-          SUFFIX(pair_6x2)(g, row, col);
-        else if (rows == 4)
-          SUFFIX(pair_4x2)(g, row, col);
-        else
-          SUFFIX(pair_2x2)(g, row, col);
-      }
-      for (; col + VW <= end; col += VW) {
-        if (rows == 6)
-          SUFFIX(pair_6x1)(g, row, col);
-        else if (rows == 4)
-          SUFFIX(pair_4x1)(g, row, col);
-        else
-          SUFFIX(pair_2x1)(g, row, col);
-      }
+/* Positions [col, end) of rows [row, row + rows) outside whole tiles: a
+ * masked tile where the level has one, else (and after it) one at a time,
+ * same sum, same order. */
+static void SUFFIX(pair_rest)(const ct_run_gemm *g, int64_t row, int64_t rows,
+                              int64_t col, int64_t end, float *out, int64_t out_stride) {
 #ifdef VMASK
-      if (col < end) {
-        if (rows == 6)
-          SUFFIX(masked_pair_6)(g, row, col, end - col);
-        else if (rows == 4)
-          SUFFIX(masked_pair_4)(g, row, col, end - col);
-        else
-          SUFFIX(masked_pair_2)(g, row, col, end - col);
-        col = end;
-      }
+  for (; col < end; col += VW) {
+    const int64_t n = end - col < VW ? end - col : VW;
+    if (rows == 6)
+      SUFFIX(masked_pair_6)(g, row, col, n, out, out_stride);
+    else if (rows == 4)
+      SUFFIX(masked_pair_4)(g, row, col, n, out, out_stride);
+    else
+      SUFFIX(masked_pair_2)(g, row, col, n, out, out_stride);
+    out += 2 * n;
+  }
 #endif
-      /* The last positions one at a time: same sum, same order. */
-      for (int64_t r = row; r < row + rows; r++) {
-        const float *a = g->a + (r / CT_GEMM_MR) * CT_GEMM_MR * g->k + r % CT_GEMM_MR;
-        for (int64_t i = col; i < end; i++) {
-          float acc = g->bias[r];
-          for (int64_t k = 0; k < g->k; k++)
-            acc = SFMA(acc, a[k * CT_GEMM_MR], g->rows[k][i]);
-          g->dst[(r / 2) * g->dst_stride + 2 * i + r % 2] = acc;
-        }
-      }
+  const int shift = g->pairs_shifted;
+  for (int64_t r = row; r < row + rows; r++) {
+    const float *a = g->a + (r / CT_GEMM_MR) * CT_GEMM_MR * g->k + r % CT_GEMM_MR;
+    /* Row r is the first of its pair's outputs when its phase is 0, or 1
+     * when shifted; phase 0 of a shifted pair reads one position on. */
+    const int phase = (int)(r % 2), lane = phase ^ shift, ahead = shift && phase == 0;
+    for (int64_t i = col; i < end; i++) {
+      float acc = g->bias[r];
+      for (int64_t k = 0; k < g->k; k++)
+        acc = SFMA(acc, a[k * CT_GEMM_MR], g->rows[k][i + ahead]);
+      out[(r / 2 - row / 2) * out_stride + 2 * (i - col) + lane] = acc;
     }
   }
+}
+
+/* Where the stores of a channel's pairs first start a 64-byte line, if they
+ * ever do: positions peeled off before the whole tiles. */
+static int64_t SUFFIX(positions_to_line)(const float *out, int64_t n) {
+  const uintptr_t addr = (uintptr_t)out;
+  if (addr % (2 * sizeof(float)))
+    return 0; /* every pair straddles: no position helps */
+  const int64_t peel = (int64_t)((64 - addr % 64) % 64 / (2 * sizeof(float)));
+  return peel < n ? peel : n;
+}
+
+static void SUFFIX(pair_tiles)(const ct_run_gemm *g, int64_t row, int64_t rows,
+                               int64_t col, int64_t end, float *out, int64_t out_stride,
+                               int shift) {
+  if (rows == 2)
+    for (; col + 4 * VW <= end; col += 4 * VW, out += 8 * VW) {
+      if (shift)
+        SUFFIX(pair_2x4_1)(g, row, col, out, out_stride);
+      else
+        SUFFIX(pair_2x4_0)(g, row, col, out, out_stride);
+    }
+  for (; col + 2 * VW <= end; col += 2 * VW, out += 4 * VW) {
+    if (rows == 6)
+      shift ? SUFFIX(pair_6x2_1)(g, row, col, out, out_stride)
+            : SUFFIX(pair_6x2_0)(g, row, col, out, out_stride);
+    else if (rows == 4)
+      shift ? SUFFIX(pair_4x2_1)(g, row, col, out, out_stride)
+            : SUFFIX(pair_4x2_0)(g, row, col, out, out_stride);
+    else
+      shift ? SUFFIX(pair_2x2_1)(g, row, col, out, out_stride)
+            : SUFFIX(pair_2x2_0)(g, row, col, out, out_stride);
+  }
+  for (; col + VW <= end; col += VW, out += 2 * VW) {
+    if (rows == 6)
+      shift ? SUFFIX(pair_6x1_1)(g, row, col, out, out_stride)
+            : SUFFIX(pair_6x1_0)(g, row, col, out, out_stride);
+    else if (rows == 4)
+      shift ? SUFFIX(pair_4x1_1)(g, row, col, out, out_stride)
+            : SUFFIX(pair_4x1_0)(g, row, col, out, out_stride);
+    else
+      shift ? SUFFIX(pair_2x1_1)(g, row, col, out, out_stride)
+            : SUFFIX(pair_2x1_0)(g, row, col, out, out_stride);
+  }
+  SUFFIX(pair_rest)(g, row, rows, col, end, out, out_stride);
+}
+
+static void SUFFIX(run_pairs)(const ct_run_gemm *g) {
+  /* Whole tiles from where stores start a cache line: a vector store
+   * across two lines costs two, and only whole lines stream. Tiles of few
+   * rows store little for what they compute: not worth a masked head. */
+  const int64_t peel =
+      g->stream_out || g->m >= CT_GEMM_MR ? SUFFIX(positions_to_line)(g->dst, g->n) : 0;
+  for (int64_t jc = 0; jc < g->n; jc = jc < peel ? peel : jc + CT_GEMM_NC) {
+    const int64_t stop = jc < peel ? peel : jc + CT_GEMM_NC;
+    const int64_t end = stop < g->n ? stop : g->n;
+    for (int64_t row = 0; row < g->m; row += CT_GEMM_MR) {
+      const int64_t rows = g->m - row < CT_GEMM_MR ? g->m - row : CT_GEMM_MR;
+      float *out = g->dst + (row / 2) * g->dst_stride + 2 * jc;
+      if (jc < peel)
+        SUFFIX(pair_rest)(g, row, rows, jc, end, out, g->dst_stride);
+      else
+        SUFFIX(pair_tiles)(g, row, rows, jc, end, out, g->dst_stride, g->pairs_shifted);
+    }
+  }
+  if (g->stream_out)
+    VFENCE();
 }
 
 const ct_dsp SUFFIX(ct_dsp_table) = {
@@ -466,4 +564,5 @@ const ct_dsp SUFFIX(ct_dsp_table) = {
     .run_gemm = SUFFIX(run_gemm),
     .interleave = SUFFIX(interleave),
     .run_pairs = SUFFIX(run_pairs),
+    .fast_shifted_pairs = VW >= 16,
 };

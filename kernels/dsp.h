@@ -10,6 +10,7 @@
 #ifndef CT_DSP_H
 #define CT_DSP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -28,6 +29,15 @@ typedef struct ct_run_gemm {
   int64_t dst_stride;       /* between channels */
   float *const *dst_rows;   /* run_gemm: if not NULL, row r at dst_rows[r] instead */
   float *pack;              /* CT_GEMM_KC * CT_GEMM_NC floats of scratch, or NULL */
+  /* The output is more than the caches hold and nobody reads it soon: whole
+   * cache lines go out with non-temporal stores, which skip reading each
+   * line from memory before overwriting it (values are the same). */
+  bool stream_out;
+  /* run_pairs: pairs of phase 1 at position i and phase 0 at i + 1 instead
+   * of phase 0 and 1 at i, stored in that order from dst + 2 * i. Both give
+   * every output the same sum; the caller picks the one whose stores fall
+   * on even addresses. */
+  bool pairs_shifted;
 } ct_run_gemm;
 
 /* Cache blocking of large products: a block of KC products x NC columns of
@@ -56,9 +66,13 @@ typedef struct ct_dsp {
   void (*interleave)(const ct_interleave *args);
   /* A stride-2 run whose two phases read the same inputs: rows in pairs
    * (channel c, phase 0 / 1), results written interleaved in output order,
-   * dst[(row / 2) * dst_stride + 2 * i + row % 2]; m even, k <= CT_GEMM_KC;
-   * bias per row; pack unused. */
+   * dst[(row / 2) * dst_stride + 2 * i + row % 2] (see pairs_shifted); m
+   * even, k <= CT_GEMM_KC; bias per row; pack unused. */
   void (*run_pairs)(const ct_run_gemm *args);
+  /* Whether shifted pairs (ct_run_gemm.pairs_shifted) run as fast as
+   * unshifted ones: their second set of input vectors needs the registers
+   * AVX-512 has. Elsewhere they are correct but slower. */
+  bool fast_shifted_pairs;
 } ct_dsp;
 
 typedef enum {

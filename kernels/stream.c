@@ -4,6 +4,7 @@
 #include "layer-private.h"
 #include "pool.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,14 @@
 /* Sizes of the work units, in floats: one compute block of output steps, and
  * one fill of the input history (per push iteration, all channels). */
 enum { COMPUTE_BLOCK_FLOATS = 1 << 14, FILL_FLOATS = 1 << 18 };
+/* 1d pushes from this many steps read their input in place (push_1d_direct). */
+enum { DIRECT_1D_STEPS = 4096 };
+
+/* Outputs of a push larger than this go out with non-temporal stores: a
+ * few times what a core's L2 holds, so whatever reads them next reads
+ * them from memory either way, and the stores need not read every line in
+ * first (on these machines that read is a third of the memory traffic). */
+#define STREAM_OUT_BYTES (8.0 * 1024 * 1024)
 
 /* What one thread computes in. */
 typedef struct worker_scratch {
@@ -122,6 +131,10 @@ struct ct_stream {
   bool owns_pool;
   double macs_per_step; /* multiply-adds per output step, all channels */
   double parallel_macs; /* blocks smaller than this run on one thread */
+  /* Pushes whose output is larger than this (bytes) write it with
+   * non-temporal stores (ct_run_gemm.stream_out); stream_out: this one does. */
+  double stream_out_bytes;
+  bool stream_out;
 
   int64_t n_in, n_out;
 };
@@ -307,6 +320,7 @@ ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char
                            (double)layer->taps_per_pair / (double)strides +
                        1);
   st->parallel_macs = 1 << 17;
+  st->stream_out_bytes = STREAM_OUT_BYTES;
   /* 1d runs cover a block of steps per residue; keep acc near the cache. */
   const int64_t cout = params->out_channels;
   const int64_t s_run = st->axis[params->rank - 1].s;
@@ -714,26 +728,36 @@ static void compute_run(const ct_stream *st, const run_plan *plans, int64_t m0,
   const ct_layer *layer = st->layer;
   const ct_axis a = st->axis[st->run_axis];
   if (a.s == 2 && plans[0].pair_a && count > 0) {
-    /* Output x is phase (x + p) % 2 at index (x + p) / 2: pairs cover the
-     * x with x + p even up to an even end. */
+    /* Output x is phase (x + p) % 2 at index (x + p) / 2. Pairs (phase 0
+     * at m, phase 1 at m) cover outputs 2m - p and 2m - p + 1; shifted pairs
+     * (phase 1 at m, phase 0 at m + 1) start one output later. Of the two,
+     * the one whose pairs start on even addresses (so vector stores can
+     * start cache lines); but shifted pairs load each input twice, once per
+     * phase, which only tiles of 6 rows with registers to spare absorb. */
     const int64_t q_begin = first_out + a.p, q_end = first_out + count + a.p;
-    const int64_t m_lo = (q_begin + 1) / 2, m_hi = q_end / 2;
-    if (m_hi > m_lo) {
-      const int64_t x_lo = 2 * m_lo - a.p, x_hi = 2 * m_hi - a.p;
+    const int64_t m_lo = (q_begin + 1) / 2;
+    const bool shifted = st->dsp->fast_shifted_pairs && layer->out_per_group >= 3 &&
+                         (((uintptr_t)(out + (2 * m_lo - a.p - first_out))) & 7) != 0;
+    const int64_t m_first = shifted ? q_begin / 2 : m_lo;
+    const int64_t m_end = shifted ? (q_end - 1) / 2 : q_end / 2;
+    if (m_end > m_first) {
+      const int64_t x_lo = 2 * m_first - a.p + shifted, x_hi = 2 * m_end - a.p + shifted;
       compute_single_outputs(st, plans, m0, line, first_out, x_lo, out, out_chan_stride,
                              ws);
       const int64_t out_g = layer->out_per_group;
       for (int64_t g = ws->g_begin; g < ws->g_end; g++) {
-        set_rows(st, &plans[0], m0, line, m_lo, g * layer->in_per_group, ws);
+        set_rows(st, &plans[0], m0, line, m_first, g * layer->in_per_group, ws);
         ct_run_gemm gemm = {
             .m = 2 * out_g,
             .k = plans[0].k,
-            .n = m_hi - m_lo,
+            .n = m_end - m_first,
             .a = plans[0].pair_a + g * ct_gemm_packed_size(2 * out_g, plans[0].k),
             .bias = plans[0].pair_bias + 2 * g * out_g,
             .rows = ws->rows,
             .dst = out + (x_lo - first_out) + g * out_g * out_chan_stride,
             .dst_stride = out_chan_stride,
+            .stream_out = st->stream_out,
+            .pairs_shifted = shifted,
         };
         st->dsp->run_pairs(&gemm);
       }
@@ -781,6 +805,7 @@ static void compute_run_phases(const ct_stream *st, const run_plan *plans, int64
           .dst = dst + c0 * dst_stride,
           .dst_stride = dst_stride,
           .pack = ws->pack,
+          .stream_out = in_place && st->stream_out,
       };
       st->dsp->run_gemm(&gemm);
     }
@@ -857,6 +882,7 @@ static void compute_step_pair(const ct_stream *st, int64_t j, int64_t part_begin
           .rows = ws->rows,
           .dst_rows = ws->dst_rows,
           .pack = ws->pack,
+          .stream_out = st->stream_out,
       };
       st->dsp->run_gemm(&gemm);
     }
@@ -973,6 +999,9 @@ static void compute_outputs(ct_stream *st, int64_t j_end, float *out,
     return;
   const int64_t rows = j_end - st->n_out;
   const int threads = st->pool ? ct_pool_size(st->pool) : 1;
+  st->stream_out = (double)rows * (double)st->out_frame *
+                       (double)st->layer->params.out_channels * sizeof(float) >
+                   st->stream_out_bytes;
   const int rank = st->layer->params.rank;
   const int64_t part_total = rank == 1 ? 1 : st->out_len[1];
   /* 1d: whole vector tile units; step pairs: tasks cut between pairs. */
@@ -1111,6 +1140,10 @@ ct_status ct_stream_use_pool(ct_stream *stream, ct_pool *pool) {
 
 void ct_stream_set_parallel_threshold(ct_stream *stream, double macs) {
   stream->parallel_macs = macs;
+}
+
+void ct_stream_set_stream_out_threshold(ct_stream *stream, double bytes) {
+  stream->stream_out_bytes = bytes;
 }
 
 int ct_stream_threads(const ct_stream *stream) {
@@ -1579,9 +1612,18 @@ ct_status ct_stream_push(ct_stream *stream, const float *in, int64_t in_chan_str
     *n_out = stream->n_out - out_base;
     return CT_OK;
   }
-  if (!stream->ring && !stream->tap_mode && n_steps > 0) {
-    ct_status status = push_1d_direct(stream, in, in_chan_stride, n_steps, out,
-                                      out_chan_stride, out_base);
+  if (!stream->ring && !stream->tap_mode) {
+    /* A short push is cheaper copied whole: then its outputs are one run,
+     * not a run from the history and another from the push. */
+    ct_status status = CT_OK;
+    if (n_steps >= DIRECT_1D_STEPS) {
+      status = push_1d_direct(stream, in, in_chan_stride, n_steps, out, out_chan_stride,
+                              out_base);
+    } else if ((status = append_1d(stream, in, in_chan_stride, n_steps)) == CT_OK) {
+      stream->n_in += n_steps;
+      compute_outputs(stream, ct_stream_emitted(&stream->layer->params, stream->n_in),
+                      out, out_chan_stride, out_base);
+    }
     *n_out = stream->n_out - out_base;
     return status;
   }

@@ -70,6 +70,9 @@ ct_status ct_stream_use_pool(ct_stream *stream, ct_pool *pool);
 /* Work per compute block (multiply-adds) from which threads are used; small
  * blocks are not worth waking them. Tests set 0 to force threading. */
 void ct_stream_set_parallel_threshold(ct_stream *stream, double macs);
+/* Pushes whose output exceeds this many bytes write it with non-temporal
+ * stores (same values, less memory traffic); tests set 0 to force them. */
+void ct_stream_set_stream_out_threshold(ct_stream *stream, double bytes);
 
 /* Zero-copy streaming of 2d/3d frames without borders (no padding on the
  * frame axes): the caller promises that each pushed input stays valid and

@@ -194,6 +194,9 @@ static int stream_matches(const ct_layer *layer, const int64_t *in_shape,
     return 0;
   }
   ct_stream_set_parallel_threshold(st, 0);
+  /* Sometimes non-temporal output stores, whatever the size: same bits. */
+  if (rng_range(0, 1))
+    ct_stream_set_stream_out_threshold(st, 0);
   /* Sometimes zero-copy (2d/3d without frame padding read the previous
    * push in place): chunks then alternate between two buffers, and the one
    * the contract lets go of after a push is poisoned with NaN. */
