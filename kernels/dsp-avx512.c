@@ -42,4 +42,5 @@ typedef __m512 vec;
       (o))
 #define VSTORE_PAIR(p, e, o)                                                             \
   (VSTORE((p), VPAIR_LO((e), (o))), VSTORE((p) + VW, VPAIR_HI((e), (o))))
+#include "dsp-x86.h"
 #include "dsp-impl.h"

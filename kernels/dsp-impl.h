@@ -347,7 +347,7 @@ static void SUFFIX(interleave)(const ct_interleave *il) {
       const int64_t q = x + first, r = q % 8;
       il->out[x] = il->phases[r][q / 8 - il->phase_start[r]];
     }
-    for (; x + 8 * VW <= n; x += 8 * VW) {
+    for (; x + 64 <= n; x += 64) {
       const int64_t m = (x + first) / 8;
       const float *src[8];
       for (int r = 0; r < 8; r++)
