@@ -307,6 +307,11 @@ ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char
   st->hist_channels = st->tap_mode ? layer->taps_per_pair : params->in_channels;
   int64_t channels = st->hist_channels;
   int64_t fill = FILL_FLOATS / channels / st->padded_frame;
+  /* Tap mode: each fill is a parallel step followed by a wait for the
+   * slowest thread; 16 rows of P (not the 4 the budget gives K7) halve the
+   * time spent waiting. */
+  if (st->tap_mode && fill < 16)
+    fill = 16;
   st->fill_rows = fill > 0 ? fill : 1;
   st->ring = params->rank > 1;
   st->direct_ok = st->ring && st->padded_frame == st->in_frame && !st->tap_mode;
@@ -734,12 +739,14 @@ static void compute_run(const ct_stream *st, const run_plan *plans, int64_t m0,
     /* Output x is phase (x + p) % 2 at index (x + p) / 2. Pairs (phase 0
      * at m, phase 1 at m) cover outputs 2m - p and 2m - p + 1; shifted pairs
      * (phase 1 at m, phase 0 at m + 1) start one output later. Of the two,
-     * the one whose pairs start on even addresses (so vector stores can
-     * start cache lines); but shifted pairs load each input twice, once per
-     * phase, which only tiles of 6 rows with registers to spare absorb. */
+     * the one whose pairs start on even addresses, so that non-temporal
+     * stores can start cache lines. Shifted pairs load each input twice,
+     * once per phase: only worth it for those stores, in tiles of 6 rows
+     * with registers to spare. */
     const int64_t q_begin = first_out + a.p, q_end = first_out + count + a.p;
     const int64_t m_lo = (q_begin + 1) / 2;
-    const bool shifted = st->dsp->fast_shifted_pairs && layer->out_per_group >= 3 &&
+    const bool shifted = st->stream_out && st->dsp->fast_shifted_pairs &&
+                         layer->out_per_group >= 3 &&
                          (((uintptr_t)(out + (2 * m_lo - a.p - first_out))) & 7) != 0;
     const int64_t m_first = shifted ? q_begin / 2 : m_lo;
     const int64_t m_end = shifted ? (q_end - 1) / 2 : q_end / 2;
