@@ -993,12 +993,18 @@ static void check_errors(void) {
 
   /* bench: contract lines and JSON; unknown cases and options refused. */
   r = RUN("bench", "--case", "K1_audio_fir2x", "--threads", "1");
-  tap_ok(r.exit_code == 0 &&
-             g_regex_match_simple("^K1_audio_fir2x mode=oneshot ms=[0-9.]+ "
-                                  "gflops=[0-9.]+\nK1_audio_fir2x "
-                                  "mode=stream ms=[0-9.]+ gflops=[0-9.]+\n$",
-                                  r.out, 0, 0),
-         "bench: one line per mode: %s", r.out);
+  const gboolean bench_lines =
+      r.exit_code == 0 && g_regex_match_simple("^K1_audio_fir2x mode=oneshot ms=[0-9.]+ "
+                                               "gflops=[0-9.]+\nK1_audio_fir2x "
+                                               "mode=stream ms=[0-9.]+ gflops=[0-9.]+\n$",
+                                               r.out, 0, 0);
+  tap_ok(bench_lines, "bench: one line per mode, as the contract writes them");
+  if (!bench_lines) { /* its output as TAP comments */
+    gchar **lines = g_strsplit(r.out, "\n", -1);
+    for (gchar **line = lines; *line; line++)
+      g_print("# %s\n", *line);
+    g_strfreev(lines);
+  }
   run_clear(&r);
   r = RUN("bench", "--case=K1_audio_fir2x", "--json");
   JsonParser *parser = json_parser_new();
