@@ -38,6 +38,10 @@ typedef struct ct_run_gemm {
    * every output the same sum; the caller picks the one whose stores fall
    * on even addresses. */
   bool pairs_shifted;
+  /* run_gemm: if not NULL, the input runs of the call that will follow
+   * ([k], same columns), prefetched while this call packs its own: input
+   * read straight from memory then arrives while this call computes. */
+  const float *const *next_rows;
 } ct_run_gemm;
 
 /* Cache blocking of large products: a block of KC products x NC columns of
