@@ -1269,15 +1269,18 @@ static void run_tap_task(void *ctx, int task, int worker) {
   const int64_t cin = st->layer->params.in_channels, taps = st->hist_channels;
   for (int64_t ci = 0; ci < cin; ci++)
     ws->rows[ci] = job->in + ci * job->in_chan_stride + r * st->in_frame + x0;
-  /* This row came from memory while the GEMM waited. The row this thread
-   * most likely takes next (threads take rows in turn; past the fill, the
-   * next fill's) is fetched while this one is packed: 26.3-26.6 -> 24.2-24.4
-   * ms on one thread, 13.6-15.9 -> 12.4-12.5 on two (K7 one-shot). */
+  /* This row came from memory while the GEMM waited. The piece this thread
+   * most likely takes next (threads take tasks in turn; past the fill, the
+   * next fill's rows) is fetched while this one is packed: 26.3-26.6 ->
+   * 24.2-24.4 ms on one thread, 13.6-15.9 -> 12.4-12.5 on two (K7
+   * one-shot). */
   const int threads = st->pool ? ct_pool_size(st->pool) : 1;
-  const int64_t next = r + threads;
-  const bool prefetch = job->pieces == 1 && next < job->available;
+  const int64_t next = task + threads, next_r = next / job->pieces,
+                next_x0 = next % job->pieces * job->piece_len;
+  const bool prefetch = next_r < job->available && next_x0 + (x1 - x0) <= width;
   for (int64_t ci = 0; prefetch && ci < cin; ci++)
-    ws->next_rows[ci] = job->in + ci * job->in_chan_stride + next * st->in_frame + x0;
+    ws->next_rows[ci] =
+        job->in + ci * job->in_chan_stride + next_r * st->in_frame + next_x0;
   for (int64_t t = 0; t < taps; t++)
     ws->dst_rows[t] = stored_row(st, job->first_row + r, t) + st->pad_before[1] + x0;
   ct_run_gemm gemm = {
