@@ -12,8 +12,9 @@
 /* Sizes of the work units, in floats: one compute block of output steps, and
  * one fill of the input history (per push iteration, all channels). */
 enum { COMPUTE_BLOCK_FLOATS = 1 << 14, FILL_FLOATS = 1 << 18 };
-/* 1d pushes from this many steps read their input in place (push_1d_direct). */
-enum { DIRECT_1D_STEPS = 4096 };
+/* 1d pushes of at least this many input floats (steps x channels) read
+ * their input in place (push_1d_direct); smaller ones cost less copied. */
+enum { DIRECT_1D_FLOATS = 4096 };
 
 /* Outputs of a push larger than this go out with non-temporal stores: a
  * few times what a core's L2 holds, so whatever reads them next reads
@@ -1646,7 +1647,7 @@ ct_status ct_stream_push(ct_stream *stream, const float *in, int64_t in_chan_str
     /* A short push is cheaper copied whole: then its outputs are one run,
      * not a run from the history and another from the push. */
     ct_status status = CT_OK;
-    if (n_steps >= DIRECT_1D_STEPS) {
+    if ((double)n_steps * (double)stream->layer->params.in_channels >= DIRECT_1D_FLOATS) {
       status = push_1d_direct(stream, in, in_chan_stride, n_steps, out, out_chan_stride,
                               out_base);
     } else if ((status = append_1d(stream, in, in_chan_stride, n_steps)) == CT_OK) {
