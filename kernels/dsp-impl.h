@@ -505,40 +505,24 @@ static int64_t SUFFIX(positions_to_line)(const float *out, int64_t n) {
   return peel < n ? peel : n;
 }
 
+/* The pair tile of MR rows and NV vectors, shifted or not. */
+#define PAIR_TILE(MR, NV)                                                                \
+  (shift ? SUFFIX(pair_##MR##x##NV##_1)(g, row, col, out, out_stride)                    \
+         : SUFFIX(pair_##MR##x##NV##_0)(g, row, col, out, out_stride))
+
 static void SUFFIX(pair_tiles)(const ct_run_gemm *g, int64_t row, int64_t rows,
                                int64_t col, int64_t end, float *out, int64_t out_stride,
                                int shift) {
   if (rows == 2)
-    for (; col + 4 * VW <= end; col += 4 * VW, out += 8 * VW) {
-      if (shift)
-        SUFFIX(pair_2x4_1)(g, row, col, out, out_stride);
-      else
-        SUFFIX(pair_2x4_0)(g, row, col, out, out_stride);
-    }
-  for (; col + 2 * VW <= end; col += 2 * VW, out += 4 * VW) {
-    if (rows == 6)
-      shift ? SUFFIX(pair_6x2_1)(g, row, col, out, out_stride)
-            : SUFFIX(pair_6x2_0)(g, row, col, out, out_stride);
-    else if (rows == 4)
-      shift ? SUFFIX(pair_4x2_1)(g, row, col, out, out_stride)
-            : SUFFIX(pair_4x2_0)(g, row, col, out, out_stride);
-    else
-      shift ? SUFFIX(pair_2x2_1)(g, row, col, out, out_stride)
-            : SUFFIX(pair_2x2_0)(g, row, col, out, out_stride);
-  }
-  for (; col + VW <= end; col += VW, out += 2 * VW) {
-    if (rows == 6)
-      shift ? SUFFIX(pair_6x1_1)(g, row, col, out, out_stride)
-            : SUFFIX(pair_6x1_0)(g, row, col, out, out_stride);
-    else if (rows == 4)
-      shift ? SUFFIX(pair_4x1_1)(g, row, col, out, out_stride)
-            : SUFFIX(pair_4x1_0)(g, row, col, out, out_stride);
-    else
-      shift ? SUFFIX(pair_2x1_1)(g, row, col, out, out_stride)
-            : SUFFIX(pair_2x1_0)(g, row, col, out, out_stride);
-  }
+    for (; col + 4 * VW <= end; col += 4 * VW, out += 8 * VW)
+      PAIR_TILE(2, 4);
+  for (; col + 2 * VW <= end; col += 2 * VW, out += 4 * VW)
+    rows == 6 ? PAIR_TILE(6, 2) : rows == 4 ? PAIR_TILE(4, 2) : PAIR_TILE(2, 2);
+  for (; col + VW <= end; col += VW, out += 2 * VW)
+    rows == 6 ? PAIR_TILE(6, 1) : rows == 4 ? PAIR_TILE(4, 1) : PAIR_TILE(2, 1);
   SUFFIX(pair_rest)(g, row, rows, col, end, out, out_stride);
 }
+#undef PAIR_TILE
 
 static void SUFFIX(run_pairs)(const ct_run_gemm *g) {
   /* Whole tiles from where stores start a cache line: a vector store

@@ -1008,15 +1008,20 @@ static void run_block_task(void *ctx, int task, int worker) {
                  job->out_base, ws);
 }
 
+/* Whether the next rows output steps go out with non-temporal stores. */
+static void choose_stores(ct_stream *st, int64_t rows) {
+  st->stream_out = (double)rows * (double)st->out_frame *
+                       (double)st->layer->params.out_channels * sizeof(float) >
+                   st->stream_out_bytes;
+}
+
 static void compute_outputs(ct_stream *st, int64_t j_end, float *out,
                             int64_t out_chan_stride, int64_t out_base) {
   if (j_end <= st->n_out)
     return;
   const int64_t rows = j_end - st->n_out;
   const int threads = st->pool ? ct_pool_size(st->pool) : 1;
-  st->stream_out = (double)rows * (double)st->out_frame *
-                       (double)st->layer->params.out_channels * sizeof(float) >
-                   st->stream_out_bytes;
+  choose_stores(st, rows);
   const int rank = st->layer->params.rank;
   const int64_t part_total = rank == 1 ? 1 : st->out_len[1];
   /* 1d: whole vector tile units; step pairs: tasks cut between pairs. */
@@ -1540,6 +1545,7 @@ static bool push_by_groups(ct_stream *st, const float *in, int64_t in_chan_strid
                    .tasks = threads};
   st->hist_rows += n_steps;
   st->n_in += n_steps;
+  choose_stores(st, j_end - st->n_out);
   ct_pool_run(st->pool, threads, run_group_task, &job);
   st->n_out = j_end > st->n_out ? j_end : st->n_out;
   return true;

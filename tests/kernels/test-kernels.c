@@ -407,6 +407,50 @@ static void check_random_layers(int n_layers, int family, const char *level) {
          level, stream_ok, tried, family_name[family]);
 }
 
+/* One layer with random weights (and bias) on a random input: the one-shot
+ * forward against the reference (NaN counts as infinitely wrong), then
+ * streamed in random chunks up to max_chunk against the one-shot, bitwise. */
+typedef struct {
+  double err, ref_max; /* largest error, largest reference output */
+  int streamed;        /* stream_matches */
+  char why[256];
+} long_check;
+
+static long_check run_long_layer(const ct_params *p, const int64_t *in_shape,
+                                 int with_bias, int max_chunk) {
+  long_check r = {0};
+  int64_t out_shape[CT_MAX_RANK], nx = p->in_channels, ny = p->out_channels;
+  ct_output_shape(p, in_shape, out_shape, NULL, 0);
+  for (int a = 0; a < p->rank; a++) {
+    nx *= in_shape[a];
+    ny *= out_shape[a];
+  }
+  const int64_t nw = ct_weight_count(p);
+  float *w = malloc((size_t)nw * sizeof(float)), *x = malloc((size_t)nx * sizeof(float));
+  float *bias = malloc((size_t)p->out_channels * sizeof(float));
+  float *one = malloc((size_t)ny * sizeof(float)),
+        *ref = malloc((size_t)ny * sizeof(float));
+  fill_random(w, nw);
+  fill_random(bias, p->out_channels);
+  fill_random(x, nx);
+  char msg[256];
+  ct_layer *layer = ct_layer_new(p, w, with_bias ? bias : NULL, msg, sizeof msg);
+  ct_forward(layer, in_shape, x, one, msg, sizeof msg);
+  ct_reference_forward(p, w, with_bias ? bias : NULL, in_shape, x, ref);
+  for (int64_t i = 0; i < ny; i++)
+    r.err = fmax(r.err, isnan(one[i]) ? INFINITY : fabs(one[i] - ref[i]));
+  r.ref_max = max_abs(ref, ny);
+  r.streamed =
+      stream_matches(layer, in_shape, out_shape, x, one, max_chunk, r.why, sizeof r.why);
+  ct_layer_free(layer);
+  free(w);
+  free(x);
+  free(bias);
+  free(one);
+  free(ref);
+  return r;
+}
+
 /* Large frames and long signals exercise history compaction and growth. */
 static void check_long_streams(void) {
   ct_params p;
@@ -442,33 +486,11 @@ static void check_long_streams(void) {
   p.stride[0] = 8;
   p.padding[0] = 4;
   p.output_padding[0] = 3;
-  int64_t len8[CT_MAX_RANK] = {4500}, out8[CT_MAX_RANK];
-  ct_output_shape(&p, len8, out8, NULL, 0);
-  const int64_t nw8 = ct_weight_count(&p), nx8 = 64 * len8[0], ny8 = 24 * out8[0];
-  w = malloc((size_t)nw8 * sizeof(float));
-  float *b8 = malloc(24 * sizeof(float));
-  x = malloc((size_t)nx8 * sizeof(float));
-  one = malloc((size_t)ny8 * sizeof(float));
-  float *ref8 = malloc((size_t)ny8 * sizeof(float));
-  fill_random(w, nw8);
-  fill_random(b8, 24);
-  fill_random(x, nx8);
-  layer = ct_layer_new(&p, w, b8, msg, sizeof msg);
-  ct_forward(layer, len8, x, one, msg, sizeof msg);
-  ct_reference_forward(&p, w, b8, len8, x, ref8);
-  double err8 = 0;
-  for (int64_t i = 0; i < ny8; i++)
-    err8 = fmax(err8, isnan(one[i]) ? INFINITY : fabs(one[i] - ref8[i]));
-  tap_ok(err8 < 1e-4 * fmax(1.0, max_abs(ref8, ny8)),
-         "64 -> 24 k16 s8, 4500 steps in one push matches reference (err %g)", err8);
-  tap_ok(stream_matches(layer, len8, out8, x, one, 5000, why, sizeof why),
-         "the same in chunks up to 5000: bitwise one-shot %s", why);
-  ct_layer_free(layer);
-  free(w);
-  free(b8);
-  free(x);
-  free(one);
-  free(ref8);
+  const int64_t len8[CT_MAX_RANK] = {4500};
+  long_check r = run_long_layer(&p, len8, 1, 5000);
+  tap_ok(r.err < 1e-4 * fmax(1.0, r.ref_max),
+         "64 -> 24 k16 s8, 4500 steps in one push matches reference (err %g)", r.err);
+  tap_ok(r.streamed, "the same in chunks up to 5000: bitwise one-shot %s", r.why);
 
   /* A 3d layer with big padding on T: many frames held before output. */
   ct_params_init(&p, 3);
@@ -480,30 +502,11 @@ static void check_long_streams(void) {
   p.dilation[0] = 5;
   p.kernel[1] = p.kernel[2] = 2;
   p.stride[1] = p.stride[2] = 2;
-  int64_t shape[3] = {20, 5, 6}, oshape[3];
-  ct_output_shape(&p, shape, oshape, NULL, 0);
-  int64_t nw = ct_weight_count(&p), nx = 2 * 20 * 30,
-          ny = 3 * oshape[0] * oshape[1] * oshape[2];
-  w = malloc((size_t)nw * sizeof(float));
-  x = malloc((size_t)nx * sizeof(float));
-  one = malloc((size_t)ny * sizeof(float));
-  float *ref = malloc((size_t)ny * sizeof(float));
-  fill_random(w, nw);
-  fill_random(x, nx);
-  layer = ct_layer_new(&p, w, NULL, msg, sizeof msg);
-  ct_forward(layer, shape, x, one, msg, sizeof msg);
-  ct_reference_forward(&p, w, NULL, shape, x, ref);
-  double err = 0;
-  for (int64_t i = 0; i < ny; i++)
-    err = fmax(err, fabs(one[i] - ref[i]));
-  tap_ok(err < 1e-5, "3d dilated T with heavy padding matches reference (err %g)", err);
-  tap_ok(stream_matches(layer, shape, oshape, x, one, 3, why, sizeof why),
-         "3d stream frame by frame: bitwise one-shot %s", why);
-  ct_layer_free(layer);
-  free(w);
-  free(x);
-  free(one);
-  free(ref);
+  const int64_t shape[3] = {20, 5, 6};
+  r = run_long_layer(&p, shape, 0, 3);
+  tap_ok(r.err < 1e-5, "3d dilated T with heavy padding matches reference (err %g)",
+         r.err);
+  tap_ok(r.streamed, "3d stream frame by frame: bitwise one-shot %s", r.why);
 }
 
 /* A stream too short for any output emits nothing, and is reusable. */
