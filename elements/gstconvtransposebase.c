@@ -400,18 +400,9 @@ static void drop_pool(GstConvTransposeBase *self) {
   }
 }
 
-/* Wraps n output steps of planar data into a buffer stamped from counters. */
-static GstBuffer *make_output(GstConvTransposeBase *self, const float *planar,
-                              gint64 chan_stride, gint64 n_steps) {
-  GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(self);
+/* Stamps an output buffer of the next n_steps from the counters. */
+static void stamp_output(GstConvTransposeBase *self, GstBuffer *outbuf, gint64 n_steps) {
   GstConvTransposeBasePrivate *priv = PRIV(self);
-  GstBuffer *outbuf = acquire_output(self, klass->output_size(self, n_steps));
-  if (!outbuf || !klass->pack(self, planar, chan_stride, n_steps, outbuf)) {
-    if (outbuf)
-      gst_buffer_unref(outbuf);
-    GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("cannot write an output buffer"), (NULL));
-    return NULL;
-  }
   GstClockTime start = step_time(priv, priv->out_steps);
   GstClockTime end = step_time(priv, priv->out_steps + (guint64)n_steps);
   if (GST_CLOCK_TIME_IS_VALID(start)) {
@@ -428,6 +419,50 @@ static GstBuffer *make_output(GstConvTransposeBase *self, const float *planar,
   GST_BUFFER_OFFSET_END(outbuf) =
       priv->out_offset_base + priv->out_steps + (guint64)n_steps;
   priv->out_steps += (guint64)n_steps;
+}
+
+/* Wraps n output steps of planar data into a buffer stamped from counters. */
+static GstBuffer *make_output(GstConvTransposeBase *self, const float *planar,
+                              gint64 chan_stride, gint64 n_steps) {
+  GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(self);
+  GstBuffer *outbuf = acquire_output(self, klass->output_size(self, n_steps));
+  if (!outbuf || !klass->pack(self, planar, chan_stride, n_steps, outbuf)) {
+    if (outbuf)
+      gst_buffer_unref(outbuf);
+    GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("cannot write an output buffer"), (NULL));
+    return NULL;
+  }
+  stamp_output(self, outbuf, n_steps);
+  return outbuf;
+}
+
+/* A whole signal in and out, packed as it is computed (see begin_pack). */
+static GstBuffer *run_signal_packed(GstConvTransposeBase *self, gint64 n_steps,
+                                    gint64 total) {
+  GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(self);
+  GstConvTransposeBasePrivate *priv = PRIV(self);
+  const gint64 in_frame = ct_stream_in_frame_size(priv->stream);
+  GstBuffer *outbuf = acquire_output(self, klass->output_size(self, total));
+  gpointer packer = outbuf ? klass->begin_pack(self, outbuf) : NULL;
+  gint64 pushed = 0, tail = 0;
+  gboolean ok =
+      packer && ct_stream_set_sink(priv->stream, klass->pack_steps, packer) == CT_OK;
+  ok = ok &&
+       ct_stream_push(priv->stream, priv->in_planar, n_steps * in_frame, n_steps, NULL, 0,
+                      &pushed) == CT_OK &&
+       ct_stream_finish(priv->stream, NULL, 0, &tail) == CT_OK && pushed + tail == total;
+  ct_stream_set_sink(priv->stream, NULL, NULL);
+  if (packer)
+    klass->end_pack(self, packer);
+  if (!ok) {
+    if (outbuf)
+      gst_buffer_unref(outbuf);
+    GST_ELEMENT_ERROR(
+        self, RESOURCE, FAILED,
+        ("cannot compute an output buffer of %" G_GINT64_FORMAT " steps", total), (NULL));
+    return NULL;
+  }
+  stamp_output(self, outbuf, total);
   return outbuf;
 }
 
@@ -743,15 +778,20 @@ static GstFlowReturn gst_conv_transpose_base_generate_output(GstBaseTransform *t
       goto done;
     }
     total = out_shape[0];
-    if (!grow_floats(&priv->out_planar, &priv->out_capacity,
-                     total * out_frame * p->out_channels))
-      goto no_memory;
-    ct_stream_push(priv->stream, priv->in_planar, n_steps * in_frame, n_steps,
-                   priv->out_planar, total * out_frame, &done_out);
-    ct_stream_finish(priv->stream, priv->out_planar + done_out * out_frame,
-                     total * out_frame, &n_tail);
-    n_out = done_out + n_tail;
-    GstBuffer *frame = make_output(self, priv->out_planar, total * out_frame, n_out);
+    GstBuffer *frame;
+    if (klass->begin_pack && klass->rank <= 2) {
+      frame = run_signal_packed(self, n_steps, total);
+    } else {
+      if (!grow_floats(&priv->out_planar, &priv->out_capacity,
+                       total * out_frame * p->out_channels))
+        goto no_memory;
+      ct_stream_push(priv->stream, priv->in_planar, n_steps * in_frame, n_steps,
+                     priv->out_planar, total * out_frame, &done_out);
+      ct_stream_finish(priv->stream, priv->out_planar + done_out * out_frame,
+                       total * out_frame, &n_tail);
+      n_out = done_out + n_tail;
+      frame = make_output(self, priv->out_planar, total * out_frame, n_out);
+    }
     if (frame) {
       gst_buffer_copy_into(frame, inbuf,
                            GST_BUFFER_COPY_TIMESTAMPS | GST_BUFFER_COPY_FLAGS, 0, -1);

@@ -62,6 +62,17 @@ struct _GstConvTransposeBaseClass {
                    gint64 n_steps, GstBuffer *outbuf);
   /* Bytes of an output buffer of n_steps. */
   gsize (*output_size)(GstConvTransposeBase *self, gint64 n_steps);
+  /* Optional, 1d and 2d layers with buffer_is_signal: the output is packed
+   * block by block on the threads that compute it, while it is in their
+   * caches, so the whole float output never goes through memory.
+   * begin_pack maps outbuf (a whole signal) and returns the packer, or NULL
+   * if it cannot; pack_steps (a ct_stream_sink, called with the packer)
+   * converts output steps [first, first + n_steps) from channel-planar
+   * floats, possibly on several threads at once; end_pack unmaps and frees
+   * the packer. */
+  gpointer (*begin_pack)(GstConvTransposeBase *self, GstBuffer *outbuf);
+  ct_stream_sink pack_steps;
+  void (*end_pack)(GstConvTransposeBase *self, gpointer packer);
 };
 
 /* Maps every item of a GST_TYPE_LIST value into out (a list), dropping the

@@ -382,8 +382,6 @@ static gboolean gst_conv_transpose_video_count_steps(GstConvTransposeBase *base,
   return TRUE;
 }
 
-/* planar[c][y][x] = component c / (2^depth - 1), honouring strides and
- * plane offsets of the mapped frame. */
 /* A frame mapped for conversion, shared by the threads that split its rows. */
 typedef struct {
   GstVideoFrame frame;
@@ -670,11 +668,12 @@ static void interleave_bytes(const guint8 *const *planes, gint pstride, gint n,
       out[i * pstride + p] = planes[p][i];
 }
 
-/* Rows [y0, y1) of every plane: clamped to [0, 1], scaled and rounded to
- * nearest; the x bytes of RGBx & co set to 255 and the bytes past the pixels
- * of a row (odd widths) to 0, so nothing in the output is uninitialised. */
-static void pack_rows(FrameJob *job, gint y0, gint y1) {
-  GstVideoFrame *frame = &job->frame;
+/* Rows [y0, y1) of every plane from planar, which holds the rows from
+ * first_row on: clamped to [0, 1], scaled and rounded to nearest; the x
+ * bytes of RGBx & co set to 255 and the bytes past the pixels of a row (odd
+ * widths) to 0, so nothing in the output is uninitialised. */
+static void pack_rows(GstVideoFrame *frame, const float *planar, gint64 chan_stride,
+                      gint first_row, gint y0, gint y1) {
   const GstVideoFormatInfo *finfo = frame->info.finfo;
   const gint width = GST_VIDEO_FRAME_WIDTH(frame);
   if (!GST_VIDEO_FORMAT_INFO_HAS_ALPHA(finfo) &&
@@ -720,8 +719,8 @@ static void pack_rows(FrameJob *job, gint y0, gint y1) {
         const gint n = MIN(QUANT_CHUNK, width - x0);
         for (gint p = 0; p < pstride0; p++)
           if (comp_at[p] >= 0)
-            quantize_u8(job->planar + (gint64)comp_at[p] * job->chan_stride +
-                            (gint64)y * width + x0,
+            quantize_u8(planar + (gint64)comp_at[p] * chan_stride +
+                            (gint64)(y - first_row) * width + x0,
                         n, levels[p]);
         interleave_bytes(byte_plane, pstride0, n, row + (gsize)x0 * (gsize)pstride0);
       }
@@ -732,10 +731,10 @@ static void pack_rows(FrameJob *job, gint y0, gint y1) {
     guint8 *data = GST_VIDEO_FRAME_COMP_DATA(frame, c);
     const gint pstride = GST_VIDEO_FRAME_COMP_PSTRIDE(frame, c);
     const gint stride = GST_VIDEO_FRAME_COMP_STRIDE(frame, c);
-    const float *src = job->planar + (gint64)c * job->chan_stride;
+    const float *src = planar + (gint64)c * chan_stride;
     for (gint y = y0; y < y1; y++) {
       guint8 *row = data + (gsize)y * (gsize)stride;
-      const float *line = src + (gint64)y * width;
+      const float *line = src + (gint64)(y - first_row) * width;
       /* Quantise a stretch (vectorised), then store with the pixel stride. */
       for (gint x0 = 0; x0 < width; x0 += QUANT_CHUNK) {
         const gint n = MIN(QUANT_CHUNK, width - x0);
@@ -757,7 +756,8 @@ static void pack_task(void *ctx, int task, int worker) {
   FrameJob *job = ctx;
   (void)worker;
   const gint y0 = task * job->rows_per_task;
-  pack_rows(job, y0, MIN(y0 + job->rows_per_task, GST_VIDEO_FRAME_HEIGHT(&job->frame)));
+  pack_rows(&job->frame, job->planar, job->chan_stride, 0, y0,
+            MIN(y0 + job->rows_per_task, GST_VIDEO_FRAME_HEIGHT(&job->frame)));
 }
 
 static gboolean gst_conv_transpose_video_pack(GstConvTransposeBase *base,
@@ -772,6 +772,34 @@ static gboolean gst_conv_transpose_video_pack(GstConvTransposeBase *base,
   gst_conv_transpose_base_parallel(base, row_tasks(base, &job), pack_task, &job);
   gst_video_frame_unmap(&job.frame);
   return TRUE;
+}
+
+/* 2d: output rows packed as the stream computes them (see begin_pack in
+ * gstconvtransposebase.h). */
+static gpointer gst_conv_transpose_video_begin_pack(GstConvTransposeBase *base,
+                                                    GstBuffer *outbuf) {
+  FrameJob *job = g_new0(FrameJob, 1);
+  if (!gst_video_frame_map(&job->frame, &PRIV(base)->out_info, outbuf, GST_MAP_WRITE)) {
+    g_free(job);
+    return NULL;
+  }
+  return job;
+}
+
+static void gst_conv_transpose_video_pack_steps(void *packer, int64_t first,
+                                                int64_t n_steps, const float *data,
+                                                int64_t chan_stride) {
+  FrameJob *job = packer;
+  pack_rows(&job->frame, data, chan_stride, (gint)first, (gint)first,
+            (gint)(first + n_steps));
+}
+
+static void gst_conv_transpose_video_end_pack(GstConvTransposeBase *base,
+                                              gpointer packer) {
+  FrameJob *job = packer;
+  (void)base;
+  gst_video_frame_unmap(&job->frame);
+  g_free(job);
 }
 
 static gsize gst_conv_transpose_video_output_size(GstConvTransposeBase *base,
@@ -794,6 +822,9 @@ static void gst_conv_transpose_video_class_init(GstConvTransposeVideoClass *klas
   base_class->count_steps = gst_conv_transpose_video_count_steps;
   base_class->unpack = gst_conv_transpose_video_unpack;
   base_class->pack = gst_conv_transpose_video_pack;
+  base_class->begin_pack = gst_conv_transpose_video_begin_pack;
+  base_class->pack_steps = gst_conv_transpose_video_pack_steps;
+  base_class->end_pack = gst_conv_transpose_video_end_pack;
   base_class->output_size = gst_conv_transpose_video_output_size;
   gst_type_mark_as_plugin_api(GST_TYPE_CONV_TRANSPOSE_VIDEO, 0);
 }

@@ -32,6 +32,7 @@ typedef struct worker_scratch {
   const float **next_rows; /* [max k] those of the next one (tap mode) */
   float **dst_rows;        /* [2 Cout] output rows of a step pair */
   float *pack;             /* CT_GEMM_KC * CT_GEMM_NC floats */
+  float *sink_block;       /* [Cout][sink_steps][frame] with a sink, else NULL */
   const float **phases;    /* [s_run] */
   int64_t *starts;         /* [s_run] */
   /* The groups this thread computes: all of them, except in a push split
@@ -140,6 +141,12 @@ struct ct_stream {
    * non-temporal stores (ct_run_gemm.stream_out); stream_out: this one does. */
   double stream_out_bytes;
   bool stream_out;
+  /* ct_stream_set_sink: outputs computed into each thread's sink_block,
+   * blocks of sink_steps on absolute boundaries (shifted back by
+   * sink_phase, so that step pairs stay whole), then handed over. */
+  ct_stream_sink sink;
+  void *sink_ctx;
+  int64_t sink_steps, sink_phase;
 
   int64_t n_in, n_out;
 };
@@ -972,6 +979,23 @@ static void compute_rows(const ct_stream *st, int64_t jb, int64_t je, int64_t pa
   }
 }
 
+/* Outputs [jb, je) in the thread's sink block, handed to the sink block by
+ * block (see ct_stream_set_sink). */
+static void compute_to_sink(const ct_stream *st, int64_t jb, int64_t je,
+                            const worker_scratch *ws) {
+  const int64_t steps = st->sink_steps, phase = st->sink_phase;
+  const int64_t chan_stride = steps * st->out_frame;
+  const int64_t part_total = st->layer->params.rank == 1 ? 1 : st->out_len[1];
+  for (int64_t j = jb; j < je;) {
+    int64_t stop = ct_floor_div(j + phase, steps) * steps + steps - phase;
+    if (stop > je)
+      stop = je;
+    compute_rows(st, j, stop, 0, part_total, ws->sink_block, chan_stride, j, ws);
+    st->sink(st->sink_ctx, j, stop - j, ws->sink_block, chan_stride);
+    j = stop;
+  }
+}
+
 /* The outputs of one push cut into tasks: ranges of steps, or when there
  * are few steps, parts of each step (see compute_rows). */
 typedef struct {
@@ -1003,16 +1027,19 @@ static void run_block_task(void *ctx, int task, int worker) {
     jb = job->j_begin;
   if (je > job->j_end)
     je = job->j_end;
-  if (jb < je)
+  if (jb < je && job->st->sink)
+    compute_to_sink(job->st, jb, je, ws);
+  else if (jb < je)
     compute_rows(job->st, jb, je, 0, job->part_total, job->out, job->out_chan_stride,
                  job->out_base, ws);
 }
 
 /* Whether the next rows output steps go out with non-temporal stores. */
 static void choose_stores(ct_stream *st, int64_t rows) {
-  st->stream_out = (double)rows * (double)st->out_frame *
-                       (double)st->layer->params.out_channels * sizeof(float) >
-                   st->stream_out_bytes;
+  st->stream_out = !st->sink && (double)rows * (double)st->out_frame *
+                                        (double)st->layer->params.out_channels *
+                                        sizeof(float) >
+                                    st->stream_out_bytes;
 }
 
 static void compute_outputs(ct_stream *st, int64_t j_end, float *out,
@@ -1024,9 +1051,16 @@ static void compute_outputs(ct_stream *st, int64_t j_end, float *out,
   choose_stores(st, rows);
   const int rank = st->layer->params.rank;
   const int64_t part_total = rank == 1 ? 1 : st->out_len[1];
-  /* 1d: whole vector tile units; step pairs: tasks cut between pairs. */
-  const int64_t unit = rank == 1 ? st->axis[0].s * 32 : st->step_pairs ? 2 : 1;
-  const int64_t unit_phase = st->step_pairs ? st->axis[0].p % 2 : 0;
+  /* 1d: whole vector tile units; step pairs: tasks cut between pairs; 2d
+   * with a sink: whole sink blocks. */
+  const bool sink_units = st->sink && rank == 2;
+  const int64_t unit = rank == 1        ? st->axis[0].s * 32
+                       : sink_units     ? st->sink_steps
+                       : st->step_pairs ? 2
+                                        : 1;
+  const int64_t unit_phase = sink_units       ? st->sink_phase
+                             : st->step_pairs ? st->axis[0].p % 2
+                                              : 0;
   block_job job = {.st = st,
                    .j_begin = st->n_out,
                    .j_end = j_end,
@@ -1046,7 +1080,7 @@ static void compute_outputs(ct_stream *st, int64_t j_end, float *out,
      * task per thread, since each task costs a claim and cache traffic. */
     const int64_t want =
         (double)rows * st->macs_per_step >= 8 * st->parallel_macs ? 2 * threads : threads;
-    if (units >= want || rank == 1) {
+    if (units >= want || rank == 1 || st->sink) { /* a sink takes whole steps */
       job.task_units = ct_ceil_div(units, units < want ? units : want);
       tasks = ct_ceil_div(units, job.task_units);
     } else {
@@ -1065,6 +1099,8 @@ static void compute_outputs(ct_stream *st, int64_t j_end, float *out,
   }
   if (tasks > 1)
     ct_pool_run(st->pool, (int)tasks, run_block_task, &job);
+  else if (st->sink)
+    compute_to_sink(st, st->n_out, j_end, &st->scratch[0]);
   else
     compute_rows(st, st->n_out, j_end, 0, part_total, out, out_chan_stride, out_base,
                  &st->scratch[0]);
@@ -1080,6 +1116,7 @@ static void free_scratch(worker_scratch *scratch, int n) {
     free(scratch[i].next_rows);
     free(scratch[i].dst_rows);
     free(scratch[i].pack);
+    free(scratch[i].sink_block);
   }
   free(scratch);
 }
@@ -1091,6 +1128,11 @@ static void *alloc_lines(size_t bytes) {
   const size_t line = 64;
   void *p = aligned_alloc(line, (bytes + line - 1) / line * line + line);
   return p;
+}
+
+static size_t sink_block_bytes(const ct_stream *st) {
+  return (size_t)(st->sink_steps * st->out_frame * st->layer->params.out_channels) *
+         sizeof(float);
 }
 
 static worker_scratch *new_scratch(const ct_stream *st, int n) {
@@ -1115,6 +1157,10 @@ static worker_scratch *new_scratch(const ct_stream *st, int n) {
     scratch[i].pack = alloc_lines(CT_GEMM_KC * CT_GEMM_NC * sizeof(float));
     scratch[i].g_begin = 0;
     scratch[i].g_end = st->layer->params.groups;
+    if (st->sink && !(scratch[i].sink_block = alloc_lines(sink_block_bytes(st)))) {
+      free_scratch(scratch, n);
+      return NULL;
+    }
     if (!scratch[i].acc || !scratch[i].pack || !scratch[i].phases || !scratch[i].starts ||
         !scratch[i].rows || !scratch[i].next_rows || !scratch[i].dst_rows) {
       free_scratch(scratch, n);
@@ -1167,6 +1213,42 @@ void ct_stream_set_parallel_threshold(ct_stream *stream, double macs) {
 
 void ct_stream_set_stream_out_threshold(ct_stream *stream, double bytes) {
   stream->stream_out_bytes = bytes;
+}
+
+/* Blocks of about this many floats per sink call: an L2 cache holds them
+ * with room for the caller's conversion. */
+enum { SINK_BLOCK_FLOATS = 1 << 15 };
+
+ct_status ct_stream_set_sink(ct_stream *stream, ct_stream_sink sink, void *ctx) {
+  const int rank = stream->layer->params.rank;
+  if (rank > 2)
+    return CT_ERR_INVALID;
+  if (sink && !stream->sink_steps) {
+    /* 1d: compute blocks (compute_rows' boundaries); 2d: a few rows, in
+     * step pairs when the layer has them. */
+    int64_t steps = stream->block_rows, phase = 0;
+    if (rank == 2) {
+      const int64_t unit = stream->step_pairs ? 2 : 1;
+      const int64_t per_step = stream->out_frame * stream->layer->params.out_channels;
+      steps = SINK_BLOCK_FLOATS / per_step / unit * unit;
+      if (steps < unit)
+        steps = unit;
+      phase = stream->step_pairs ? stream->axis[0].p % 2 : 0;
+    }
+    if ((double)steps * (double)stream->out_frame *
+            (double)stream->layer->params.out_channels * sizeof(float) >
+        CT_STREAM_MAX_BYTES)
+      return CT_ERR_OVERFLOW;
+    stream->sink_steps = steps;
+    stream->sink_phase = phase;
+  }
+  for (int i = 0; sink && i < stream->n_scratch; i++)
+    if (!stream->scratch[i].sink_block &&
+        !(stream->scratch[i].sink_block = alloc_lines(sink_block_bytes(stream))))
+      return CT_ERR_NOMEM;
+  stream->sink = sink;
+  stream->sink_ctx = ctx;
+  return CT_OK;
 }
 
 int ct_stream_threads(const ct_stream *stream) {
@@ -1519,7 +1601,8 @@ static bool push_by_groups(ct_stream *st, const float *in, int64_t in_chan_strid
                            int64_t out_base) {
   const int threads = st->pool ? ct_pool_size(st->pool) : 1;
   const int64_t groups = st->layer->params.groups;
-  if (st->layer->params.rank != 1 || threads < 2 || groups < threads || st->tap_mode)
+  if (st->layer->params.rank != 1 || threads < 2 || groups < threads || st->tap_mode ||
+      st->sink)
     return false;
   const int64_t j_end = ct_stream_emitted(&st->layer->params, st->n_in + n_steps);
   const double macs = (double)(j_end - st->n_out) * st->macs_per_step;

@@ -74,6 +74,21 @@ void ct_stream_set_parallel_threshold(ct_stream *stream, double macs);
  * stores (same values, less memory traffic); tests set 0 to force them. */
 void ct_stream_set_stream_out_threshold(ct_stream *stream, double bytes);
 
+/* Receives output steps [first, first + n_steps) (absolute step numbers):
+ * channel c of step first + i at data[c * chan_stride + i * frame], frame =
+ * ct_stream_out_frame_size. */
+typedef void (*ct_stream_sink)(void *ctx, int64_t first, int64_t n_steps,
+                               const float *data, int64_t chan_stride);
+/* Hands the outputs to `sink` in blocks of a few steps, each on the thread
+ * that computed it while it is still in that core's cache, instead of
+ * writing them to the caller's buffer (push and finish then take out =
+ * NULL). A caller that converts the floats (to 8-bit video, say) thus never
+ * sends a whole float frame through memory. Blocks of different steps may
+ * reach the sink at the same time from different threads; every step
+ * reaches it once, with the same values as without a sink. 1d and 2d
+ * layers (CT_ERR_INVALID for 3d); a NULL sink writes to out again. */
+ct_status ct_stream_set_sink(ct_stream *stream, ct_stream_sink sink, void *ctx);
+
 /* Zero-copy streaming of 2d/3d frames without borders (no padding on the
  * frame axes): the caller promises that each pushed input stays valid and
  * unchanged until the next push, finish or reset has returned, and the stream

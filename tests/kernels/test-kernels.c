@@ -8,6 +8,7 @@
 #include "tests/tap.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -172,6 +173,30 @@ static double max_abs(const float *v, int64_t n) {
   return m;
 }
 
+/* A sink that puts each block where it belongs in the whole output and
+ * counts how often each step arrives (blocks may come from several threads
+ * at once). */
+typedef struct {
+  float *out;
+  int64_t out_len, frame, cout;
+  atomic_int *arrivals; /* per step */
+  atomic_llong steps;   /* delivered in all */
+} collector;
+
+static void collect(void *ctx, int64_t first, int64_t n, const float *data,
+                    int64_t chan_stride) {
+  collector *col = ctx;
+  for (int64_t i = 0; i < n; i++) {
+    if (first + i < 0 || first + i >= col->out_len ||
+        atomic_fetch_add(&col->arrivals[first + i], 1) != 0)
+      continue; /* out of range or twice: counted, never written */
+    for (int64_t c = 0; c < col->cout; c++)
+      memcpy(col->out + (c * col->out_len + first + i) * col->frame,
+             data + c * chan_stride + i * col->frame, (size_t)col->frame * sizeof(float));
+  }
+  atomic_fetch_add(&col->steps, n);
+}
+
 /* Streams the input through chunk sizes drawn at random (0 and 1 included)
  * and returns whether the concatenation equals `expected` bitwise, checking
  * each push emits exactly what the contract says is final and certain. */
@@ -186,10 +211,34 @@ static int stream_matches(const ct_layer *layer, const int64_t *in_shape,
     snprintf(why, why_size, "stream_new: %.200s", msg);
     return 0;
   }
+  const int64_t out_len = out_shape[0], cout = p->out_channels;
+  /* Sometimes (1d, 2d) the outputs go to a sink instead of out, which is
+   * then NULL; the sink is set before or after the threads. */
+  const int sunk = p->rank <= 2 && rng_range(0, 2) == 0;
+  float *got =
+      calloc((size_t)(cout * out_len * ct_stream_out_frame_size(st)), sizeof(float));
+  collector col = {.out = got,
+                   .out_len = out_len,
+                   .frame = ct_stream_out_frame_size(st),
+                   .cout = cout,
+                   .arrivals =
+                       sunk ? calloc((size_t)out_len + 1, sizeof(atomic_int)) : NULL};
+  atomic_init(&col.steps, 0);
+  const int sink_first = (int)rng_range(0, 1);
+  if (sunk && sink_first && ct_stream_set_sink(st, collect, &col) != CT_OK) {
+    snprintf(why, why_size, "set_sink failed");
+    free(got);
+    free(col.arrivals);
+    ct_stream_free(st);
+    return 0;
+  }
   /* Any thread count gives the same bits; force threads even on tiny work. */
   int threads = (int)rng_range(1, 3);
-  if (ct_stream_set_threads(st, threads) != CT_OK) {
-    snprintf(why, why_size, "set_threads(%d) failed", threads);
+  if (ct_stream_set_threads(st, threads) != CT_OK ||
+      (sunk && !sink_first && ct_stream_set_sink(st, collect, &col) != CT_OK)) {
+    snprintf(why, why_size, "set_threads(%d) or set_sink failed", threads);
+    free(got);
+    free(col.arrivals);
     ct_stream_free(st);
     return 0;
   }
@@ -203,14 +252,14 @@ static int stream_matches(const ct_layer *layer, const int64_t *in_shape,
   const int retained = (int)rng_range(0, 1);
   ct_stream_retain_input(st, retained);
   const int64_t fin = ct_stream_in_frame_size(st), fout = ct_stream_out_frame_size(st);
-  const int64_t len = in_shape[0], out_len = out_shape[0];
-  const int64_t cin = p->in_channels, cout = p->out_channels;
+  const int64_t len = in_shape[0];
+  const int64_t cin = p->in_channels;
   const size_t chunk_floats = (size_t)(cin * (max_chunk + 1) * fin);
   float *chunk_buf[2] = {malloc(chunk_floats * sizeof(float)),
                          malloc(chunk_floats * sizeof(float))};
   int pushes = 0;
-  float *got = calloc((size_t)(cout * out_len * fout), sizeof(float));
-  float *chunk_out = malloc((size_t)(cout * (out_len + 1) * fout) * sizeof(float));
+  float *chunk_out =
+      sunk ? NULL : malloc((size_t)(cout * (out_len + 1) * fout) * sizeof(float));
   int ok = 1;
   int64_t pos = 0, emitted = 0;
   while (ok && pos <= len) {
@@ -230,13 +279,15 @@ static int stream_matches(const ct_layer *layer, const int64_t *in_shape,
     if (retained) /* the previous push's input may go now */
       for (size_t i = 0; i < chunk_floats; i++)
         chunk_buf[pushes % 2][i] = NAN;
-    if (status != CT_OK || done != want || done != final_certain) {
-      snprintf(why, why_size, "push of %lld at %lld emitted %lld, expected %lld",
-               (long long)n, (long long)pos, (long long)done, (long long)final_certain);
+    if (status != CT_OK || done != want || done != final_certain ||
+        (sunk && atomic_load(&col.steps) != emitted + done)) {
+      snprintf(why, why_size, "push of %lld at %lld emitted %lld, expected %lld%s",
+               (long long)n, (long long)pos, (long long)done, (long long)final_certain,
+               sunk ? " (sink)" : "");
       ok = 0;
       break;
     }
-    for (int64_t c = 0; c < cout; c++)
+    for (int64_t c = 0; !sunk && c < cout; c++)
       memcpy(got + (c * out_len + emitted) * fout, chunk_out + c * done * fout,
              (size_t)(done * fout) * sizeof(float));
     emitted += done;
@@ -252,15 +303,24 @@ static int stream_matches(const ct_layer *layer, const int64_t *in_shape,
                (long long)want, (long long)emitted, (long long)out_len);
       ok = 0;
     } else if (ct_stream_finish(st, chunk_out, want * fout, &done) != CT_OK ||
-               done != want) {
-      snprintf(why, why_size, "finish failed");
+               done != want || (sunk && atomic_load(&col.steps) != out_len)) {
+      snprintf(why, why_size, "finish failed%s", sunk ? " (sink)" : "");
       ok = 0;
     } else {
-      for (int64_t c = 0; c < cout; c++)
+      for (int64_t i = 0; sunk && i < out_len; i++)
+        if (atomic_load(&col.arrivals[i]) != 1) {
+          snprintf(why, why_size, "the sink got step %lld %d times", (long long)i,
+                   atomic_load(&col.arrivals[i]));
+          ok = 0;
+          break;
+        }
+      for (int64_t c = 0; !sunk && c < cout; c++)
         memcpy(got + (c * out_len + emitted) * fout, chunk_out + c * done * fout,
                (size_t)(done * fout) * sizeof(float));
-      if (memcmp(got, expected, (size_t)(cout * out_len * fout) * sizeof(float)) != 0) {
-        snprintf(why, why_size, "streamed output differs from one-shot");
+      if (ok &&
+          memcmp(got, expected, (size_t)(cout * out_len * fout) * sizeof(float)) != 0) {
+        snprintf(why, why_size, "streamed output differs from one-shot%s",
+                 sunk ? " (sink)" : "");
         ok = 0;
       }
       if (ct_stream_steps_in(st) != 0 || ct_stream_steps_out(st) != 0) {
@@ -273,6 +333,7 @@ static int stream_matches(const ct_layer *layer, const int64_t *in_shape,
   free(chunk_buf[1]);
   free(got);
   free(chunk_out);
+  free(col.arrivals);
   ct_stream_free(st);
   return ok;
 }
