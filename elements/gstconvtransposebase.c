@@ -313,6 +313,11 @@ static gboolean ensure_stream(GstConvTransposeBase *self) {
   /* Frames are read in place across pushes where the layer allows it; the
    * two input buffers alternate (see in_planar_prev). */
   ct_stream_retain_input(priv->stream, klass->rank > 1 && !priv->config.buffer_is_signal);
+  /* Video frames are unpacked with the zero borders the layer's padding
+   * reads, so the kernel reads them in place instead of copying every row
+   * into bordered storage (not possible for tap-mode layers: then plain). */
+  if (klass->rank > 1)
+    ct_stream_take_padded_frames(priv->stream, TRUE);
   /* The element packs every output right after computing it: ordinary
    * stores keep it in the cache for that (non-temporal ones would send a
    * 720p frame to memory only to read it back: 3d pipeline 435 -> 337-400
@@ -373,6 +378,16 @@ gboolean gst_conv_transpose_map_list(const GValue *list, GValue *out,
     return FALSE;
   }
   return TRUE;
+}
+
+void gst_conv_transpose_base_frame_layout(GstConvTransposeBase *self, gint64 *shape,
+                                          gint64 *offset) {
+  int64_t s[CT_MAX_RANK - 1], o[CT_MAX_RANK - 1];
+  ct_stream_pushed_frame_layout(PRIV(self)->stream, s, o);
+  for (gint a = 0; a + 1 < GST_CONV_TRANSPOSE_BASE_GET_CLASS(self)->rank; a++) {
+    shape[a] = s[a];
+    offset[a] = o[a];
+  }
 }
 
 gint gst_conv_transpose_base_threads(GstConvTransposeBase *self) {

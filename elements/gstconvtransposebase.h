@@ -83,6 +83,13 @@ gboolean gst_conv_transpose_map_list(const GValue *list, GValue *out,
                                                      gconstpointer data),
                                      gconstpointer data);
 
+/* How unpack lays out a frame (2d: one row; 3d: a picture) for the kernel:
+ * the frame axes' lengths and the offsets where the data starts, zero
+ * elsewhere (the borders the layer's padding reads, so that the kernel
+ * reads the frames in place); rank - 1 values each. */
+void gst_conv_transpose_base_frame_layout(GstConvTransposeBase *self, gint64 *shape,
+                                          gint64 *offset);
+
 /* Threads the element runs on (the n-threads property, 0 resolved). */
 gint gst_conv_transpose_base_threads(GstConvTransposeBase *self);
 

@@ -388,6 +388,10 @@ typedef struct {
   float *planar;
   gint64 chan_stride;
   gint rows_per_task;
+  /* Unpacking: row y of a channel starts at line_offset + y * line_stride,
+   * with `left` and `right` zeros around it and, in 3d, `above` and
+   * `below` zero lines around the picture (the kernel's frame layout). */
+  gint64 line_stride, line_offset, left, right, above, below;
 } FrameJob;
 
 #ifdef __SSE2__
@@ -462,20 +466,36 @@ static gint unpack_bytes_simd(const guint8 *px, gint pstride, gint n, float *out
 }
 
 /* planar[c][y][x] = component c / (2^depth - 1) for rows [y0, y1),
- * honouring strides and plane offsets of the mapped frame. */
+ * honouring strides and plane offsets of the mapped frame, and the zero
+ * borders of those rows (and of the picture, by the first and last rows). */
 static void unpack_rows(FrameJob *job, gint y0, gint y1) {
   GstVideoFrame *frame = &job->frame;
-  const gint width = GST_VIDEO_FRAME_WIDTH(frame);
+  const gint width = GST_VIDEO_FRAME_WIDTH(frame), height = GST_VIDEO_FRAME_HEIGHT(frame);
+  for (guint c = 0; c < GST_VIDEO_FRAME_N_COMPONENTS(frame); c++) {
+    float *chan = job->planar + (gint64)c * job->chan_stride + job->line_offset;
+    for (gint y = y0; y < y1; y++) {
+      memset(chan + (gint64)y * job->line_stride - job->left, 0,
+             (gsize)job->left * sizeof(float));
+      memset(chan + (gint64)y * job->line_stride + width, 0,
+             (gsize)job->right * sizeof(float));
+    }
+    if (y0 == 0)
+      memset(chan - job->left - job->above * job->line_stride, 0,
+             (gsize)(job->above * job->line_stride) * sizeof(float));
+    if (y1 == height)
+      memset(chan + (gint64)(height - 1) * job->line_stride + width + job->right, 0,
+             (gsize)(job->below * job->line_stride) * sizeof(float));
+  }
   for (guint c = 0; c < GST_VIDEO_FRAME_N_COMPONENTS(frame); c++) {
     const guint8 *data = GST_VIDEO_FRAME_COMP_DATA(frame, c);
     const gint pstride = GST_VIDEO_FRAME_COMP_PSTRIDE(frame, c);
     const gint stride = GST_VIDEO_FRAME_COMP_STRIDE(frame, c);
     const gboolean wide = GST_VIDEO_FRAME_COMP_DEPTH(frame, c) > 8;
     const float scale = wide ? 65535.0f : 255.0f;
-    float *dst = job->planar + (gint64)c * job->chan_stride;
+    float *dst = job->planar + (gint64)c * job->chan_stride + job->line_offset;
     for (gint y = y0; y < y1; y++) {
       const guint8 *px = data + (gsize)y * (gsize)stride;
-      float *line = dst + (gint64)y * width;
+      float *line = dst + (gint64)y * job->line_stride;
       /* Gather with the pixel stride, then divide (vectorisable). */
       gint x = wide ? 0 : unpack_bytes_simd(px, pstride, width, line);
       px += (gsize)x * (gsize)pstride;
@@ -510,6 +530,21 @@ static gboolean gst_conv_transpose_video_unpack(GstConvTransposeBase *base,
                                                 gint64 chan_stride) {
   GstConvTransposeVideoPrivate *priv = PRIV(base);
   FrameJob job = {.planar = planar, .chan_stride = chan_stride};
+  gint64 shape[2], offset[2];
+  gst_conv_transpose_base_frame_layout(base, shape, offset);
+  const gint64 width = GST_VIDEO_INFO_WIDTH(&priv->in_info);
+  const gint64 height = GST_VIDEO_INFO_HEIGHT(&priv->in_info);
+  if (GST_CONV_TRANSPOSE_BASE_GET_CLASS(base)->rank == 2) {
+    job.line_stride = shape[0]; /* a row is a frame */
+    job.line_offset = job.left = offset[0];
+  } else {
+    job.line_stride = shape[1];
+    job.line_offset = offset[0] * shape[1] + offset[1];
+    job.left = offset[1];
+    job.above = offset[0];
+    job.below = shape[0] - offset[0] - height;
+  }
+  job.right = job.line_stride - job.left - width;
   if (!gst_video_frame_map(&job.frame, &priv->in_info, inbuf, GST_MAP_READ)) {
     GST_ELEMENT_ERROR(base, STREAM, FORMAT, ("cannot map an input frame"), (NULL));
     return FALSE;

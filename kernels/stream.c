@@ -65,6 +65,9 @@ struct ct_stream {
   int64_t padded_len[CT_MAX_RANK]; /* frame axes, with zero borders */
   int64_t out_frame_shape[CT_MAX_RANK - 1];
   int64_t in_frame, out_frame, padded_frame;
+  /* Floats per step of the caller's input: in_frame, or padded_frame after
+   * ct_stream_take_padded_frames. */
+  int64_t push_frame;
   int run_axis;    /* the last axis: outputs along it are contiguous */
   int64_t run_len; /* outputs along the run axis per run (rank >= 2) */
 
@@ -162,7 +165,7 @@ static void set_msg(char *msg, size_t msg_size, const char *text) {
 }
 
 int64_t ct_stream_in_frame_size(const ct_stream *stream) {
-  return stream->in_frame;
+  return stream->push_frame;
 }
 
 int64_t ct_stream_out_frame_size(const ct_stream *stream) {
@@ -230,10 +233,10 @@ static float *stored_row(const ct_stream *st, int64_t u, int64_t c) {
 
 static const float *row_ptr(const ct_stream *st, int64_t u, int64_t c) {
   if (u >= st->direct_first && u < st->direct_end)
-    return st->direct_in + (u - st->direct_first) * st->in_frame +
+    return st->direct_in + (u - st->direct_first) * st->push_frame +
            c * st->direct_chan_stride;
   if (u >= st->prev_first && u < st->prev_end)
-    return st->prev_in + (u - st->prev_first) * st->in_frame + c * st->prev_chan_stride;
+    return st->prev_in + (u - st->prev_first) * st->push_frame + c * st->prev_chan_stride;
   return stored_row(st, u, c);
 }
 
@@ -326,6 +329,7 @@ ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char
     fill = 16;
   st->fill_rows = fill > 0 ? fill : 1;
   st->ring = params->rank > 1;
+  st->push_frame = st->in_frame;
   st->direct_ok = st->ring && st->padded_frame == st->in_frame && !st->tap_mode;
   st->hist_cap = max_kept_rows(st) + (st->direct_ok ? 1 : st->fill_rows);
   if (st->hist_cap < st->pad_before[0] + 1)
@@ -1432,12 +1436,12 @@ static void run_ring_copy(void *ctx, int task, int worker) {
   const int64_t channels = st->layer->params.in_channels;
   const int64_t rc = task / job->pieces, piece = task % job->pieces;
   const int64_t r = rc / channels, c = rc % channels;
-  const float *src = job->src + c * job->src_chan_stride + r * st->in_frame;
+  const float *src = job->src + c * job->src_chan_stride + r * st->push_frame;
   float *dst = stored_row(st, job->first_row + r, c);
-  if (st->padded_frame == st->in_frame) {
+  if (st->padded_frame == st->push_frame) { /* the caller's frames have borders */
     const int64_t begin = piece * job->piece_len;
-    const int64_t end =
-        begin + job->piece_len < st->in_frame ? begin + job->piece_len : st->in_frame;
+    const int64_t end = begin + job->piece_len < st->padded_frame ? begin + job->piece_len
+                                                                  : st->padded_frame;
     if (begin < end)
       memcpy(dst + begin, src + begin, (size_t)(end - begin) * sizeof(float));
     return;
@@ -1463,14 +1467,14 @@ static void copy_into_ring(ct_stream *st, const float *src, int64_t src_chan_str
                        .src_chan_stride = src_chan_stride,
                        .first_row = first_row,
                        .pieces = 1,
-                       .piece_len = st->in_frame};
+                       .piece_len = st->push_frame};
   const int threads = st->pool ? ct_pool_size(st->pool) : 1;
   /* Frames of video are megabytes: a copy that big goes faster on every
    * core. */
   const bool parallel = threads > 1 && (double)copies * st->in_frame >= (1 << 16);
-  if (parallel && st->padded_frame == st->in_frame && copies < 2 * threads) {
+  if (parallel && st->padded_frame == st->push_frame && copies < 2 * threads) {
     job.pieces = ct_ceil_div(2 * threads, copies);
-    job.piece_len = ct_ceil_div(st->in_frame, job.pieces);
+    job.piece_len = ct_ceil_div(st->push_frame, job.pieces);
   }
   const int64_t tasks = copies * job.pieces;
   if (parallel && tasks > 1)
@@ -1506,7 +1510,7 @@ static ct_status keep_rows(ct_stream *st, const float *src, int64_t src_chan_str
     st->hist_rows++;
   }
   if (from < end)
-    copy_into_ring(st, src + (from - src_first) * st->in_frame, src_chan_stride, from,
+    copy_into_ring(st, src + (from - src_first) * st->push_frame, src_chan_stride, from,
                    end - from);
   return CT_OK;
 }
@@ -1553,7 +1557,7 @@ static ct_status push_in_place(ct_stream *st, const float *in, int64_t in_chan_s
     st->hist_first = from < direct_end ? from : direct_end;
   st->prev_first = st->hist_first + st->hist_rows;
   st->prev_end = direct_end;
-  st->prev_in = in + (st->prev_first - direct_first) * st->in_frame;
+  st->prev_in = in + (st->prev_first - direct_first) * st->push_frame;
   st->prev_chan_stride = in_chan_stride;
   return CT_OK;
 }
@@ -1562,6 +1566,27 @@ void ct_stream_retain_input(ct_stream *stream, bool retain) {
   if (!retain)
     release_prev(stream);
   stream->retain_input = retain && stream->direct_ok;
+}
+
+ct_status ct_stream_take_padded_frames(ct_stream *stream, bool padded) {
+  if (!stream->ring || stream->tap_mode || stream->n_in > 0)
+    return CT_ERR_INVALID;
+  if (stream->padded_frame == stream->in_frame)
+    return CT_OK; /* no borders: both layouts are the same */
+  stream->push_frame = padded ? stream->padded_frame : stream->in_frame;
+  stream->direct_ok = padded;
+  if (!padded)
+    stream->retain_input = false;
+  return CT_OK;
+}
+
+void ct_stream_pushed_frame_layout(const ct_stream *stream, int64_t *shape,
+                                   int64_t *offset) {
+  const bool padded = stream->push_frame != stream->in_frame;
+  for (int a = 1; a < stream->layer->params.rank; a++) {
+    shape[a - 1] = padded ? stream->padded_len[a] : stream->in_len[a];
+    offset[a - 1] = padded ? stream->pad_before[a] : 0;
+  }
 }
 
 /* A small 1d push of a grouped layer (a stereo upsampler: one group per
@@ -1760,7 +1785,7 @@ ct_status ct_stream_push(ct_stream *stream, const float *in, int64_t in_chan_str
       count = n_steps - done;
     if (count > stream->fill_rows)
       count = stream->fill_rows;
-    copy_rows(stream, in + done * stream->in_frame, in_chan_stride, count,
+    copy_rows(stream, in + done * stream->push_frame, in_chan_stride, count,
               n_steps - done);
     done += count;
     stream->n_in += count;

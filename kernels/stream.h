@@ -96,6 +96,21 @@ ct_status ct_stream_set_sink(ct_stream *stream, ct_stream_sink sink, void *ctx);
  * default; turning it off copies what is still needed. */
 void ct_stream_retain_input(ct_stream *stream, bool retain);
 
+/* Frames with their zero borders: push then takes each input frame laid out
+ * as ct_stream_pushed_frame_layout says (the frame axes' lengths including
+ * the borders the layer's padding needs, the data at the offsets, zero
+ * everywhere else), and a 2d/3d layer with padding reads the rows in place
+ * instead of copying each into bordered storage; ct_stream_in_frame_size
+ * gives the bordered size. Between signals only (CT_ERR_INVALID
+ * mid-signal), 2d/3d only, and not for layers of one output channel and
+ * many input channels (tap mode multiplies each row as it arrives):
+ * CT_ERR_INVALID there. */
+ct_status ct_stream_take_padded_frames(ct_stream *stream, bool padded);
+/* Lengths and data offsets of the frame axes (rank - 1 of each) as push
+ * takes them. */
+void ct_stream_pushed_frame_layout(const ct_stream *stream, int64_t *shape,
+                                   int64_t *offset);
+
 /* Forgets everything pushed since the last reset, without output. */
 void ct_stream_reset(ct_stream *stream);
 

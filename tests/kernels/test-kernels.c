@@ -197,6 +197,21 @@ static void collect(void *ctx, int64_t first, int64_t n, const float *data,
   atomic_fetch_add(&col->steps, n);
 }
 
+/* One input frame of src (frame axes in_frame_shape) placed at the offsets
+ * of a zeroed frame of `shape` (ct_stream_pushed_frame_layout). */
+static void place_frame(float *dst, const float *src, int rank,
+                        const int64_t *in_frame_shape, const int64_t *shape,
+                        const int64_t *offset) {
+  const int64_t lines = rank == 3 ? in_frame_shape[0] : 1;
+  const int64_t line_len = in_frame_shape[rank - 2];
+  const int64_t line_stride = rank == 3 ? shape[1] : 0;
+  const int64_t start = rank == 3 ? offset[0] * shape[1] + offset[1] : offset[0];
+  memset(dst, 0, (size_t)(shape[0] * (rank == 3 ? shape[1] : 1)) * sizeof(float));
+  for (int64_t y = 0; y < lines; y++)
+    memcpy(dst + start + y * line_stride, src + y * line_len,
+           (size_t)line_len * sizeof(float));
+}
+
 /* Streams the input through chunk sizes drawn at random (0 and 1 included)
  * and returns whether the concatenation equals `expected` bitwise, checking
  * each push emits exactly what the contract says is final and certain. */
@@ -250,8 +265,21 @@ static int stream_matches(const ct_layer *layer, const int64_t *in_shape,
    * push in place): chunks then alternate between two buffers, and the one
    * the contract lets go of after a push is poisoned with NaN. */
   const int retained = (int)rng_range(0, 1);
+  /* Sometimes (2d/3d) frames pushed with their zero borders, read in place;
+   * not allowed mid-signal. Set before or after retain_input. */
+  const int padded_first = (int)rng_range(0, 1);
+  const int padded = p->rank >= 2 && rng_range(0, 1) && padded_first &&
+                     ct_stream_take_padded_frames(st, true) == CT_OK;
   ct_stream_retain_input(st, retained);
+  const int padded_late = p->rank >= 2 && !padded_first && rng_range(0, 1) &&
+                          ct_stream_take_padded_frames(st, true) == CT_OK;
+  int64_t layout_shape[CT_MAX_RANK - 1], layout_offset[CT_MAX_RANK - 1];
+  if (p->rank >= 2)
+    ct_stream_pushed_frame_layout(st, layout_shape, layout_offset);
   const int64_t fin = ct_stream_in_frame_size(st), fout = ct_stream_out_frame_size(st);
+  int64_t fin_src = 1; /* floats per step in `in` */
+  for (int a = 1; a < p->rank; a++)
+    fin_src *= in_shape[a];
   const int64_t len = in_shape[0];
   const int64_t cin = p->in_channels;
   const size_t chunk_floats = (size_t)(cin * (max_chunk + 1) * fin);
@@ -268,14 +296,27 @@ static int stream_matches(const ct_layer *layer, const int64_t *in_shape,
       n = len - pos;
     float *chunk_in = chunk_buf[pushes % 2];
     /* Gather the chunk channel-planar, as a caller would. */
-    for (int64_t c = 0; c < cin; c++)
-      memcpy(chunk_in + c * n * fin, in + (c * len + pos) * fin,
-             (size_t)(n * fin) * sizeof(float));
+    for (int64_t c = 0; c < cin; c++) {
+      if (padded || padded_late) {
+        for (int64_t i = 0; i < n; i++)
+          place_frame(chunk_in + (c * n + i) * fin, in + (c * len + pos + i) * fin_src,
+                      p->rank, in_shape + 1, layout_shape, layout_offset);
+      } else {
+        memcpy(chunk_in + c * n * fin, in + (c * len + pos) * fin,
+               (size_t)(n * fin) * sizeof(float));
+      }
+    }
     int64_t want = ct_stream_push_out_steps(st, n), done;
     int64_t final_certain = ct_stream_emitted(p, pos + n) - emitted;
     ct_status status =
         ct_stream_push(st, chunk_in, n * fin, n, chunk_out, want * fout, &done);
     pushes++;
+    if (n > 0 && p->rank >= 2 &&
+        ct_stream_take_padded_frames(st, !padded) != CT_ERR_INVALID) {
+      snprintf(why, why_size, "take_padded_frames accepted mid-signal");
+      ok = 0;
+      break;
+    }
     if (retained) /* the previous push's input may go now */
       for (size_t i = 0; i < chunk_floats; i++)
         chunk_buf[pushes % 2][i] = NAN;
