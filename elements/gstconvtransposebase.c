@@ -310,14 +310,15 @@ static gboolean ensure_stream(GstConvTransposeBase *self) {
     return FALSE;
   }
   priv->stream_model = active;
-  /* Frames are read in place across pushes where the layer allows it; the
-   * two input buffers alternate (see in_planar_prev). */
-  ct_stream_retain_input(priv->stream, klass->rank > 1 && !priv->config.buffer_is_signal);
   /* Video frames are unpacked with the zero borders the layer's padding
    * reads, so the kernel reads them in place instead of copying every row
    * into bordered storage (not possible for tap-mode layers: then plain). */
   if (klass->rank > 1)
     ct_stream_take_padded_frames(priv->stream, TRUE);
+  /* Frames are read in place across pushes where the layer allows it (after
+   * the line above: bordered frames allow it); the two input buffers
+   * alternate (see in_planar_prev). */
+  ct_stream_retain_input(priv->stream, klass->rank > 1 && !priv->config.buffer_is_signal);
   /* The element packs every output right after computing it: ordinary
    * stores keep it in the cache for that (non-temporal ones would send a
    * 720p frame to memory only to read it back: 3d pipeline 435 -> 337-400
