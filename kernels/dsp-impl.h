@@ -254,8 +254,6 @@ static int64_t SUFFIX(pack_panel)(const ct_run_gemm *g, int64_t jc, int64_t end,
   const int64_t tiles = (end - jc) / (2 * VW);
   for (int64_t k = k0; k < k1; k++)
     for (int64_t t = 0; t < tiles; t++) {
-      for (int f = 0; g->next_rows && f < 2 * VW; f += 16) /* a line per 16 floats */
-        __builtin_prefetch(g->next_rows[k] + jc + t * 2 * VW + f, 0, 2); /* into L2 */
       memcpy(g->pack + (t * (k1 - k0) + (k - k0)) * 2 * VW, g->rows[k] + jc + t * 2 * VW,
              2 * VW * sizeof(float));
     }
@@ -301,8 +299,17 @@ static void SUFFIX(run_gemm)(const ct_run_gemm *g) {
       const int64_t k1 = kc + CT_GEMM_KC < g->k ? kc + CT_GEMM_KC : g->k;
       const int64_t packed = pack ? SUFFIX(pack_panel)(g, jc, end, kc, k1) : 0;
       const int64_t rest = jc + packed * 2 * VW;
+      /* The next call's rows (its panel) are fetched into L2 a slice per
+       * row tile: spread over the computation, the requests never pile up
+       * beyond what the memory system keeps track of. */
+      const int64_t row_tiles = (g->m + CT_GEMM_MR - 1) / CT_GEMM_MR;
+      const int64_t per_tile = (k1 - kc + row_tiles - 1) / row_tiles;
       for (int64_t row = 0; row < g->m; row += CT_GEMM_MR) {
         const int64_t rows = g->m - row < CT_GEMM_MR ? g->m - row : CT_GEMM_MR;
+        const int64_t pk0 = kc + row / CT_GEMM_MR * per_tile;
+        for (int64_t k = pk0; g->next_rows && k < pk0 + per_tile && k < k1; k++)
+          for (int64_t f = jc; f < rest; f += 16)          /* a line per 16 floats */
+            __builtin_prefetch(g->next_rows[k] + f, 0, 2); /* into L2 */
         for (int64_t t = 0; t < packed; t++)
           SUFFIX(packed_tile)
         (g, row, rows, jc + t * 2 * VW, kc, k1, g->pack + t * (k1 - kc) * 2 * VW);
