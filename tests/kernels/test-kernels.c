@@ -295,7 +295,7 @@ static int stream_matches(const ct_layer *layer, const int64_t *in_shape,
   float *chunk_buf[2] = {malloc(chunk_floats * sizeof(float)),
                          malloc(chunk_floats * sizeof(float))};
   int pushes = 0;
-  float *chunk_out = malloc((size_t)(cout * (out_len + 1) * fout) * sizeof(float));
+  float *chunk_out = calloc((size_t)(cout * (out_len + 1) * fout), sizeof(float));
   /* The sink may be taken away between pushes: later steps go to out. */
   int sinking = sunk;
   int64_t sunk_total = 0; /* steps the sink has had */
