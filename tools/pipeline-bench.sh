@@ -28,41 +28,46 @@ mkdir -p "$work/plugins"
 cp build/libgstconvtranspose.so "$work/plugins/"
 export GST_PLUGIN_PATH=$work/plugins GST_REGISTRY=$work/registry.bin
 gst-inspect-1.0 convtranspose >/dev/null # registry built before timing
-# Each pipeline runs $repeats times (environment REPEATS, default 3) and the
-# best wall time is kept: these VMs are noisy, and every pipeline gets the
-# same treatment.
+# The pipelines run in rounds (environment REPEATS rounds, default 3), each
+# round running every pipeline once: these VMs drift by up to 2x within
+# minutes, and interleaving gives every pipeline the same slow and fast
+# periods. Each pipeline's best and median wall time are reported.
 repeats=${REPEATS:-3}
-run() { # label, then the pipeline
-  local label=$1 start end wall best=""
+declare -a labels=() pipelines=()
+add() { # label, then the pipeline
+  labels+=("$1")
   shift
-  for _ in $(seq "$repeats"); do
-    start=$(date +%s.%N)
-    gst-launch-1.0 -q "$@" >/dev/null
-    end=$(date +%s.%N)
-    wall=$(echo "$end - $start" | bc -l)
-    if [ -z "$best" ] || [ "$(echo "$wall < $best" | bc -l)" = 1 ]; then best=$wall; fi
-  done
-  echo "$label $best"
+  pipelines+=("$*")
 }
 buffers=$((seconds * 100)) # 10 ms buffers
 audio="audiotestsrc num-buffers=$buffers samplesperbuffer=480 wave=white-noise ! audio/x-raw,format=F32LE,rate=48000,channels=2"
 video="videotestsrc num-buffers=$frames pattern=smpte ! video/x-raw,format=RGB,width=640,height=360,framerate=30/1"
 echo "# $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $seconds s of 48 kHz stereo, $frames frames 640x360"
-{
-  run audio-source-only $audio ! fakesink sync=false
-  run convtranspose1d-2x $audio ! convtranspose1d model="$work/k1.safetensors" ! fakesink sync=false
-  run audioresample-q4-2x $audio ! audioresample quality=4 ! audio/x-raw,rate=96000 ! fakesink sync=false
-  run video-source-only $video ! fakesink sync=false
-  run convtranspose2d-2x $video ! convtranspose2d model="$work/k5.safetensors" ! fakesink sync=false
-  run videoscale-bilinear-2x $video ! videoscale method=bilinear ! video/x-raw,width=1280,height=720 ! fakesink sync=false
-  run convtranspose3d-2x $video ! convtranspose3d model="$work/k6.safetensors" ! fakesink sync=false
-} | while read -r label wall; do
+add audio-source-only "$audio ! fakesink sync=false"
+add convtranspose1d-2x "$audio ! convtranspose1d model=$work/k1.safetensors ! fakesink sync=false"
+add audioresample-q4-2x "$audio ! audioresample quality=4 ! audio/x-raw,rate=96000 ! fakesink sync=false"
+add video-source-only "$video ! fakesink sync=false"
+add convtranspose2d-2x "$video ! convtranspose2d model=$work/k5.safetensors ! fakesink sync=false"
+add videoscale-bilinear-2x "$video ! videoscale method=bilinear ! video/x-raw,width=1280,height=720 ! fakesink sync=false"
+add convtranspose3d-2x "$video ! convtranspose3d model=$work/k6.safetensors ! fakesink sync=false"
+walls=$work/walls
+for _ in $(seq "$repeats"); do
+  for i in "${!labels[@]}"; do
+    start=$(date +%s.%N)
+    # shellcheck disable=SC2086 # the pipeline is words for gst-launch
+    gst-launch-1.0 -q ${pipelines[$i]} >/dev/null
+    end=$(date +%s.%N)
+    echo "${labels[$i]} $(echo "$end - $start" | bc -l)" >>"$walls"
+  done
+done
+for label in "${labels[@]}"; do
+  sorted=$(awk -v l="$label" '$1 == l { print $2 }' "$walls" | sort -g)
+  best=$(echo "$sorted" | head -1)
+  median=$(echo "$sorted" | awk '{ v[NR] = $1 } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
   case $label in
-  audio* | convtranspose1d* | audioresample*)
-    printf '%-24s %7.2f s wall  %8.1f audio seconds per wall second\n' "$label" "$wall" \
-      "$(echo "$seconds / $wall" | bc -l)" ;;
-  *)
-    printf '%-24s %7.2f s wall  %8.1f frames per second\n' "$label" "$wall" \
-      "$(echo "$frames / $wall" | bc -l)" ;;
+  audio* | convtranspose1d* | audioresample*) n=$seconds unit="audio seconds per wall second" ;;
+  *) n=$frames unit="frames per second" ;;
   esac
+  printf '%-24s best %6.2f s  %8.1f %s  (median %6.2f s: %8.1f)\n' "$label" "$best" \
+    "$(echo "$n / $best" | bc -l)" "$unit" "$median" "$(echo "$n / $median" | bc -l)"
 done
