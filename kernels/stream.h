@@ -90,10 +90,10 @@ typedef void (*ct_stream_sink)(void *ctx, int64_t first, int64_t n_steps,
 ct_status ct_stream_set_sink(ct_stream *stream, ct_stream_sink sink, void *ctx);
 
 /* Zero-copy streaming of 2d/3d frames without borders (no padding on the
- * frame axes): the caller promises that each pushed input stays valid and
- * unchanged until the next push, finish or reset has returned, and the stream
- * reads the rows it still needs from there instead of copying them. Off by
- * default; turning it off copies what is still needed. */
+ * frame axes, or bordered frames: ct_stream_take_padded_frames): the caller promises that
+ * each pushed input stays valid and unchanged until the next push, finish or reset has
+ * returned, and the stream reads the rows it still needs from there instead of copying
+ * them. Off by default; turning it off copies what is still needed. */
 void ct_stream_retain_input(ct_stream *stream, bool retain);
 
 /* Frames with their zero borders: push then takes each input frame laid out
@@ -104,7 +104,8 @@ void ct_stream_retain_input(ct_stream *stream, bool retain);
  * gives the bordered size. Between signals only (CT_ERR_INVALID
  * mid-signal), 2d/3d only, and not for layers of one output channel and
  * many input channels (tap mode multiplies each row as it arrives):
- * CT_ERR_INVALID there. */
+ * CT_ERR_INVALID there. Call it before ct_stream_retain_input: bordered
+ * frames are what lets a padded layer retain its input. */
 ct_status ct_stream_take_padded_frames(ct_stream *stream, bool padded);
 /* Lengths and data offsets of the frame axes (rank - 1 of each) as push
  * takes them. */
