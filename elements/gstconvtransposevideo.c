@@ -9,6 +9,8 @@
 #endif
 #include <string.h>
 
+#include "kernels/dsp.h"
+
 GST_DEBUG_CATEGORY_STATIC(conv_transpose_video_debug);
 #define GST_CAT_DEFAULT conv_transpose_video_debug
 
@@ -434,6 +436,81 @@ __attribute__((target("ssse3"))) static gint gather3_ssse3(const guint8 *px, gin
 }
 #endif
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HAVE_AVX512_BYTES 1
+#include <immintrin.h>
+/* Byte permutes between 3-byte pixels and byte planes, 64 pixels (192
+ * bytes, three vectors) at a time. Packing: output vector o, byte t is
+ * byte k = 64 o + t of the pixels, plane k % 3 at pixel k / 3; planes 0
+ * and 1 come from a two-source permute, plane 2 from a masked one over it.
+ * Unpacking one component: byte i is pixel byte 3 i, from the first two
+ * vectors or (masked) the third. */
+static struct {
+  guint8 from01[3][64], from2[3][64];
+  guint64 mask2[3];
+  guint8 gather01[64], gather2[64];
+  guint64 gather_mask2;
+} byte_tables;
+
+static void init_byte_tables(void) {
+  for (int o = 0; o < 3; o++)
+    for (int t = 0; t < 64; t++) {
+      const int k = 64 * o + t, plane = k % 3, pixel = k / 3;
+      byte_tables.from01[o][t] = (guint8)(plane == 1 ? 64 + pixel : pixel);
+      byte_tables.from2[o][t] = (guint8)pixel;
+      if (plane == 2)
+        byte_tables.mask2[o] |= (guint64)1 << t;
+    }
+  for (int i = 0; i < 64; i++) {
+    byte_tables.gather01[i] = (guint8)(3 * i < 128 ? 3 * i : 0);
+    byte_tables.gather2[i] = (guint8)(3 * i < 128 ? 0 : 3 * i - 128);
+    if (3 * i >= 128)
+      byte_tables.gather_mask2 |= (guint64)1 << i;
+  }
+}
+
+/* Whether the AVX-512 byte conversions run: the CPU has them and CT_DSP
+ * (which forces the kernels' instruction-set level, for tests) does not
+ * ask for less. */
+static gboolean use_avx512_bytes(void) {
+  static gsize once = 0;
+  static gboolean usable;
+  if (g_once_init_enter(&once)) {
+    usable = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vbmi") &&
+             strcmp(ct_dsp_default()->name, "avx512") == 0;
+    if (usable)
+      init_byte_tables();
+    g_once_init_leave(&once, 1);
+  }
+  return usable;
+}
+
+/* One component of 3-byte pixels as floats divided by 255 (the same
+ * division as the scalar code), 64 pixels at a time; stops while the 192
+ * bytes read still end inside the row (see unpack_bytes_simd). */
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) static gint
+gather3_avx512(const guint8 *px, gint n, float *out) {
+  const __m512i from01 = _mm512_loadu_si512(byte_tables.gather01);
+  const __m512i from2 = _mm512_loadu_si512(byte_tables.gather2);
+  const __m512 scale = _mm512_set1_ps(255.0f);
+  gint x = 0;
+  for (; x + 64 <= n; x += 64) {
+    const guint8 *p = px + 3 * x;
+    const __m512i v = _mm512_mask_permutexvar_epi8(
+        _mm512_permutex2var_epi8(_mm512_loadu_si512(p), from01,
+                                 _mm512_loadu_si512(p + 64)),
+        byte_tables.gather_mask2, from2, _mm512_loadu_si512(p + 128));
+    for (int j = 0; j < 4; j++)
+      _mm512_storeu_ps(out + x + 16 * j,
+                       _mm512_div_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+                                         _mm512_extracti32x4_epi32(v, j))),
+                                     scale));
+  }
+  return x;
+}
+#endif
+
 /* The first pixels of a row of 8-bit components with SIMD; returns how many
  * were converted. px points at the component in the first pixel; with a
  * pixel stride of 3 the 48 bytes read for 16 pixels start there and end
@@ -459,8 +536,12 @@ static gint unpack_bytes_simd(const guint8 *px, gint pstride, gint n, float *out
 #if defined(__x86_64__) && defined(__GNUC__)
   /* 48 bytes from the component of pixel x reach the component of pixel
    * x + 15 plus 2 bytes: stop one pixel early. */
+#ifdef HAVE_AVX512_BYTES
+  if (pstride == 3 && n > 1 && use_avx512_bytes())
+    x = gather3_avx512(px, n - 1, out);
+#endif
   if (pstride == 3 && n > 1 && __builtin_cpu_supports("ssse3"))
-    x = gather3_ssse3(px, n - 1, out);
+    x += gather3_ssse3(px + 3 * x, n - 1 - x, out + x);
 #endif
   return x;
 }
@@ -688,6 +769,48 @@ static gint interleave4(const guint8 *const *planes, gint n, guint8 *out) {
   return i;
 }
 
+#ifdef HAVE_AVX512_BYTES
+/* quantize() of three float planes into 3-byte pixels, 64 pixels at a
+ * time: the same operations per value, then a saturating narrowing that
+ * changes nothing for levels in [0, 255]. Returns how many pixels were
+ * done. */
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) static gint
+pack3_avx512(const float *const *planes, gint n, guint8 *out) {
+  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+  const __m512 s = _mm512_set1_ps(255.0f), half = _mm512_set1_ps(0.5f);
+  __m512i from01[3], from2[3];
+  for (int o = 0; o < 3; o++) {
+    from01[o] = _mm512_loadu_si512(byte_tables.from01[o]);
+    from2[o] = _mm512_loadu_si512(byte_tables.from2[o]);
+  }
+  gint i = 0;
+  for (; i + 64 <= n; i += 64) {
+    __m512i bytes[3];
+    for (int p = 0; p < 3; p++) {
+      __m128i q[4];
+      for (int j = 0; j < 4; j++) {
+        const __m512 x = _mm512_min_ps(
+            _mm512_max_ps(_mm512_loadu_ps(planes[p] + i + 16 * j), zero), one);
+        q[j] = _mm512_cvtusepi32_epi8(
+            _mm512_cvttps_epi32(_mm512_add_ps(_mm512_mul_ps(x, s), half)));
+      }
+      bytes[p] = _mm512_inserti32x4(
+          _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(q[0]), q[1], 1),
+                             q[2], 2),
+          q[3], 3);
+    }
+    for (int o = 0; o < 3; o++) {
+      const __m512i v = _mm512_permutex2var_epi8(bytes[0], from01[o], bytes[1]);
+      _mm512_storeu_si512(
+          out + 3 * i + 64 * o,
+          _mm512_mask_permutexvar_epi8(v, byte_tables.mask2[o], from2[o], bytes[2]));
+    }
+  }
+  return i;
+}
+
+#endif
+
 /* Byte planes (one per byte of a pixel) into pixels of `pstride` bytes. */
 static void interleave_bytes(const guint8 *const *planes, gint pstride, gint n,
                              guint8 *out) {
@@ -750,7 +873,17 @@ static void pack_rows(GstVideoFrame *frame, const float *planar, gint64 chan_str
     }
     for (gint y = y0; y < y1; y++) {
       guint8 *row = data + (gsize)y * (gsize)stride;
-      for (gint x0 = 0; x0 < width; x0 += QUANT_CHUNK) {
+      gint done = 0;
+#ifdef HAVE_AVX512_BYTES
+      if (pstride0 == 3 && n_comps == 3 && use_avx512_bytes()) {
+        const float *planes[3];
+        for (gint p = 0; p < 3; p++)
+          planes[p] =
+              planar + (gint64)comp_at[p] * chan_stride + (gint64)(y - first_row) * width;
+        done = pack3_avx512(planes, width, row);
+      }
+#endif
+      for (gint x0 = done; x0 < width; x0 += QUANT_CHUNK) {
         const gint n = MIN(QUANT_CHUNK, width - x0);
         for (gint p = 0; p < pstride0; p++)
           if (comp_at[p] >= 0)
