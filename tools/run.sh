@@ -37,7 +37,12 @@ build() {
   if [ ! -f "$dir/build.ninja" ]; then
     meson setup "$dir" --werror "$@" >/dev/null
   fi
-  ninja -C "$dir" >/dev/null
+  # Quiet when it works; the compiler's words when it does not.
+  if ! ninja -C "$dir" >"$dir/ninja.log" 2>&1; then
+    tail -n 40 "$dir/ninja.log"
+    echo "== build failed in $dir (whole log: $dir/ninja.log)"
+    return 1
+  fi
 }
 
 run_demo() {
