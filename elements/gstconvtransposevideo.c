@@ -540,8 +540,8 @@ static gint unpack_bytes_simd(const guint8 *px, gint pstride, gint n, float *out
   }
 #endif
 #if defined(__x86_64__) && defined(__GNUC__)
-  /* 48 bytes from the component of pixel x reach the component of pixel
-   * x + 15 plus 2 bytes: stop one pixel early. */
+  /* 192 (48) bytes from the component of pixel x reach the component of
+   * pixel x + 63 (x + 15) plus 2 bytes: stop one pixel early. */
 #ifdef HAVE_AVX512_BYTES
   if (pstride == 3 && n > 1 && use_avx512_bytes())
     x = gather3_avx512(px, n - 1, out);
@@ -665,7 +665,6 @@ static void quantize(const float *v, gint n, float scale, gint32 *levels) {
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
 /* quantize_u8 thirty-two at a time where the CPU has AVX2: the same
  * operations per value. Returns how many were done. */
 __attribute__((target("avx2"))) static gint quantize_u8_avx2(const float *v, gint n,

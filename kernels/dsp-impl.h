@@ -253,10 +253,9 @@ static int64_t SUFFIX(pack_panel)(const ct_run_gemm *g, int64_t jc, int64_t end,
                                   int64_t k0, int64_t k1) {
   const int64_t tiles = (end - jc) / (2 * VW);
   for (int64_t k = k0; k < k1; k++)
-    for (int64_t t = 0; t < tiles; t++) {
+    for (int64_t t = 0; t < tiles; t++)
       memcpy(g->pack + (t * (k1 - k0) + (k - k0)) * 2 * VW, g->rows[k] + jc + t * 2 * VW,
              2 * VW * sizeof(float));
-    }
   return tiles;
 }
 

@@ -39,8 +39,8 @@ typedef struct ct_run_gemm {
    * on even addresses. */
   bool pairs_shifted;
   /* run_gemm: if not NULL, the input runs of the call that will follow
-   * ([k], same columns), prefetched while this call packs its own: input
-   * read straight from memory then arrives while this call computes. */
+   * ([k], same columns), prefetched into L2 a slice per row tile while this
+   * call computes: input read straight from memory then arrives in time. */
   const float *const *next_rows;
 } ct_run_gemm;
 
