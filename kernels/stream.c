@@ -19,11 +19,14 @@ enum { COMPUTE_BLOCK_FLOATS = 1 << 14, FILL_FLOATS = 1 << 18 };
  * floats: 3-8% less time streamed, min of 40 runs). */
 enum { DIRECT_1D_FLOATS = 1 << 18 };
 
-/* Outputs of a push larger than this go out with non-temporal stores: a
- * few times what a core's L2 holds, so whatever reads them next reads
- * them from memory either way, and the stores need not read every line in
- * first (on these machines that read is a third of the memory traffic). */
-#define STREAM_OUT_BYTES (8.0 * 1024 * 1024)
+/* Outputs of a push larger than this go out with non-temporal stores, and
+ * so do those of pushes that fill one array in order once it has grown
+ * past it: twice what a core's L2 holds, so whatever reads them next reads
+ * most of them from beyond it either way, and the stores need not read
+ * every line in first (on these machines that read is a third of the
+ * memory traffic). From 8 MB down to 2 MB changed no one-shot case (K1,
+ * K3, K4, K7 within noise); streamed K5 rows then match one-shot. */
+#define STREAM_OUT_BYTES (2.0 * 1024 * 1024)
 
 /* What one thread computes in. */
 typedef struct worker_scratch {
@@ -141,9 +144,15 @@ struct ct_stream {
   double macs_per_step; /* multiply-adds per output step, all channels */
   double parallel_macs; /* blocks smaller than this run on one thread */
   /* Pushes whose output is larger than this (bytes) write it with
-   * non-temporal stores (ct_run_gemm.stream_out); stream_out: this one does. */
+   * non-temporal stores (ct_run_gemm.stream_out); stream_out: this one does.
+   * Pushes that fill one array in order (each writing where the last one
+   * stopped: out_next, same channel stride) count as one: out_filled bytes
+   * so far. */
   double stream_out_bytes;
   bool stream_out;
+  const float *out_next;
+  int64_t out_next_stride;
+  double out_filled;
   /* ct_stream_set_sink: outputs computed into each thread's sink_block,
    * blocks of sink_steps on absolute boundaries (shifted back by
    * sink_phase, so that step pairs stay whole), then handed over. */
@@ -1038,12 +1047,28 @@ static void run_block_task(void *ctx, int task, int worker) {
                  job->out_base, ws);
 }
 
+static double out_bytes(const ct_stream *st, int64_t steps) {
+  return (double)steps * (double)st->out_frame * (double)st->layer->params.out_channels *
+         sizeof(float);
+}
+
 /* Whether the next rows output steps go out with non-temporal stores. */
 static void choose_stores(ct_stream *st, int64_t rows) {
-  st->stream_out = !st->sink && (double)rows * (double)st->out_frame *
-                                        (double)st->layer->params.out_channels *
-                                        sizeof(float) >
-                                    st->stream_out_bytes;
+  st->stream_out =
+      !st->sink && st->out_filled + out_bytes(st, rows) > st->stream_out_bytes;
+}
+
+/* Before a push or finish writing its first output at out: whether it goes
+ * on filling the array the last one wrote. */
+static void track_fill(ct_stream *st, const float *out, int64_t out_chan_stride) {
+  if (!out || out != st->out_next || out_chan_stride != st->out_next_stride)
+    st->out_filled = 0;
+}
+
+/* After it wrote `steps` output steps from out. */
+static void end_fill(ct_stream *st, float *out, int64_t out_chan_stride, int64_t steps) {
+  st->out_next = out ? out + steps * st->out_frame : NULL;
+  st->out_next_stride = out_chan_stride;
 }
 
 static void compute_outputs(ct_stream *st, int64_t j_end, float *out,
@@ -1079,7 +1104,10 @@ static void compute_outputs(ct_stream *st, int64_t j_end, float *out,
                    .out_base = out_base};
   const int64_t units = ct_ceil_div(j_end - job.aligned_begin, unit);
   int64_t tasks = 1;
-  if (threads > 1 && (double)rows * st->macs_per_step >= st->parallel_macs) {
+  /* Frames split by columns or lines share only the input rows, so half
+   * the work pays for the second thread (a 640-pixel RGB row doubled). */
+  const double parallel_macs = rank >= 2 ? st->parallel_macs / 2 : st->parallel_macs;
+  if (threads > 1 && (double)rows * st->macs_per_step >= parallel_macs) {
     /* A few tasks per thread balance uneven work; a small push gets one
      * task per thread, since each task costs a claim and cache traffic. */
     const int64_t want =
@@ -1108,6 +1136,7 @@ static void compute_outputs(ct_stream *st, int64_t j_end, float *out,
   else
     compute_rows(st, st->n_out, j_end, 0, part_total, out, out_chan_stride, out_base,
                  &st->scratch[0]);
+  st->out_filled += out_bytes(st, rows);
   st->n_out = j_end;
 }
 
@@ -1222,6 +1251,10 @@ void ct_stream_set_stream_out_threshold(ct_stream *stream, double bytes) {
 /* Blocks of about this many floats per sink call: an L2 cache holds them
  * with room for the caller's conversion. */
 enum { SINK_BLOCK_FLOATS = 1 << 15 };
+
+bool ct_stream_streamed_out(const ct_stream *stream) {
+  return stream->stream_out;
+}
 
 ct_status ct_stream_set_sink(ct_stream *stream, ct_stream_sink sink, void *ctx) {
   const int rank = stream->layer->params.rank;
@@ -1655,7 +1688,10 @@ static bool push_by_groups(ct_stream *st, const float *in, int64_t in_chan_strid
   st->n_in += n_steps;
   choose_stores(st, j_end - st->n_out);
   ct_pool_run(st->pool, threads, run_group_task, &job);
-  st->n_out = j_end > st->n_out ? j_end : st->n_out;
+  if (j_end > st->n_out) {
+    st->out_filled += out_bytes(st, j_end - st->n_out);
+    st->n_out = j_end;
+  }
   return true;
 }
 
@@ -1738,9 +1774,9 @@ static ct_status push_1d_direct(ct_stream *st, const float *in, int64_t in_chan_
   return append_1d(st, in + (from - first_new), in_chan_stride, end_new - from);
 }
 
-ct_status ct_stream_push(ct_stream *stream, const float *in, int64_t in_chan_stride,
-                         int64_t n_steps, float *out, int64_t out_chan_stride,
-                         int64_t *n_out) {
+static ct_status push_steps(ct_stream *stream, const float *in, int64_t in_chan_stride,
+                            int64_t n_steps, float *out, int64_t out_chan_stride,
+                            int64_t *n_out) {
   *n_out = 0;
   if (n_steps < 0)
     return CT_ERR_INVALID;
@@ -1796,9 +1832,20 @@ ct_status ct_stream_push(ct_stream *stream, const float *in, int64_t in_chan_str
   return CT_OK;
 }
 
+ct_status ct_stream_push(ct_stream *stream, const float *in, int64_t in_chan_stride,
+                         int64_t n_steps, float *out, int64_t out_chan_stride,
+                         int64_t *n_out) {
+  track_fill(stream, out, out_chan_stride);
+  ct_status status =
+      push_steps(stream, in, in_chan_stride, n_steps, out, out_chan_stride, n_out);
+  end_fill(stream, out, out_chan_stride, *n_out);
+  return status;
+}
+
 ct_status ct_stream_finish(ct_stream *stream, float *out, int64_t out_chan_stride,
                            int64_t *n_out) {
   *n_out = 0;
+  track_fill(stream, out, out_chan_stride);
   const int64_t out_base = stream->n_out, target = final_length(stream);
   ct_status status = release_prev(stream);
   if (status != CT_OK) {
@@ -1827,6 +1874,7 @@ ct_status ct_stream_finish(ct_stream *stream, float *out, int64_t out_chan_strid
   }
   *n_out = stream->n_out - out_base;
   ct_stream_reset(stream);
+  end_fill(stream, out, out_chan_stride, *n_out);
   return status;
 }
 

@@ -71,8 +71,14 @@ ct_status ct_stream_use_pool(ct_stream *stream, ct_pool *pool);
  * blocks are not worth waking them. Tests set 0 to force threading. */
 void ct_stream_set_parallel_threshold(ct_stream *stream, double macs);
 /* Pushes whose output exceeds this many bytes write it with non-temporal
- * stores (same values, less memory traffic); tests set 0 to force them. */
+ * stores (same values, less memory traffic); tests set 0 to force them.
+ * Pushes that fill one array in order (each writing its first output where
+ * the previous push or finish stopped, with the same channel stride) count
+ * together: once they have written more than this, the next ones stream
+ * too. */
 void ct_stream_set_stream_out_threshold(ct_stream *stream, double bytes);
+/* Whether the last outputs computed went out with non-temporal stores. */
+bool ct_stream_streamed_out(const ct_stream *stream);
 
 /* Receives output steps [first, first + n_steps) (absolute step numbers):
  * channel c of step first + i at data[c * chan_stride + i * frame], frame =

@@ -99,14 +99,43 @@ static int64_t product(const int64_t *v, int n) {
   return p;
 }
 
+/* Stream mode pushes 2d/3d frames as the video elements do: with the zero
+ * borders the padding reads (ct_stream_take_padded_frames), so a padded
+ * layer reads each row where it is instead of copying it. Returns the input
+ * in that layout, or NULL where the layer takes frames as they are (no
+ * padding on the frame axes, or tap mode); the stream is left taking plain
+ * frames. */
+static float *bordered_input(ct_stream *st, const float *in, int64_t channels,
+                             const int64_t *shape, int rank) {
+  if (rank < 2 || ct_stream_take_padded_frames(st, TRUE) != CT_OK)
+    return NULL;
+  int64_t frame_shape[2] = {1, 1}, offset[2] = {0, 0};
+  ct_stream_pushed_frame_layout(st, frame_shape, offset);
+  ct_stream_take_padded_frames(st, FALSE);
+  const int64_t plain = product(shape + 1, rank - 1);
+  const int64_t bordered = product(frame_shape, rank - 1);
+  if (bordered == plain)
+    return NULL;
+  /* Frame rows: H lines of W for 3d, one line of W for 2d. */
+  const int64_t lines = rank == 3 ? shape[1] : 1, width = shape[rank - 1];
+  const int64_t padded_width = frame_shape[rank - 2];
+  const int64_t first = rank == 3 ? offset[0] * padded_width + offset[1] : offset[0];
+  float *out = alloc_buffer(channels * shape[0] * bordered);
+  if (!out)
+    return NULL;
+  for (int64_t f = 0; f < channels * shape[0]; f++)
+    for (int64_t y = 0; y < lines; y++)
+      memcpy(out + f * bordered + first + y * padded_width, in + f * plain + y * width,
+             (size_t)width * sizeof(float));
+  return out;
+}
+
 /* Runs the whole input through the stream: one push, or pushes of `step`. */
-static void run_once(ct_stream *st, const float *in, const int64_t *shape, int rank,
-                     const float *scratch_in, float *out, int64_t out_len0,
-                     int64_t step) {
-  const int64_t frame_in = product(shape + 1, rank - 1);
+static void run_once(ct_stream *st, const float *in, const int64_t *shape, float *out,
+                     int64_t out_len0, int64_t step) {
+  const int64_t frame_in = ct_stream_in_frame_size(st); /* bordered or not */
   const int64_t frame_out = ct_stream_out_frame_size(st);
   const int64_t out_stride = out_len0 * frame_out;
-  (void)scratch_in;
   int64_t done = 0, n;
   if (step <= 0) {
     ct_stream_push(st, in, shape[0] * frame_in, shape[0], out, out_stride, &n);
@@ -146,9 +175,13 @@ static gboolean check_case(const BenchCase *c, const ct_layer *layer, int thread
   g_rand_free(rand);
   ct_stream *st = ct_stream_new(layer, shape + 1, NULL, 0);
   ct_stream_set_threads(st, threads);
+  float *bordered = bordered_input(st, in, p->in_channels, shape, c->rank);
+  if (bordered)
+    ct_stream_take_padded_frames(st, TRUE);
   ct_stream_retain_input(st, TRUE);
-  run_once(st, in, shape, c->rank, NULL, fast, out_shape[0], c->stream_step);
+  run_once(st, bordered ? bordered : in, shape, fast, out_shape[0], c->stream_step);
   ct_stream_free(st);
+  free(bordered);
   ct_reference_forward(p, ct_layer_weight(layer), ct_layer_bias(layer), shape, in, ref);
   double err = 0, scale = 1;
   for (int64_t i = 0; i < n_out; i++) {
@@ -217,19 +250,22 @@ gboolean ct_bench_run(const gchar *case_list, gint threads, gboolean json,
                          (double)product(c->kernel, c->rank);
     ct_stream *st = ct_stream_new(layer, c->shape + 1, msg, sizeof msg);
     ct_stream_set_threads(st, threads);
+    float *bordered = bordered_input(st, in, c->cin, c->shape, c->rank);
     for (int mode = 0; mode < 2; mode++) {
       const int64_t step = mode == 0 ? 0 : c->stream_step;
-      /* Pushes are views into one input that outlives them: video frames
-       * without borders are read in place by the next push, as the 3d
-       * element does with its two input buffers. */
+      const float *pushed = mode == 1 && bordered ? bordered : in;
+      ct_stream_take_padded_frames(st, pushed == bordered);
+      /* Pushes are views into one input that outlives them: frames are
+       * read in place by the next push, as the 3d element does with its
+       * two input buffers. */
       ct_stream_retain_input(st, TRUE);
-      run_once(st, in, c->shape, c->rank, NULL, result, out_shape[0], step); /* warm-up */
+      run_once(st, pushed, c->shape, result, out_shape[0], step); /* warm-up */
       double times[64];
       int reps = 0;
       gint64 start_all = g_get_monotonic_time();
       while (reps < 64 && (reps < 5 || g_get_monotonic_time() - start_all < 1500000)) {
         gint64 t0 = g_get_monotonic_time();
-        run_once(st, in, c->shape, c->rank, NULL, result, out_shape[0], step);
+        run_once(st, pushed, c->shape, result, out_shape[0], step);
         times[reps++] = (double)(g_get_monotonic_time() - t0) / 1000.0;
       }
       qsort(times, (size_t)reps, sizeof(double), compare_double);
@@ -254,6 +290,7 @@ gboolean ct_bench_run(const gchar *case_list, gint threads, gboolean json,
       }
     }
     ct_stream_free(st);
+    free(bordered);
     free(in);
     free(result);
     ct_layer_free(layer);

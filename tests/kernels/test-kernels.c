@@ -662,10 +662,73 @@ static void check_short_and_reuse(void) {
   ct_layer_free(layer);
 }
 
+/* Pushes filling one array in order stream their stores once they have
+ * written more than the threshold; a push elsewhere starts over. */
+static void check_fill_streaming(void) {
+  ct_params p;
+  ct_params_init(&p, 1);
+  p.in_channels = p.out_channels = 2;
+  p.kernel[0] = 4;
+  p.stride[0] = 2;
+  p.padding[0] = 1;
+  enum { LEN = 512, PUSH = 64 };
+  const int64_t len[CT_MAX_RANK] = {LEN};
+  int64_t out_shape[CT_MAX_RANK];
+  ct_output_shape(&p, len, out_shape, NULL, 0);
+  const int64_t out_len = out_shape[0];
+  float w[2 * 2 * 4], bias[2], x[2 * LEN];
+  fill_random(w, 2 * 2 * 4);
+  fill_random(bias, 2);
+  fill_random(x, 2 * LEN);
+  float *one = calloc((size_t)(2 * out_len), sizeof(float));
+  float *streamed = calloc((size_t)(2 * out_len), sizeof(float));
+  float elsewhere[2 * 4 * PUSH];
+  char msg[256];
+  ct_layer *layer = ct_layer_new(&p, w, bias, msg, sizeof msg);
+  ct_forward(layer, len, x, one, msg, sizeof msg);
+  ct_stream *st = ct_stream_new(layer, NULL, msg, sizeof msg);
+  const double threshold = 4096;
+  ct_stream_set_stream_out_threshold(st, threshold);
+  bool decisions_right = true, some_streamed = false, some_not = false;
+  double filled = 0;
+  int64_t done = 0, n;
+  for (int64_t i = 0; i < LEN; i += PUSH) {
+    const double before = filled;
+    ct_stream_push(st, x + i, LEN, PUSH, streamed + done, out_len, &n);
+    const double bytes = (double)n * 2 * sizeof(float);
+    const bool expected = before + bytes > threshold;
+    decisions_right &= ct_stream_streamed_out(st) == expected;
+    some_streamed |= expected;
+    some_not |= !expected;
+    filled += bytes;
+    done += n;
+  }
+  ct_stream_finish(st, streamed + done, out_len, &n);
+  done += n;
+  tap_ok(decisions_right && some_streamed && some_not,
+         "pushes filling one array stream their stores past %g bytes", threshold);
+  tap_ok(done == out_len &&
+             memcmp(streamed, one, (size_t)(2 * out_len) * sizeof(float)) == 0,
+         "and the array holds the one-shot output, bitwise");
+  /* A second signal into a small buffer reused for every push. */
+  bool never = true;
+  for (int64_t i = 0; i < LEN; i += PUSH) {
+    ct_stream_push(st, x + i, LEN, PUSH, elsewhere, 4 * PUSH, &n);
+    never &= !ct_stream_streamed_out(st);
+  }
+  ct_stream_finish(st, elsewhere, 4 * PUSH, &n);
+  tap_ok(never, "pushes that all write the same small buffer never stream");
+  ct_stream_free(st);
+  ct_layer_free(layer);
+  free(one);
+  free(streamed);
+}
+
 int main(int argc, char **argv) {
   int n_layers = argc > 1 ? atoi(argv[1]) : 400;
   check_geometry();
   check_short_and_reuse();
+  check_fill_streaming();
   /* Every instruction-set level this CPU runs, each against the reference. */
   int levels = 0;
   for (int level = 0; level < CT_DSP_LEVELS; level++) {
