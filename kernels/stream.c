@@ -134,7 +134,12 @@ struct ct_stream {
   int64_t hist_rows;
   int64_t fill_rows; /* rows appended per iteration at most */
 
-  int64_t block_rows;      /* output steps per compute block */
+  int64_t block_rows; /* output steps per compute block */
+  /* 1d: where the blocks of the computation in progress start counting:
+   * its first output, so that a push of whole blocks' worth of steps (10 ms
+   * of a stride-8 layer: 15 x 256) is all whole vector tiles, wherever the
+   * last push stopped. */
+  int64_t block_anchor;
   int64_t acc_stride;      /* floats per channel per residue in acc */
   int64_t acc_count;       /* floats of acc per thread */
   worker_scratch *scratch; /* one per thread */
@@ -154,8 +159,9 @@ struct ct_stream {
   int64_t out_next_stride;
   double out_filled;
   /* ct_stream_set_sink: outputs computed into each thread's sink_block,
-   * blocks of sink_steps on absolute boundaries (shifted back by
-   * sink_phase, so that step pairs stay whole), then handed over. */
+   * blocks of sink_steps (1d: from the block anchor, like compute blocks;
+   * 2d: on absolute boundaries shifted back by sink_phase, so that step
+   * pairs stay whole), then handed over. */
   ct_stream_sink sink;
   void *sink_ctx;
   int64_t sink_steps, sink_phase;
@@ -933,10 +939,12 @@ static void compute_rows(const ct_stream *st, int64_t jb, int64_t je, int64_t pa
   const int rank = st->layer->params.rank;
   const int64_t s_run = st->axis[st->run_axis].s;
   if (rank == 1) {
-    /* Blocks on absolute multiples of block_rows (a multiple of the stride
-     * times the vector tile): runs of whole tiles, however pushes cut. */
+    /* Blocks on multiples of block_rows (a multiple of the stride times the
+     * vector tile) from the anchor: runs of whole tiles. */
     for (int64_t j = jb; j < je;) {
-      const int64_t aligned = (j / st->block_rows + 1) * st->block_rows;
+      const int64_t aligned =
+          st->block_anchor +
+          ((j - st->block_anchor) / st->block_rows + 1) * st->block_rows;
       const int64_t stop = aligned < je ? aligned : je;
       compute_run(st, st->plans, 0, 0, j, stop - j, out + (j - out_base), out_chan_stride,
                   acc);
@@ -999,8 +1007,11 @@ static void compute_to_sink(const ct_stream *st, int64_t jb, int64_t je,
   const int64_t steps = st->sink_steps, phase = st->sink_phase;
   const int64_t chan_stride = steps * st->out_frame;
   const int64_t part_total = st->layer->params.rank == 1 ? 1 : st->out_len[1];
+  const bool anchored = st->layer->params.rank == 1; /* as compute_rows' blocks */
   for (int64_t j = jb; j < je;) {
-    int64_t stop = ct_floor_div(j + phase, steps) * steps + steps - phase;
+    int64_t stop = anchored
+                       ? st->block_anchor + ((j - st->block_anchor) / steps + 1) * steps
+                       : ct_floor_div(j + phase, steps) * steps + steps - phase;
     if (stop > je)
       stop = je;
     compute_rows(st, j, stop, 0, part_total, ws->sink_block, chan_stride, j, ws);
@@ -1015,7 +1026,7 @@ typedef struct {
   const ct_stream *st;
   int64_t j_begin, j_end;
   /* parts == 1: task t covers steps from aligned_begin + t * task_units * unit
-   * (1d: whole vector tile units, on absolute multiples like blocks). */
+   * (1d: whole vector tile units from the block anchor, like blocks). */
   int64_t unit, aligned_begin, task_units;
   int64_t parts, part_len, part_total;
   float *out;
@@ -1090,12 +1101,15 @@ static void compute_outputs(ct_stream *st, int64_t j_end, float *out,
   const int64_t unit_phase = sink_units       ? st->sink_phase
                              : st->step_pairs ? st->axis[0].p % 2
                                               : 0;
+  st->block_anchor = st->n_out;
   block_job job = {.st = st,
                    .j_begin = st->n_out,
                    .j_end = j_end,
                    .unit = unit,
                    .aligned_begin =
-                       ct_floor_div(st->n_out + unit_phase, unit) * unit - unit_phase,
+                       rank == 1 ? st->n_out
+                                 : ct_floor_div(st->n_out + unit_phase, unit) * unit -
+                                       unit_phase,
                    .parts = 1,
                    .part_len = part_total,
                    .part_total = part_total,
@@ -1687,6 +1701,7 @@ static bool push_by_groups(ct_stream *st, const float *in, int64_t in_chan_strid
   st->hist_rows += n_steps;
   st->n_in += n_steps;
   choose_stores(st, j_end - st->n_out);
+  st->block_anchor = st->n_out;
   ct_pool_run(st->pool, threads, run_group_task, &job);
   if (j_end > st->n_out) {
     st->out_filled += out_bytes(st, j_end - st->n_out);
