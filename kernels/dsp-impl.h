@@ -303,11 +303,14 @@ static void SUFFIX(run_gemm)(const ct_run_gemm *g) {
        * beyond what the memory system keeps track of. */
       const int64_t row_tiles = (g->m + CT_GEMM_MR - 1) / CT_GEMM_MR;
       const int64_t per_tile = (k1 - kc + row_tiles - 1) / row_tiles;
+      /* The same share of the next call's columns as this panel is of ours. */
+      const int64_t next_n = g->next_n > 0 ? g->next_n : g->n;
+      const int64_t f0 = jc * next_n / g->n, f1 = rest * next_n / g->n;
       for (int64_t row = 0; row < g->m; row += CT_GEMM_MR) {
         const int64_t rows = g->m - row < CT_GEMM_MR ? g->m - row : CT_GEMM_MR;
         const int64_t pk0 = kc + row / CT_GEMM_MR * per_tile;
         for (int64_t k = pk0; g->next_rows && k < pk0 + per_tile && k < k1; k++)
-          for (int64_t f = jc; f < rest; f += 16)          /* a line per 16 floats */
+          for (int64_t f = f0; f < f1; f += 16)            /* a line per 16 floats */
             __builtin_prefetch(g->next_rows[k] + f, 0, 2); /* into L2 */
         for (int64_t t = 0; t < packed; t++)
           SUFFIX(packed_tile)

@@ -39,9 +39,11 @@ typedef struct ct_run_gemm {
    * on even addresses. */
   bool pairs_shifted;
   /* run_gemm: if not NULL, the input runs of the call that will follow
-   * ([k], same columns), prefetched into L2 a slice per row tile while this
-   * call computes: input read straight from memory then arrives in time. */
+   * ([k], next_n columns; 0: n), prefetched into L2 a slice per row tile
+   * while this call computes: input read straight from memory then arrives
+   * in time. */
   const float *const *next_rows;
+  int64_t next_n;
 } ct_run_gemm;
 
 /* Cache blocking of large products: a block of KC products x NC columns of

@@ -28,6 +28,12 @@ enum { DIRECT_1D_FLOATS = 1 << 18 };
  * K3, K4, K7 within noise); streamed K5 rows then match one-shot. */
 #define STREAM_OUT_BYTES (2.0 * 1024 * 1024)
 
+/* Tap mode, one-row pushes: the width of each thread's first piece
+ * (K7 stream, 2 threads, min of 40 in four alternating rounds: 17.9-31.3
+ * ms with even pieces, 15.9-16.9 with these and the frame threshold
+ * below; one-shot 13.9-15.1). */
+enum { TAP_LEAD_COLUMNS = 32 };
+
 /* What one thread computes in. */
 typedef struct worker_scratch {
   float *acc;              /* [residue][Cout][acc_stride] */
@@ -1118,9 +1124,11 @@ static void compute_outputs(ct_stream *st, int64_t j_end, float *out,
                    .out_base = out_base};
   const int64_t units = ct_ceil_div(j_end - job.aligned_begin, unit);
   int64_t tasks = 1;
-  /* Frames split by columns or lines share only the input rows, so half
-   * the work pays for the second thread (a 640-pixel RGB row doubled). */
-  const double parallel_macs = rank >= 2 ? st->parallel_macs / 2 : st->parallel_macs;
+  /* Frames split by columns or lines share only the input rows, so a
+   * quarter of the work pays for the second thread (a 640-pixel RGB row
+   * doubled; the two output rows of a tap-mode push, which the other
+   * thread would otherwise wait out). */
+  const double parallel_macs = rank >= 2 ? st->parallel_macs / 4 : st->parallel_macs;
   if (threads > 1 && (double)rows * st->macs_per_step >= parallel_macs) {
     /* A few tasks per thread balance uneven work; a small push gets one
      * task per thread, since each task costs a claim and cache traffic. */
@@ -1391,21 +1399,35 @@ static void run_channel_copy(void *ctx, int task, int worker) {
 }
 
 /* Tap mode: P of count input rows into the history, cut into tasks of
- * (row, columns). */
+ * (row, columns). The first `lead` pieces of each row are lead_len wide,
+ * the rest piece_len. */
 typedef struct {
   const ct_stream *st;
   const float *in;
   int64_t in_chan_stride, first_row, pieces, piece_len;
+  int64_t lead, lead_len;
   int64_t available; /* rows readable from in (the rest of the push) */
 } tap_job;
+
+static int64_t tap_piece_begin(const tap_job *job, int64_t piece) {
+  return piece < job->lead
+             ? piece * job->lead_len
+             : job->lead * job->lead_len + (piece - job->lead) * job->piece_len;
+}
+
+static int64_t tap_piece_end(const tap_job *job, int64_t piece) {
+  const int64_t end = tap_piece_begin(job, piece) +
+                      (piece < job->lead ? job->lead_len : job->piece_len),
+                width = job->st->in_len[1];
+  return end < width ? end : width;
+}
 
 static void run_tap_task(void *ctx, int task, int worker) {
   const tap_job *job = ctx;
   const ct_stream *st = job->st;
   const worker_scratch *ws = &st->scratch[worker];
-  const int64_t r = task / job->pieces, x0 = task % job->pieces * job->piece_len;
-  const int64_t width = st->in_len[1];
-  const int64_t x1 = x0 + job->piece_len < width ? x0 + job->piece_len : width;
+  const int64_t r = task / job->pieces, x0 = tap_piece_begin(job, task % job->pieces);
+  const int64_t x1 = tap_piece_end(job, task % job->pieces);
   if (x0 >= x1)
     return;
   const int64_t cin = st->layer->params.in_channels, taps = st->hist_channels;
@@ -1418,8 +1440,9 @@ static void run_tap_task(void *ctx, int task, int worker) {
    * one-shot). */
   const int threads = st->pool ? ct_pool_size(st->pool) : 1;
   const int64_t next = task + threads, next_r = next / job->pieces,
-                next_x0 = next % job->pieces * job->piece_len;
-  const bool prefetch = next_r < job->available && next_x0 + (x1 - x0) <= width;
+                next_x0 = tap_piece_begin(job, next % job->pieces),
+                next_n = tap_piece_end(job, next % job->pieces) - next_x0;
+  const bool prefetch = next_r < job->available && next_n > 0;
   for (int64_t ci = 0; prefetch && ci < cin; ci++)
     ws->next_rows[ci] =
         job->in + ci * job->in_chan_stride + next_r * st->in_frame + next_x0;
@@ -1435,6 +1458,7 @@ static void run_tap_task(void *ctx, int task, int worker) {
       .dst_rows = ws->dst_rows,
       .pack = ws->pack,
       .next_rows = prefetch ? ws->next_rows : NULL,
+      .next_n = next_n,
   };
   st->dsp->run_gemm(&gemm);
 }
@@ -1457,6 +1481,17 @@ static void tap_rows(ct_stream *st, const float *in, int64_t in_chan_stride,
     job.pieces = ct_ceil_div(2 * threads, count);
     job.piece_len = ct_ceil_div(ct_ceil_div(width, job.pieces), 16) * 16;
     job.pieces = ct_ceil_div(width, job.piece_len);
+    if (count == 1 && job.pieces == 2 * threads &&
+        2 * threads * TAP_LEAD_COLUMNS < width) {
+      /* One row (a stream's push): its input comes cold from memory, and
+       * only each thread's second piece is fetched while it computes its
+       * first. A narrow first piece leaves little to wait for. */
+      job.lead = threads;
+      job.lead_len = TAP_LEAD_COLUMNS;
+      job.piece_len =
+          ct_ceil_div(ct_ceil_div(width - threads * job.lead_len, threads), 16) * 16;
+      job.pieces = threads + ct_ceil_div(width - threads * job.lead_len, job.piece_len);
+    }
   }
   const int64_t tasks = count * job.pieces;
   if (threads > 1 && macs >= st->parallel_macs && tasks > 1)

@@ -613,6 +613,23 @@ static void check_long_streams(void) {
          "64 -> 24 k16 s8, 4500 steps in one push matches reference (err %g)", r.err);
   tap_ok(r.streamed, "the same in chunks up to 5000: bitwise one-shot %s", r.why);
 
+  /* Tap mode (one output channel, many inputs) on rows wide enough that a
+   * one-row push on 2-3 threads starts each thread on a narrow piece. */
+  ct_params_init(&p, 2);
+  p.in_channels = 20;
+  p.out_channels = 1;
+  p.kernel[0] = p.kernel[1] = 5;
+  p.stride[0] = p.stride[1] = 2;
+  p.padding[0] = p.padding[1] = 2;
+  p.output_padding[0] = p.output_padding[1] = 1;
+  const int64_t wide[2] = {7, 300};
+  for (int round = 0; round < 4; round++) {
+    r = run_long_layer(&p, wide, 1, 2);
+    tap_ok(r.err < 1e-4 * fmax(1.0, r.ref_max),
+           "tap mode 20 -> 1 k5 s2, 7 x 300 matches reference (err %g)", r.err);
+    tap_ok(r.streamed, "the same in pushes of 0-2 rows: bitwise one-shot %s", r.why);
+  }
+
   /* A 3d layer with big padding on T: many frames held before output. */
   ct_params_init(&p, 3);
   p.in_channels = 2;
