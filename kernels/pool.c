@@ -37,11 +37,13 @@ struct ct_pool {
   int size; /* threads including the caller */
   thrd_t *workers;
   int started;
-  /* The batch in progress: fn and ctx are written before `claim` publishes
-   * the batch and stay until all its tasks have finished; `target` is the
-   * value of `finished` once they have. */
+  /* The batch in progress: fn, ctx and base (the number of its task 0)
+   * are written before `claim` publishes the batch and stay until all its
+   * tasks have finished; `target` is the value of `finished` once they
+   * have. */
   _Alignas(64) ct_pool_task fn;
   void *ctx;
+  int base;
   _Atomic uint64_t claim;
   unsigned target;
   atomic_bool quit;
@@ -92,7 +94,7 @@ static uint32_t run_tasks(ct_pool *pool, uint64_t w, int worker) {
     /* Read before the task ends: once the last task is counted, the caller
      * may publish the next batch. */
     const unsigned target = pool->target;
-    pool->fn(pool->ctx, CLAIM_NEXT(w), worker);
+    pool->fn(pool->ctx, pool->base + CLAIM_NEXT(w), worker);
     task_finished(pool, target);
     w = atomic_load_explicit(&pool->claim, memory_order_acquire);
   }
@@ -196,20 +198,10 @@ int ct_pool_size(const ct_pool *pool) {
 }
 
 /* One batch of at most MAX_BATCH_TASKS tasks, numbered from `base`. */
-typedef struct {
-  ct_pool_task fn;
-  void *ctx;
-  int base;
-} offset_batch;
-
-static void run_offset(void *ctx, int task, int worker) {
-  const offset_batch *b = ctx;
-  b->fn(b->ctx, b->base + task, worker);
-}
-
-static void run_batch(ct_pool *pool, int n_tasks, ct_pool_task fn, void *ctx) {
+static void run_batch(ct_pool *pool, int base, int n_tasks, ct_pool_task fn, void *ctx) {
   pool->fn = fn;
   pool->ctx = ctx;
+  pool->base = base;
   const unsigned target =
       atomic_load_explicit(&pool->finished, memory_order_relaxed) + (unsigned)n_tasks;
   pool->target = target;
@@ -226,7 +218,7 @@ static void run_batch(ct_pool *pool, int n_tasks, ct_pool_task fn, void *ctx) {
     cnd_broadcast(&pool->work_ready);
     mtx_unlock(&pool->lock);
   }
-  fn(ctx, 0, 0);
+  fn(ctx, base, 0);
   task_finished(pool, target);
   run_tasks(pool, atomic_load_explicit(&pool->claim, memory_order_acquire), 0);
   /* The others finish tasks as long as ours: spin a little, then sleep. */
@@ -260,13 +252,8 @@ void ct_pool_run(ct_pool *pool, int n_tasks, ct_pool_task fn, void *ctx) {
       fn(ctx, t, 0);
     return;
   }
-  if (n_tasks <= MAX_BATCH_TASKS) {
-    run_batch(pool, n_tasks, fn, ctx);
-    return;
-  }
   for (int base = 0; base < n_tasks; base += MAX_BATCH_TASKS) {
-    offset_batch b = {.fn = fn, .ctx = ctx, .base = base};
     const int count = n_tasks - base < MAX_BATCH_TASKS ? n_tasks - base : MAX_BATCH_TASKS;
-    run_batch(pool, count, run_offset, &b);
+    run_batch(pool, base, count, fn, ctx);
   }
 }

@@ -939,6 +939,19 @@ static void compute_step_pair(const ct_stream *st, int64_t j, int64_t part_begin
 /* Outputs [jb, je) of the streamed axis, all channels; in 2d and 3d only
  * the part [part_begin, part_end) of each step: output columns in 2d, lines
  * in 3d. However the work is cut, every output is the same sum. */
+/* Where the block of `len` steps that holds step j starts, blocks being
+ * counted from `origin`. */
+static int64_t block_start(int64_t j, int64_t origin, int64_t len) {
+  return origin + ct_floor_div(j - origin, len) * len;
+}
+
+/* The origin of compute blocks, tasks and sink blocks: 1d, the first output
+ * of the computation in progress (block_anchor); 2d/3d, step 0 shifted back
+ * by `phase` (so that step pairs stay whole). */
+static int64_t block_origin(const ct_stream *st, int64_t phase) {
+  return st->layer->params.rank == 1 ? st->block_anchor : -phase;
+}
+
 static void compute_rows(const ct_stream *st, int64_t jb, int64_t je, int64_t part_begin,
                          int64_t part_end, float *out, int64_t out_chan_stride,
                          int64_t out_base, const worker_scratch *acc) {
@@ -949,8 +962,7 @@ static void compute_rows(const ct_stream *st, int64_t jb, int64_t je, int64_t pa
      * vector tile) from the anchor: runs of whole tiles. */
     for (int64_t j = jb; j < je;) {
       const int64_t aligned =
-          st->block_anchor +
-          ((j - st->block_anchor) / st->block_rows + 1) * st->block_rows;
+          block_start(j, st->block_anchor, st->block_rows) + st->block_rows;
       const int64_t stop = aligned < je ? aligned : je;
       compute_run(st, st->plans, 0, 0, j, stop - j, out + (j - out_base), out_chan_stride,
                   acc);
@@ -1013,11 +1025,8 @@ static void compute_to_sink(const ct_stream *st, int64_t jb, int64_t je,
   const int64_t steps = st->sink_steps, phase = st->sink_phase;
   const int64_t chan_stride = steps * st->out_frame;
   const int64_t part_total = st->layer->params.rank == 1 ? 1 : st->out_len[1];
-  const bool anchored = st->layer->params.rank == 1; /* as compute_rows' blocks */
   for (int64_t j = jb; j < je;) {
-    int64_t stop = anchored
-                       ? st->block_anchor + ((j - st->block_anchor) / steps + 1) * steps
-                       : ct_floor_div(j + phase, steps) * steps + steps - phase;
+    int64_t stop = block_start(j, block_origin(st, phase), steps) + steps;
     if (stop > je)
       stop = je;
     compute_rows(st, j, stop, 0, part_total, ws->sink_block, chan_stride, j, ws);
@@ -1075,6 +1084,14 @@ static void choose_stores(ct_stream *st, int64_t rows) {
       !st->sink && st->out_filled + out_bytes(st, rows) > st->stream_out_bytes;
 }
 
+/* Outputs up to j_end are written: counted, and into the fill in progress. */
+static void outputs_done(ct_stream *st, int64_t j_end) {
+  if (j_end <= st->n_out)
+    return;
+  st->out_filled += out_bytes(st, j_end - st->n_out);
+  st->n_out = j_end;
+}
+
 /* Before a push or finish writing its first output at out: whether it goes
  * on filling the array the last one wrote. */
 static void track_fill(ct_stream *st, const float *out, int64_t out_chan_stride) {
@@ -1113,9 +1130,7 @@ static void compute_outputs(ct_stream *st, int64_t j_end, float *out,
                    .j_end = j_end,
                    .unit = unit,
                    .aligned_begin =
-                       rank == 1 ? st->n_out
-                                 : ct_floor_div(st->n_out + unit_phase, unit) * unit -
-                                       unit_phase,
+                       block_start(st->n_out, block_origin(st, unit_phase), unit),
                    .parts = 1,
                    .part_len = part_total,
                    .part_total = part_total,
@@ -1158,8 +1173,7 @@ static void compute_outputs(ct_stream *st, int64_t j_end, float *out,
   else
     compute_rows(st, st->n_out, j_end, 0, part_total, out, out_chan_stride, out_base,
                  &st->scratch[0]);
-  st->out_filled += out_bytes(st, rows);
-  st->n_out = j_end;
+  outputs_done(st, j_end);
 }
 
 static void free_scratch(worker_scratch *scratch, int n) {
@@ -1738,10 +1752,7 @@ static bool push_by_groups(ct_stream *st, const float *in, int64_t in_chan_strid
   choose_stores(st, j_end - st->n_out);
   st->block_anchor = st->n_out;
   ct_pool_run(st->pool, threads, run_group_task, &job);
-  if (j_end > st->n_out) {
-    st->out_filled += out_bytes(st, j_end - st->n_out);
-    st->n_out = j_end;
-  }
+  outputs_done(st, j_end);
   return true;
 }
 

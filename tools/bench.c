@@ -102,16 +102,14 @@ static int64_t product(const int64_t *v, int n) {
 /* Stream mode pushes 2d/3d frames as the video elements do: with the zero
  * borders the padding reads (ct_stream_take_padded_frames), so a padded
  * layer reads each row where it is instead of copying it. Returns the input
- * in that layout, or NULL where the layer takes frames as they are (no
- * padding on the frame axes, or tap mode); the stream is left taking plain
- * frames. */
+ * in that layout, the stream then taking it, or NULL where the layer takes
+ * frames as they are (no padding on the frame axes, or tap mode). */
 static float *bordered_input(ct_stream *st, const float *in, int64_t channels,
                              const int64_t *shape, int rank) {
   if (rank < 2 || ct_stream_take_padded_frames(st, TRUE) != CT_OK)
     return NULL;
   int64_t frame_shape[2] = {1, 1}, offset[2] = {0, 0};
   ct_stream_pushed_frame_layout(st, frame_shape, offset);
-  ct_stream_take_padded_frames(st, FALSE);
   const int64_t plain = product(shape + 1, rank - 1);
   const int64_t bordered = product(frame_shape, rank - 1);
   if (bordered == plain)
@@ -121,8 +119,10 @@ static float *bordered_input(ct_stream *st, const float *in, int64_t channels,
   const int64_t padded_width = frame_shape[rank - 2];
   const int64_t first = rank == 3 ? offset[0] * padded_width + offset[1] : offset[0];
   float *out = alloc_buffer(channels * shape[0] * bordered);
-  if (!out)
+  if (!out) {
+    ct_stream_take_padded_frames(st, FALSE);
     return NULL;
+  }
   for (int64_t f = 0; f < channels * shape[0]; f++)
     for (int64_t y = 0; y < lines; y++)
       memcpy(out + f * bordered + first + y * padded_width, in + f * plain + y * width,
@@ -176,8 +176,6 @@ static gboolean check_case(const BenchCase *c, const ct_layer *layer, int thread
   ct_stream *st = ct_stream_new(layer, shape + 1, NULL, 0);
   ct_stream_set_threads(st, threads);
   float *bordered = bordered_input(st, in, p->in_channels, shape, c->rank);
-  if (bordered)
-    ct_stream_take_padded_frames(st, TRUE);
   ct_stream_retain_input(st, TRUE);
   run_once(st, bordered ? bordered : in, shape, fast, out_shape[0], c->stream_step);
   ct_stream_free(st);

@@ -3,6 +3,7 @@
 #include "kernels/dsp.h"
 #include "kernels/geometry.h"
 #include "kernels/layer.h"
+#include "kernels/pool.h"
 #include "kernels/reference.h"
 #include "kernels/stream.h"
 #include "tests/tap.h"
@@ -679,6 +680,41 @@ static void check_short_and_reuse(void) {
   ct_layer_free(layer);
 }
 
+/* The pool runs every task of a batch exactly once, numbered across the
+ * batches a long run is cut into, each on a worker index in range. */
+typedef struct {
+  atomic_int *seen;
+  int size;
+  atomic_bool bad_worker;
+} pool_check;
+
+static void mark_task(void *ctx, int task, int worker) {
+  pool_check *c = ctx;
+  atomic_fetch_add(&c->seen[task], 1);
+  if (worker < 0 || worker >= c->size)
+    atomic_store(&c->bad_worker, true);
+}
+
+static void check_pool(void) {
+  const int counts[] = {1, 2, 7, 70000}; /* the last spans two batches */
+  for (int size = 1; size <= 3; size++) {
+    ct_pool *pool = ct_pool_new(size);
+    bool once = pool != NULL;
+    for (size_t i = 0; once && i < sizeof counts / sizeof counts[0]; i++) {
+      pool_check c = {.seen = calloc((size_t)counts[i], sizeof(atomic_int)),
+                      .size = size};
+      atomic_init(&c.bad_worker, false);
+      ct_pool_run(pool, counts[i], mark_task, &c);
+      for (int t = 0; t < counts[i]; t++)
+        once &= atomic_load(&c.seen[t]) == 1;
+      once &= !atomic_load(&c.bad_worker);
+      free(c.seen);
+    }
+    tap_ok(once, "pool of %d: 1, 2, 7 and 70000 tasks each run once", size);
+    ct_pool_free(pool);
+  }
+}
+
 /* Pushes filling one array in order stream their stores once they have
  * written more than the threshold; a push elsewhere starts over. */
 static void check_fill_streaming(void) {
@@ -746,6 +782,7 @@ int main(int argc, char **argv) {
   check_geometry();
   check_short_and_reuse();
   check_fill_streaming();
+  check_pool();
   /* Every instruction-set level this CPU runs, each against the reference. */
   int levels = 0;
   for (int level = 0; level < CT_DSP_LEVELS; level++) {
