@@ -173,7 +173,8 @@ struct ct_stream {
    * ended, same channel stride), as a caller walking a signal in memory
    * does: the next push most likely starts at in_ahead (NULL: no guess),
    * and small pushes fetch its rows while they compute, as the hardware
-   * does for one call over the whole array. in_next: where this push ends. */
+   * does for one call over the whole array. in_next: where the last push
+   * (or the one in progress) ends. */
   const float *in_next;
   int64_t in_next_stride;
   const float *in_ahead;
@@ -1112,6 +1113,26 @@ static void track_fill(ct_stream *st, const float *out, int64_t out_chan_stride)
     st->out_filled = 0;
 }
 
+/* p + n floats, where p + n may lie past the caller's array: only ever
+ * prefetched, which never faults. */
+static const float *floats_on(const float *p, int64_t n) {
+  return (const float *)((uintptr_t)p + (uintptr_t)n * sizeof(float));
+}
+
+/* Before a push reading n_steps steps from in: whether it starts where the
+ * last one ended (see in_ahead). */
+static void track_input(ct_stream *st, const float *in, int64_t in_chan_stride,
+                        int64_t n_steps) {
+  int64_t floats;
+  const float *end = in && n_steps >= 0 && ct_mul_i64(n_steps, st->push_frame, &floats)
+                         ? floats_on(in, floats)
+                         : NULL;
+  st->in_ahead =
+      in && in == st->in_next && in_chan_stride == st->in_next_stride ? end : NULL;
+  st->in_next = end;
+  st->in_next_stride = in_chan_stride;
+}
+
 /* After it wrote `steps` output steps from out. */
 static void end_fill(ct_stream *st, float *out, int64_t out_chan_stride, int64_t steps) {
   st->out_next = out ? out + steps * st->out_frame : NULL;
@@ -1407,12 +1428,6 @@ static void run_on_pool(const ct_stream *st, int n_tasks, ct_pool_task fn, void 
       fn(ctx, t, 0);
 }
 
-/* p + n floats, where p + n may lie past the caller's array: only ever
- * prefetched, which never faults. */
-static const float *floats_on(const float *p, int64_t n) {
-  return (const float *)((uintptr_t)p + (uintptr_t)n * sizeof(float));
-}
-
 /* Asks for channels [c_begin, c_end) of the next push's first n steps,
  * where the stream guesses it starts (see in_ahead), to be fetched into
  * L2. A 10 ms push of stereo audio from memory otherwise waits for its cold
@@ -1576,7 +1591,9 @@ static void tap_rows(ct_stream *st, const float *in, int64_t in_chan_stride,
   const double macs = (double)count * (double)st->in_frame *
                       (double)st->layer->params.in_channels * (double)st->hist_channels;
   const bool parallel = threads > 1 && macs >= st->parallel_macs;
-  if (parallel && count == 1 && width >= 2 * threads * TAP_CHUNK_COLUMNS) {
+  /* (Chunk numbers are kept in 32 bits.) */
+  if (parallel && count == 1 && width >= 2 * threads * TAP_CHUNK_COLUMNS &&
+      width / TAP_CHUNK_COLUMNS < UINT32_MAX) {
     job.spans = threads;
     job.span_len =
         ct_ceil_div(ct_ceil_div(width, threads), TAP_CHUNK_COLUMNS) * TAP_CHUNK_COLUMNS;
@@ -1989,16 +2006,9 @@ ct_status ct_stream_push(ct_stream *stream, const float *in, int64_t in_chan_str
                          int64_t n_steps, float *out, int64_t out_chan_stride,
                          int64_t *n_out) {
   track_fill(stream, out, out_chan_stride);
-  stream->in_ahead =
-      in && in == stream->in_next && in_chan_stride == stream->in_next_stride
-          ? floats_on(in, n_steps * stream->push_frame)
-          : NULL;
+  track_input(stream, in, in_chan_stride, n_steps);
   ct_status status =
       push_steps(stream, in, in_chan_stride, n_steps, out, out_chan_stride, n_out);
-  stream->in_next = stream->in_ahead ? stream->in_ahead
-                    : in             ? floats_on(in, n_steps * stream->push_frame)
-                                     : NULL;
-  stream->in_next_stride = in_chan_stride;
   stream->in_ahead = NULL;
   end_fill(stream, out, out_chan_stride, *n_out);
   return status;
