@@ -6,7 +6,8 @@
 #
 # CASE: K1 K3 K4 K5 K7. REV: a git revision, or "work" for the file as it is
 # in the work tree. Only stream.c differs between versions; the rest
-# (micro-kernels, pool) is build/'s, which must be built. Example:
+# (micro-kernels, pool) is that of build/ (or $CT_BUILD_DIR), which must be
+# built. Example:
 #   tools/perf/ab-stream.sh K7 2 40 HEAD~1 work
 set -euo pipefail
 
@@ -19,7 +20,7 @@ case_name=$1 threads=$2 rounds=$3
 shift 3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-flags=(-std=c11 -O3 -DNDEBUG -D_GNU_SOURCE -pthread -DCT_HAVE_X86_LEVELS
+flags=(-std=c11 -O3 -DNDEBUG -D_GNU_SOURCE -pthread
   -I"$root" -I"$root/kernels")
 variants="" objects=()
 i=0
@@ -39,8 +40,6 @@ for rev in "$@"; do
   objects+=("$tmp/$name.o")
   i=$((i + 1))
 done
-lib=$root/build/kernels
-cc "${flags[@]}" -march=native "-DCT_AB_VARIANTS=$variants" "$root/tools/perf/ab-stream.c" \
-  "${objects[@]}" "$lib/libctkernels.a" "$lib/libctdsp-avx512.a" "$lib/libctdsp-avx2.a" \
-  -lm -o "$tmp/ab-stream"
+cc "${flags[@]}" "-DCT_AB_VARIANTS=$variants" "$root/tools/perf/ab-stream.c" \
+  "${objects[@]}" "${CT_BUILD_DIR:-$root/build}/kernels/libctkernels.a" -lm -o "$tmp/ab-stream"
 "$tmp/ab-stream" "$case_name" "$threads" "$rounds"
