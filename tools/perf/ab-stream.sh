@@ -4,10 +4,10 @@
 #
 #   tools/perf/ab-stream.sh CASE THREADS ROUNDS REV [REV...]
 #
-# CASE: K1 K3 K4 K5 K7. REV: a git revision, or "work" for the file as it is
-# in the work tree. Only stream.c differs between versions; the rest
-# (micro-kernels, pool) is that of build/ (or $CT_BUILD_DIR), which must be
-# built. Example:
+# CASE: K1 K3 K4 K5 K7. REV: a git revision, "work" for the file as it is
+# in the work tree, or the path of a variant of it. Only stream.c differs
+# between versions; the rest (micro-kernels, pool) is that of build/ (or
+# $CT_BUILD_DIR), which must be built. Example:
 #   tools/perf/ab-stream.sh K7 2 40 HEAD~1 work
 set -euo pipefail
 
@@ -28,6 +28,8 @@ for rev in "$@"; do
   name=v$i
   if [ "$rev" = work ]; then
     cp "$root/kernels/stream.c" "$tmp/$name.c"
+  elif [ -f "$rev" ]; then
+    cp "$rev" "$tmp/$name.c"
   else
     git -C "$root" show "$rev:kernels/stream.c" >"$tmp/$name.c"
   fi
