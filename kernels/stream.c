@@ -37,7 +37,8 @@ enum { TAP_CHUNK_COLUMNS = 64 };
 
 /* What one thread computes in. */
 typedef struct worker_scratch {
-  /* Each thread's on lines of its own: g_begin and g_end change per push. */
+  /* Each thread's scratch on cache lines of its own: g_begin and g_end change
+   * on every push. */
   _Alignas(64) float *acc; /* [residue][Cout][acc_stride] */
   const float **rows;      /* [max k] input runs of one product */
   const float **next_rows; /* [max k] those of the next one (tap mode) */
