@@ -132,6 +132,7 @@ struct ct_stream {
    * needed, [prev_first, prev_end), read where the caller keeps them. The
    * ring's rows end where these begin. */
   bool retain_input;
+  bool retain_wanted; /* the caller's choice, in effect where direct_ok */
   /* 1d: outputs whose inputs all belong to the push in progress read them
    * where the caller has them (channel c of padded row u at
    * direct1d + (u - direct1d_first) + c * direct1d_chan_stride); NULL
@@ -1768,6 +1769,7 @@ static ct_status push_in_place(ct_stream *st, const float *in, int64_t in_chan_s
 void ct_stream_retain_input(ct_stream *stream, bool retain) {
   if (!retain)
     release_prev(stream);
+  stream->retain_wanted = retain;
   stream->retain_input = retain && stream->direct_ok;
 }
 
@@ -1778,8 +1780,7 @@ ct_status ct_stream_take_padded_frames(ct_stream *stream, bool padded) {
     return CT_OK; /* no borders: both layouts are the same */
   stream->push_frame = padded ? stream->padded_frame : stream->in_frame;
   stream->direct_ok = padded;
-  if (!padded)
-    stream->retain_input = false;
+  stream->retain_input = padded && stream->retain_wanted;
   return CT_OK;
 }
 

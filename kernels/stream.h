@@ -110,8 +110,8 @@ void ct_stream_retain_input(ct_stream *stream, bool retain);
  * gives the bordered size. Between signals only (CT_ERR_INVALID
  * mid-signal), 2d/3d only, and not for layers of one output channel and
  * many input channels (tap mode multiplies each row as it arrives):
- * CT_ERR_INVALID there. Call it before ct_stream_retain_input: bordered
- * frames are what lets a padded layer retain its input. */
+ * CT_ERR_INVALID there. Bordered frames are what lets a padded layer
+ * retain its input (ct_stream_retain_input, before or after this call). */
 ct_status ct_stream_take_padded_frames(ct_stream *stream, bool padded);
 /* Lengths and data offsets of the frame axes (rank - 1 of each) as push
  * takes them. */

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "kernels/pool.h"
 #include "kernels/reference.h"
 #include "kernels/stream.h"
 
@@ -247,39 +246,33 @@ gboolean ct_bench_run(const gchar *case_list, gint threads, gboolean json,
     /* FLOPs as bench-cases.md counts them: 2 * numel(in) * Cout/g * prod(k). */
     const double flops = 2.0 * (double)n_in * (double)(c->cout / c->groups) *
                          (double)product(c->kernel, c->rank);
-    /* One stream per mode on one pool, timed in turn, repeat by repeat: the
-     * host's speed drifts within seconds, and both modes then see the same
-     * fast and slow periods (the stream / one-shot ratio is the goal). */
-    ct_pool *pool = threads > 1 ? ct_pool_new(threads) : NULL;
-    ct_stream *st[2];
-    for (int mode = 0; mode < 2; mode++) {
-      st[mode] = ct_stream_new(layer, c->shape + 1, msg, sizeof msg);
-      if (pool)
-        ct_stream_use_pool(st[mode], pool);
-      else
-        ct_stream_set_threads(st[mode], threads);
-      /* Pushes are views into one input that outlives them: frames are
-       * read in place by the next push, as the 3d element does with its
-       * two input buffers. */
-      ct_stream_retain_input(st[mode], TRUE);
-    }
-    float *bordered = bordered_input(st[1], in, c->cin, c->shape, c->rank);
+    /* The two modes are timed in turn, repeat by repeat, on one stream: the
+     * host's speed drifts within seconds, and both then see the same fast
+     * and slow periods (their ratio is a goal). */
+    ct_stream *st = ct_stream_new(layer, c->shape + 1, msg, sizeof msg);
+    ct_stream_set_threads(st, threads);
+    float *bordered = bordered_input(st, in, c->cin, c->shape, c->rank);
     const float *pushed[2] = {in, bordered ? bordered : in};
     const int64_t steps[2] = {0, c->stream_step};
-    for (int mode = 0; mode < 2; mode++) /* warm-up */
-      run_once(st[mode], pushed[mode], c->shape, result, out_shape[0], steps[mode]);
     enum { MAX_REPEATS = 64 };
     double times[2][MAX_REPEATS];
-    int reps = 0;
+    int reps = -1; /* the first round warms up */
     gint64 start_all = g_get_monotonic_time();
     while (reps < MAX_REPEATS &&
            (reps < 5 || g_get_monotonic_time() - start_all < 2 * 1500000)) {
       for (int mode = 0; mode < 2; mode++) {
+        ct_stream_take_padded_frames(st, pushed[mode] == bordered);
+        /* Pushes are views into one input that outlives them: frames are
+         * read in place by the next push, as the 3d element does with its
+         * two input buffers. */
+        ct_stream_retain_input(st, TRUE);
         gint64 t0 = g_get_monotonic_time();
-        run_once(st[mode], pushed[mode], c->shape, result, out_shape[0], steps[mode]);
-        times[mode][reps] = (double)(g_get_monotonic_time() - t0) / 1000.0;
+        run_once(st, pushed[mode], c->shape, result, out_shape[0], steps[mode]);
+        if (reps >= 0)
+          times[mode][reps] = (double)(g_get_monotonic_time() - t0) / 1000.0;
       }
-      reps++;
+      if (reps++ < 0)
+        start_all = g_get_monotonic_time();
     }
     for (int mode = 0; mode < 2; mode++) {
       qsort(times[mode], (size_t)reps, sizeof(double), compare_double);
@@ -303,10 +296,7 @@ gboolean ct_bench_run(const gchar *case_list, gint threads, gboolean json,
         g_string_truncate(out, 0);
       }
     }
-    for (int mode = 0; mode < 2; mode++)
-      ct_stream_free(st[mode]);
-    if (pool)
-      ct_pool_free(pool);
+    ct_stream_free(st);
     free(bordered);
     free(in);
     free(result);

@@ -782,11 +782,64 @@ static void check_fill_streaming(void) {
   free(streamed);
 }
 
+/* ct_stream_retain_input takes effect with bordered frames whichever of
+ * the two calls comes first: the next push then reads the previous frame
+ * where the caller keeps it, so (against the promise) spoiling that frame
+ * after its push shows in the output. Without retaining nothing shows. */
+static bool previous_frame_read_in_place(int order) {
+  ct_params p;
+  ct_params_init(&p, 2);
+  p.in_channels = p.out_channels = 1;
+  p.kernel[0] = p.kernel[1] = 3;
+  p.stride[0] = p.stride[1] = 1;
+  p.padding[0] = p.padding[1] = 1;
+  float w[9], bias = 0;
+  fill_random(w, 9);
+  char msg[256];
+  ct_layer *layer = ct_layer_new(&p, w, &bias, msg, sizeof msg);
+  const int64_t width[1] = {8};
+  ct_stream *st = ct_stream_new(layer, width, msg, sizeof msg);
+  if (order == 0)
+    ct_stream_retain_input(st, true);
+  ct_stream_take_padded_frames(st, true);
+  if (order == 1)
+    ct_stream_retain_input(st, true);
+  const int64_t frame = ct_stream_in_frame_size(st); /* 8 + 2 borders */
+  float rows[2][16] = {{0}}, out[4 * 8];
+  for (int r = 0; r < 2; r++)
+    for (int x = 1; x <= 8; x++)
+      rows[r][x] = 1.0f;
+  int64_t n, total = 0;
+  ct_stream_push(st, rows[0], frame, 1, out, 8, &n);
+  total += n;
+  for (int x = 1; x <= 8; x++) /* the caller breaks its promise */
+    rows[0][x] = NAN;
+  ct_stream_push(st, rows[1], frame, 1, out + total * 8, 8, &n);
+  total += n;
+  ct_stream_finish(st, out + total * 8, 8, &n);
+  total += n;
+  bool spoiled = false;
+  for (int64_t i = 0; i < total * 8; i++)
+    spoiled |= isnan(out[i]);
+  ct_stream_free(st);
+  ct_layer_free(layer);
+  return spoiled;
+}
+
+static void check_retain_order(void) {
+  tap_ok(previous_frame_read_in_place(0),
+         "retain_input before take_padded_frames: the previous frame is read in place");
+  tap_ok(previous_frame_read_in_place(1),
+         "retain_input after take_padded_frames: the previous frame is read in place");
+  tap_ok(!previous_frame_read_in_place(2), "without retain_input it is copied");
+}
+
 int main(int argc, char **argv) {
   int n_layers = argc > 1 ? atoi(argv[1]) : 400;
   check_geometry();
   check_short_and_reuse();
   check_fill_streaming();
+  check_retain_order();
   check_pool();
   /* Every instruction-set level this CPU runs, each against the reference. */
   int levels = 0;
