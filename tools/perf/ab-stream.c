@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "kernels/layer.h"
@@ -88,6 +89,10 @@ static float *alloc_floats(int64_t n) {
   const size_t huge = (size_t)2 << 20;
   const size_t bytes = ((size_t)n * sizeof(float) + huge - 1) / huge * huge;
   float *v = aligned_alloc(huge, bytes);
+#ifdef MADV_HUGEPAGE
+  if (v)
+    madvise(v, bytes, MADV_HUGEPAGE);
+#endif
   if (v)
     memset(v, 0, bytes);
   return v;
