@@ -5,6 +5,7 @@
  * Before timing, each case's result on a reduced input is checked against
  * the reference implementation; a wrong kernel is never reported. */
 #include "bench.h"
+#include "bench-cases.h"
 
 #include <glib.h>
 #include <math.h>
@@ -16,62 +17,6 @@
 #include "kernels/stream.h"
 
 G_DEFINE_QUARK(ct_bench_error, bench_error)
-
-typedef struct {
-  const char *name;
-  int rank;
-  int64_t cin, cout, groups;
-  int64_t kernel[3], stride[3], padding[3], output_padding[3];
-  int64_t shape[3];    /* input spatial shape */
-  int64_t stream_step; /* steps per push in stream mode */
-} BenchCase;
-
-/* bench-cases.md; stream mode: audio 10 ms (480 samples), video one frame,
- * 2d one row. */
-static const BenchCase cases[] = {
-    {"K1_audio_fir2x", 1, 2, 2, 2, {64}, {2}, {31}, {0}, {480000}, 480},
-    {"K3_audio_mid", 1, 64, 32, 1, {16}, {8}, {4}, {0}, {4096}, 480},
-    {"K4_audio_hifigan", 1, 512, 256, 1, {16}, {8}, {4}, {0}, {1024}, 480},
-    {"K5_video_sr2x_2d", 2, 3, 3, 1, {4, 4}, {2, 2}, {1, 1}, {0, 0}, {360, 640}, 1},
-    {"K6_video_sr2x_3d",
-     3,
-     3,
-     3,
-     1,
-     {3, 4, 4},
-     {1, 2, 2},
-     {1, 1, 1},
-     {0, 0, 0},
-     {8, 360, 640},
-     1},
-    {"K7_video_fsrcnn", 2, 56, 1, 1, {9, 9}, {2, 2}, {4, 4}, {1, 1}, {360, 640}, 1},
-    {"K8_video_interp_t2",
-     3,
-     3,
-     3,
-     1,
-     {4, 1, 1},
-     {2, 1, 1},
-     {1, 0, 0},
-     {0, 0, 0},
-     {8, 720, 1280},
-     1},
-};
-
-static ct_params case_params(const BenchCase *c) {
-  ct_params p;
-  ct_params_init(&p, c->rank);
-  p.in_channels = c->cin;
-  p.out_channels = c->cout;
-  p.groups = c->groups;
-  for (int a = 0; a < c->rank; a++) {
-    p.kernel[a] = c->kernel[a];
-    p.stride[a] = c->stride[a];
-    p.padding[a] = c->padding[a];
-    p.output_padding[a] = c->output_padding[a];
-  }
-  return p;
-}
 
 /* Large buffers on huge pages, touched once here rather than in the timing. */
 static float *alloc_buffer(int64_t count) {
@@ -159,7 +104,7 @@ static int compare_double(const void *a, const void *b) {
 }
 
 /* The fast path against the reference on a reduced input of the same layer. */
-static gboolean check_case(const BenchCase *c, const ct_layer *layer, int threads,
+static gboolean check_case(const ct_bench_case *c, const ct_layer *layer, int threads,
                            GError **error) {
   const ct_params *p = ct_layer_params(layer);
   int64_t shape[3], out_shape[3];
@@ -205,8 +150,8 @@ gboolean ct_bench_run(const gchar *case_list, gint threads, gboolean json,
   if (wanted)
     for (gchar **w = wanted; *w; w++) {
       gboolean known = FALSE;
-      for (guint i = 0; i < G_N_ELEMENTS(cases); i++)
-        known |= g_str_equal(*w, cases[i].name);
+      for (guint i = 0; i < CT_BENCH_N_CASES; i++)
+        known |= g_str_equal(*w, ct_bench_cases[i].name);
       if (!known) {
         g_set_error(error, bench_error_quark(), 0, "unknown case %s", *w);
         g_strfreev(wanted);
@@ -217,11 +162,11 @@ gboolean ct_bench_run(const gchar *case_list, gint threads, gboolean json,
     threads = (gint)g_get_num_processors();
   GString *out = g_string_new(json ? "[" : "");
   gboolean ok = TRUE, first = TRUE;
-  for (guint ci = 0; ok && ci < G_N_ELEMENTS(cases); ci++) {
-    const BenchCase *c = &cases[ci];
+  for (guint ci = 0; ok && ci < CT_BENCH_N_CASES; ci++) {
+    const ct_bench_case *c = &ct_bench_cases[ci];
     if (wanted && !g_strv_contains((const gchar *const *)wanted, c->name))
       continue;
-    ct_params p = case_params(c);
+    ct_params p = ct_bench_case_params(c);
     int64_t n_w = ct_weight_count(&p);
     GRand *rand = g_rand_new_with_seed(ci + 7);
     float *w = g_new(float, n_w), *bias = g_new(float, c->cout);

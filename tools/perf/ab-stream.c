@@ -17,6 +17,7 @@
 #include "kernels/layer.h"
 #include "kernels/pool.h"
 #include "kernels/stream.h"
+#include "tools/bench-cases.h"
 
 typedef struct {
   const char *name;
@@ -56,22 +57,6 @@ CT_AB_VARIANTS
 static const version versions[] = {CT_AB_VARIANTS};
 #undef X
 enum { N_VERSIONS = sizeof versions / sizeof versions[0], MAX_ROUNDS = 1000 };
-
-/* bench-cases.md, as tools/bench.c runs them. */
-typedef struct {
-  const char *name;
-  int rank;
-  int64_t cin, cout, groups, kernel, stride, padding, output_padding;
-  int64_t shape[2], step;
-} ab_case;
-
-static const ab_case cases[] = {
-    {"K1", 1, 2, 2, 2, 64, 2, 31, 0, {480000, 1}, 480},
-    {"K3", 1, 64, 32, 1, 16, 8, 4, 0, {4096, 1}, 480},
-    {"K4", 1, 512, 256, 1, 16, 8, 4, 0, {1024, 1}, 480},
-    {"K5", 2, 3, 3, 1, 4, 2, 1, 0, {360, 640}, 1},
-    {"K7", 2, 56, 1, 1, 9, 2, 4, 1, {360, 640}, 1},
-};
 
 static double now(void) {
   struct timespec t;
@@ -123,37 +108,31 @@ static double run(const version *v, ct_stream *st, const float *in, int64_t fram
 }
 
 int main(int argc, char **argv) {
-  const ab_case *c = NULL;
-  for (size_t i = 0; argc == 4 && i < sizeof cases / sizeof cases[0]; i++)
-    if (strcmp(argv[1], cases[i].name) == 0)
-      c = &cases[i];
+  /* A case by its name or the part before the first '_' (K1). */
+  const ct_bench_case *c = NULL;
+  for (int i = 0; argc == 4 && i < CT_BENCH_N_CASES; i++) {
+    const char *name = ct_bench_cases[i].name;
+    if (strcmp(argv[1], name) == 0 ||
+        (strncmp(argv[1], name, strlen(argv[1])) == 0 && name[strlen(argv[1])] == '_'))
+      c = &ct_bench_cases[i];
+  }
   const int threads = argc == 4 ? atoi(argv[2]) : 0;
   const int rounds = argc == 4 ? atoi(argv[3]) : 0;
-  if (!c || threads < 1 || rounds < 2 || rounds > MAX_ROUNDS) {
+  if (!c || c->rank > 2 || threads < 1 || rounds < 2 || rounds > MAX_ROUNDS) {
     fprintf(stderr, "usage: ab-stream K1|K3|K4|K5|K7 THREADS ROUNDS (2-%d)\n",
             MAX_ROUNDS);
     return 2;
   }
-  ct_params p;
-  ct_params_init(&p, c->rank);
-  p.in_channels = c->cin;
-  p.out_channels = c->cout;
-  p.groups = c->groups;
-  for (int a = 0; a < c->rank; a++) {
-    p.kernel[a] = c->kernel;
-    p.stride[a] = c->stride;
-    p.padding[a] = c->padding;
-    p.output_padding[a] = c->output_padding;
-  }
+  const ct_params p = ct_bench_case_params(c);
   char msg[256];
   float *w = random_floats(ct_weight_count(&p)), *bias = random_floats(c->cout);
   ct_layer *layer = ct_layer_new(&p, w, bias, msg, sizeof msg);
-  int64_t out_shape[2] = {1, 1};
+  int64_t out_shape[CT_MAX_RANK] = {1, 1, 1};
   if (!layer || ct_output_shape(&p, c->shape, out_shape, msg, sizeof msg) != CT_OK) {
     fprintf(stderr, "ab-stream: %s\n", msg);
     return 1;
   }
-  const int64_t steps = c->shape[0], frame_in = c->shape[1];
+  const int64_t steps = c->shape[0], frame_in = c->rank == 2 ? c->shape[1] : 1;
   const int64_t out_steps = out_shape[0], frame_out = c->rank == 2 ? out_shape[1] : 1;
   float *in = random_floats(c->cin * steps * frame_in);
   float *out = alloc_floats(c->cout * out_steps * frame_out);
@@ -188,12 +167,12 @@ int main(int argc, char **argv) {
       const bool streamed = i < N_VERSIONS;
       times[i][r] = run(v, streams[i], bordered[i] ? bordered[i] : in,
                         bordered[i] ? bordered_frame : frame_in, steps,
-                        streamed ? c->step : 0, out, frame_out, out_steps);
+                        streamed ? c->stream_step : 0, out, frame_out, out_steps);
     }
   for (int i = 0; i <= N_VERSIONS; i++) {
     double *t = times[i] + 1; /* the first round warms up */
     qsort(t, (size_t)rounds - 1, sizeof(double), compare_double);
-    printf("%s %-12s ms: min %.3f  p25 %.3f  median %.3f\n", c->name,
+    printf("%s %-12s ms: min %.3f  p25 %.3f  median %.3f\n", argv[1],
            i < N_VERSIONS ? versions[i].name : "one-shot", t[0] * 1e3,
            t[(rounds - 1) / 4] * 1e3, t[(rounds - 1) / 2] * 1e3);
     versions[i < N_VERSIONS ? i : 0].destroy(streams[i]);
