@@ -44,17 +44,30 @@ enum {
 };
 
 typedef struct {
+  GstClockTime pts, duration;
+} FrameTime;
+
+typedef struct {
   /* Properties and models: object lock. */
   gchar *model_path;
   gchar *layer_name;
   gchar *axis_text[4]; /* stride, padding, output-padding, dilation */
   gint groups;
   guint n_threads;
-  CtModel *active;  /* what the stream runs */
-  CtModel *pending; /* loaded off the streaming thread, swapped in later */
+  /* Three models, each possibly the same as another: `active` is what the
+   * stream runs; `wanted` the newest one loaded (the last model set wins,
+   * the element moves to it at a buffer boundary); `offer` the one whose
+   * input caps upstream has been asked for (caps queries answer for it
+   * until upstream renegotiates or a newer model supersedes it). */
+  CtModel *active;
+  CtModel *wanted;
+  CtModel *offer;
+  /* An offer superseded before upstream answered: caps already on their way
+   * for it are still taken (then the element moves on to `wanted`). */
+  CtModel *previous_offer;
   guint generation; /* of the latest load request */
   gboolean loaded;  /* past NULL -> READY: property changes reload */
-  GThreadPool *loader;
+  GThreadPool *model_loader;
 
   /* Streaming thread only. */
   GstConvTransposeConfig config;
@@ -65,6 +78,11 @@ typedef struct {
   GstClockTime base_pts;
   guint64 out_offset_base;
   guint64 in_steps, out_steps;
+  /* Variable frame rate (rate_n == 0 on a streamed axis): the times of the
+   * input frames an output may still be interpolated from; entry i is
+   * input step frame_times_first + i. */
+  GArray *frame_times;
+  guint64 frame_times_first;
   float *in_planar, *out_planar;
   gsize in_capacity, out_capacity; /* in floats */
   /* Streams of frames alternate between two input buffers: the stream reads
@@ -72,15 +90,14 @@ typedef struct {
    * copying it. */
   float *in_planar_prev;
   gsize in_prev_capacity;
-  gboolean asked_upstream; /* RECONFIGURE sent for a pending model */
-  gboolean mark_discont;   /* the next output starts a new signal */
-  GQueue ready;            /* outputs not yet handed to the base class */
+  gboolean mark_discont; /* the next output starts a new signal */
+  GQueue ready;          /* outputs not yet handed to the base class */
   /* Input unpacked in in_planar but not yet pushed: a buffer whose output
    * would be huge (a large stride) goes through in bounded pieces. */
-  gint64 pending_steps, pending_done, pending_stride;
-  GstBufferPool *pool; /* output buffers, reused */
-  ct_pool *workers;    /* threads for subclass conversions */
-  gsize pool_size;     /* bytes of the pool's buffers */
+  gint64 unpushed_steps, unpushed_done, unpushed_stride;
+  GstBufferPool *buffer_pool; /* output buffers, reused */
+  ct_pool *workers;           /* threads for the stream and the conversions */
+  gsize buffer_pool_size;     /* bytes of the pool's buffers */
 } GstConvTransposeBasePrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_CODE(GstConvTransposeBase, gst_conv_transpose_base,
@@ -170,29 +187,66 @@ static CtModel *load_model(GstConvTransposeBase *self, const LoadRequest *req,
   return model;
 }
 
-/* Runs on the loader thread: the streaming thread picks the result up at the
- * next buffer boundary. A request overtaken by a newer one is dropped. */
+/* Same hyper-parameters, weights and bias: the same output for any input. */
+static gboolean layers_identical(const ct_layer *a, const ct_layer *b) {
+  const ct_params *pa = ct_layer_params(a), *pb = ct_layer_params(b);
+  if (pa->rank != pb->rank || pa->in_channels != pb->in_channels ||
+      pa->out_channels != pb->out_channels || pa->groups != pb->groups)
+    return FALSE;
+  for (int i = 0; i < pa->rank; i++)
+    if (pa->kernel[i] != pb->kernel[i] || pa->stride[i] != pb->stride[i] ||
+        pa->padding[i] != pb->padding[i] ||
+        pa->output_padding[i] != pb->output_padding[i] ||
+        pa->dilation[i] != pb->dilation[i])
+      return FALSE;
+  const float *bias_a = ct_layer_bias(a), *bias_b = ct_layer_bias(b);
+  if ((bias_a == NULL) != (bias_b == NULL))
+    return FALSE;
+  if (bias_a && memcmp(bias_a, bias_b, (size_t)pa->out_channels * sizeof(float)) != 0)
+    return FALSE;
+  return memcmp(ct_layer_weight(a), ct_layer_weight(b),
+                (size_t)ct_weight_count(pa) * sizeof(float)) == 0;
+}
+
+/* Runs on the loader thread: the streaming thread moves to the result at
+ * the next buffer boundary. A request overtaken by a newer one is dropped
+ * unread, so a burst of property changes loads only the last file. */
 static void load_in_background(gpointer data, gpointer user_data) {
   LoadRequest *req = data;
   GstConvTransposeBase *self = user_data;
   GstConvTransposeBasePrivate *priv = PRIV(self);
-  GError *error = NULL;
-  CtModel *model = load_model(self, req, &error);
   GST_OBJECT_LOCK(self);
   gboolean current = req->generation == priv->generation;
+  CtModel *wanted = ct_model_ref(priv->wanted), *active = ct_model_ref(priv->active);
+  GST_OBJECT_UNLOCK(self);
+  GError *error = NULL;
+  CtModel *model = current ? load_model(self, req, &error) : NULL;
+  /* Setting the file already in use changes nothing: no drain, no restart. */
+  CtModel *same = NULL;
+  if (model && wanted && layers_identical(model->layer, wanted->layer))
+    same = wanted;
+  else if (model && active && layers_identical(model->layer, active->layer))
+    same = active;
+  GST_OBJECT_LOCK(self);
+  current = req->generation == priv->generation;
   if (model && current) {
-    ct_model_unref(priv->pending);
-    priv->pending = model;
-    model = NULL;
-    priv->asked_upstream = FALSE;
+    CtModel *next = same ? ct_model_ref(same) : model;
+    if (!same)
+      model = NULL;
+    ct_model_unref(priv->wanted);
+    priv->wanted = next;
   }
   GST_OBJECT_UNLOCK(self);
   if (error && current)
     GST_ELEMENT_WARNING(self, RESOURCE, READ,
                         ("%s (keeping the current model)", error->message), (NULL));
-  if (model)
-    GST_DEBUG_OBJECT(self, "dropping stale load of %s", req->path);
+  if (!current)
+    GST_DEBUG_OBJECT(self, "dropping superseded load of %s", req->path);
+  else if (same)
+    GST_DEBUG_OBJECT(self, "%s holds the layer already in use", req->path);
   ct_model_unref(model);
+  ct_model_unref(wanted);
+  ct_model_unref(active);
   g_clear_error(&error);
   load_request_free(req);
 }
@@ -203,36 +257,72 @@ static void request_reload_locked(GstConvTransposeBase *self) {
   GstConvTransposeBasePrivate *priv = PRIV(self);
   priv->generation++;
   if (priv->loaded)
-    g_thread_pool_push(priv->loader, load_request_new(priv), NULL);
+    g_thread_pool_push(priv->model_loader, load_request_new(priv), NULL);
+}
+
+/* The model caps are computed for: the one upstream was asked to
+ * renegotiate for, else the one running (before the first caps, the
+ * newest: nothing runs yet that could be kept). Object lock held. */
+static CtModel *negotiation_model_locked(GstConvTransposeBase *self) {
+  GstConvTransposeBasePrivate *priv = PRIV(self);
+  if (priv->offer)
+    return priv->offer;
+  if (!priv->configured && priv->wanted)
+    return priv->wanted;
+  return priv->active;
 }
 
 static CtModel *negotiation_model(GstConvTransposeBase *self) {
-  GstConvTransposeBasePrivate *priv = PRIV(self);
   GST_OBJECT_LOCK(self);
-  CtModel *model = ct_model_ref(priv->pending ? priv->pending : priv->active);
+  CtModel *model = ct_model_ref(negotiation_model_locked(self));
   GST_OBJECT_UNLOCK(self);
   return model;
+}
+
+/* The first of the offered, newest and running models that takes these
+ * fixed input caps, or NULL: caps already on their way when the element
+ * moved on (a model set again mid-negotiation) still find their model. */
+static CtModel *model_for_input(GstConvTransposeBase *self, GstCaps *caps) {
+  GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(self);
+  GstConvTransposeBasePrivate *priv = PRIV(self);
+  GST_OBJECT_LOCK(self);
+  CtModel *candidates[4] = {ct_model_ref(priv->offer), ct_model_ref(priv->wanted),
+                            ct_model_ref(priv->active),
+                            ct_model_ref(priv->previous_offer)};
+  GST_OBJECT_UNLOCK(self);
+  CtModel *found = NULL;
+  for (int i = 0; i < 4; i++) {
+    if (!found && candidates[i]) {
+      gchar *mismatch = klass->check_input_caps(self, candidates[i]->layer, caps);
+      if (!mismatch)
+        found = ct_model_ref(candidates[i]);
+      g_free(mismatch);
+    }
+    ct_model_unref(candidates[i]);
+  }
+  return found;
 }
 
 /* ---- streaming state ---------------------------------------------------------- */
 
 static void reset_signal(GstConvTransposeBase *self) {
   GstConvTransposeBasePrivate *priv = PRIV(self);
-  priv->pending_steps = priv->pending_done = 0;
+  priv->unpushed_steps = priv->unpushed_done = 0;
   if (priv->stream)
     ct_stream_reset(priv->stream);
   priv->started = FALSE;
   priv->in_steps = priv->out_steps = 0;
+  g_array_set_size(priv->frame_times, 0);
+  priv->frame_times_first = 0;
 }
 
 static void drop_stream(GstConvTransposeBase *self) {
   GstConvTransposeBasePrivate *priv = PRIV(self);
+  reset_signal(self);
   ct_stream_free(priv->stream);
   priv->stream = NULL;
   ct_model_unref(priv->stream_model);
   priv->stream_model = NULL;
-  priv->started = FALSE;
-  priv->in_steps = priv->out_steps = 0;
 }
 
 static gboolean grow_floats(float **buf, gsize *capacity, gint64 count) {
@@ -328,12 +418,112 @@ static gboolean ensure_stream(GstConvTransposeBase *self) {
   return TRUE;
 }
 
-static GstClockTime step_time(GstConvTransposeBasePrivate *priv, guint64 steps) {
-  const ct_params *p = ct_layer_params(priv->stream_model->layer);
-  if (priv->config.rate_n <= 0)
+/* ---- timestamps ----------------------------------------------------------------
+ *
+ * At a known rate, every time comes from the step counters and the first
+ * timestamp of the signal (durations are differences of two such times, so
+ * rounding never drifts). At a variable frame rate (framerate 0/1 on a
+ * streamed axis) output step j sits at input position j / s, between the
+ * times of the input frames around it; past the last frame it continues at
+ * that frame's duration (or the interval before it). */
+
+static gboolean variable_rate(GstConvTransposeBasePrivate *priv) {
+  return priv->config.rate_n <= 0 && !priv->config.buffer_is_signal;
+}
+
+static guint64 stream_stride(GstConvTransposeBasePrivate *priv) {
+  return (guint64)ct_layer_params(priv->stream_model->layer)->stride[0];
+}
+
+/* Time from the start of the signal to input step i, at a known rate. */
+static GstClockTime input_offset(GstConvTransposeBasePrivate *priv, guint64 i) {
+  return gst_util_uint64_scale(i, GST_SECOND * (guint64)priv->config.rate_d,
+                               (guint64)priv->config.rate_n);
+}
+
+static const FrameTime *frame_time(GstConvTransposeBasePrivate *priv, guint64 i) {
+  if (i < priv->frame_times_first ||
+      i - priv->frame_times_first >= priv->frame_times->len)
+    return NULL;
+  return &g_array_index(priv->frame_times, FrameTime, i - priv->frame_times_first);
+}
+
+/* How long input frame i lasts: up to the next frame, else its duration,
+ * else as long as the one before it. */
+static GstClockTime frame_interval(GstConvTransposeBasePrivate *priv, guint64 i) {
+  const FrameTime *cur = frame_time(priv, i), *next = frame_time(priv, i + 1);
+  const FrameTime *prev = i > 0 ? frame_time(priv, i - 1) : NULL;
+  if (!cur || !GST_CLOCK_TIME_IS_VALID(cur->pts))
     return GST_CLOCK_TIME_NONE;
-  return gst_util_uint64_scale(steps, GST_SECOND * (guint64)priv->config.rate_d,
-                               (guint64)priv->config.rate_n * (guint64)p->stride[0]);
+  if (next && GST_CLOCK_TIME_IS_VALID(next->pts) && next->pts > cur->pts)
+    return next->pts - cur->pts;
+  if (GST_CLOCK_TIME_IS_VALID(cur->duration))
+    return cur->duration;
+  if (prev && GST_CLOCK_TIME_IS_VALID(prev->pts) && cur->pts > prev->pts)
+    return cur->pts - prev->pts;
+  return GST_CLOCK_TIME_NONE;
+}
+
+static GstClockTime variable_rate_time(GstConvTransposeBasePrivate *priv, guint64 j) {
+  const guint64 s = stream_stride(priv);
+  if (priv->frame_times->len == 0)
+    return GST_CLOCK_TIME_NONE;
+  const guint64 last = priv->frame_times_first + priv->frame_times->len - 1;
+  guint64 i = j / s, phase = j % s;
+  if (i > last) {
+    phase += (i - last) * s;
+    i = last;
+  }
+  const FrameTime *frame = frame_time(priv, i);
+  if (!frame || !GST_CLOCK_TIME_IS_VALID(frame->pts))
+    return GST_CLOCK_TIME_NONE;
+  if (phase == 0)
+    return frame->pts;
+  GstClockTime interval = frame_interval(priv, i);
+  if (!GST_CLOCK_TIME_IS_VALID(interval))
+    return GST_CLOCK_TIME_NONE;
+  return frame->pts + gst_util_uint64_scale(interval, phase, s);
+}
+
+/* Time of output step j of the signal, or NONE. */
+static GstClockTime output_time(GstConvTransposeBasePrivate *priv, guint64 j) {
+  if (variable_rate(priv))
+    return variable_rate_time(priv, j);
+  if (priv->config.rate_n <= 0 || !GST_CLOCK_TIME_IS_VALID(priv->base_pts))
+    return GST_CLOCK_TIME_NONE;
+  return priv->base_pts +
+         gst_util_uint64_scale(j, GST_SECOND * (guint64)priv->config.rate_d,
+                               (guint64)priv->config.rate_n * stream_stride(priv));
+}
+
+/* Variable rate: notes the time of the next input frame (a frame without a
+ * PTS continues from the one before it). */
+static void record_frame_time(GstConvTransposeBasePrivate *priv, GstBuffer *inbuf) {
+  FrameTime t = {GST_BUFFER_PTS(inbuf), GST_BUFFER_DURATION(inbuf)};
+  if (!GST_CLOCK_TIME_IS_VALID(t.pts) && priv->in_steps > 0) {
+    const FrameTime *prev = frame_time(priv, priv->in_steps - 1);
+    GstClockTime interval = frame_interval(priv, priv->in_steps - 1);
+    if (prev && GST_CLOCK_TIME_IS_VALID(prev->pts) && GST_CLOCK_TIME_IS_VALID(interval))
+      t.pts = prev->pts + interval;
+  }
+  if (priv->frame_times->len == 0)
+    priv->frame_times_first = priv->in_steps;
+  g_array_append_val(priv->frame_times, t);
+}
+
+/* Forgets the frames no later output needs (the one before the frame of the
+ * next output stays: its interval may be needed). */
+static void trim_frame_times(GstConvTransposeBasePrivate *priv) {
+  const guint64 s = stream_stride(priv);
+  guint64 keep_from = priv->out_steps / s;
+  keep_from = keep_from > 0 ? keep_from - 1 : 0;
+  const guint64 last = priv->frame_times_first + priv->frame_times->len;
+  keep_from = MIN(keep_from, last > 0 ? last - 1 : 0);
+  if (keep_from > priv->frame_times_first) {
+    g_array_remove_range(priv->frame_times, 0,
+                         (guint)(keep_from - priv->frame_times_first));
+    priv->frame_times_first = keep_from;
+  }
 }
 
 /* An output buffer of `size` bytes from our pool, so steady streaming
@@ -341,24 +531,25 @@ static GstClockTime step_time(GstConvTransposeBasePrivate *priv, guint64 steps) 
  * the largest buffer seen; smaller ones are trimmed and restored on release. */
 static GstBuffer *acquire_output(GstConvTransposeBase *self, gsize size) {
   GstConvTransposeBasePrivate *priv = PRIV(self);
-  if (!priv->pool || size > priv->pool_size) {
-    if (priv->pool) {
-      gst_buffer_pool_set_active(priv->pool, FALSE);
-      gst_object_unref(priv->pool);
+  if (!priv->buffer_pool || size > priv->buffer_pool_size) {
+    if (priv->buffer_pool) {
+      gst_buffer_pool_set_active(priv->buffer_pool, FALSE);
+      gst_object_unref(priv->buffer_pool);
     }
-    priv->pool = gst_buffer_pool_new();
-    priv->pool_size = MAX(size, 1);
-    GstStructure *config = gst_buffer_pool_get_config(priv->pool);
-    gst_buffer_pool_config_set_params(config, NULL, (guint)priv->pool_size, 0, 0);
-    if (priv->pool_size > G_MAXUINT || !gst_buffer_pool_set_config(priv->pool, config) ||
-        !gst_buffer_pool_set_active(priv->pool, TRUE)) {
-      gst_object_unref(priv->pool);
-      priv->pool = NULL;
+    priv->buffer_pool = gst_buffer_pool_new();
+    priv->buffer_pool_size = MAX(size, 1);
+    GstStructure *config = gst_buffer_pool_get_config(priv->buffer_pool);
+    gst_buffer_pool_config_set_params(config, NULL, (guint)priv->buffer_pool_size, 0, 0);
+    if (priv->buffer_pool_size > G_MAXUINT ||
+        !gst_buffer_pool_set_config(priv->buffer_pool, config) ||
+        !gst_buffer_pool_set_active(priv->buffer_pool, TRUE)) {
+      gst_object_unref(priv->buffer_pool);
+      priv->buffer_pool = NULL;
       return gst_buffer_new_allocate(NULL, size, NULL);
     }
   }
   GstBuffer *buf = NULL;
-  if (gst_buffer_pool_acquire_buffer(priv->pool, &buf, NULL) != GST_FLOW_OK)
+  if (gst_buffer_pool_acquire_buffer(priv->buffer_pool, &buf, NULL) != GST_FLOW_OK)
     return gst_buffer_new_allocate(NULL, size, NULL);
   gst_buffer_set_size(buf, (gssize)size);
   return buf;
@@ -406,26 +597,25 @@ void gst_conv_transpose_base_parallel(GstConvTransposeBase *self, gint n_tasks,
       fn(ctx, t, 0);
 }
 
-static void drop_pool(GstConvTransposeBase *self) {
+static void drop_buffer_pool(GstConvTransposeBase *self) {
   GstConvTransposeBasePrivate *priv = PRIV(self);
-  if (priv->pool) {
-    gst_buffer_pool_set_active(priv->pool, FALSE);
-    gst_object_unref(priv->pool);
-    priv->pool = NULL;
-    priv->pool_size = 0;
+  if (priv->buffer_pool) {
+    gst_buffer_pool_set_active(priv->buffer_pool, FALSE);
+    gst_object_unref(priv->buffer_pool);
+    priv->buffer_pool = NULL;
+    priv->buffer_pool_size = 0;
   }
 }
 
 /* Stamps an output buffer of the next n_steps from the counters. */
 static void stamp_output(GstConvTransposeBase *self, GstBuffer *outbuf, gint64 n_steps) {
   GstConvTransposeBasePrivate *priv = PRIV(self);
-  GstClockTime start = step_time(priv, priv->out_steps);
-  GstClockTime end = step_time(priv, priv->out_steps + (guint64)n_steps);
+  GstClockTime start = output_time(priv, priv->out_steps);
+  GstClockTime end = output_time(priv, priv->out_steps + (guint64)n_steps);
   if (GST_CLOCK_TIME_IS_VALID(start)) {
-    GST_BUFFER_PTS(outbuf) = GST_CLOCK_TIME_IS_VALID(priv->base_pts)
-                                 ? priv->base_pts + start
-                                 : GST_CLOCK_TIME_NONE;
-    GST_BUFFER_DURATION(outbuf) = end - start;
+    GST_BUFFER_PTS(outbuf) = start;
+    GST_BUFFER_DURATION(outbuf) =
+        GST_CLOCK_TIME_IS_VALID(end) && end >= start ? end - start : GST_CLOCK_TIME_NONE;
   }
   if (priv->mark_discont) {
     GST_BUFFER_FLAG_SET(outbuf, GST_BUFFER_FLAG_DISCONT);
@@ -435,6 +625,8 @@ static void stamp_output(GstConvTransposeBase *self, GstBuffer *outbuf, gint64 n
   GST_BUFFER_OFFSET_END(outbuf) =
       priv->out_offset_base + priv->out_steps + (guint64)n_steps;
   priv->out_steps += (guint64)n_steps;
+  if (variable_rate(priv))
+    trim_frame_times(priv);
 }
 
 /* Wraps n output steps of planar data into a buffer stamped from counters. */
@@ -531,48 +723,155 @@ static GstFlowReturn drain(GstConvTransposeBase *self) {
                      gst_flow_get_name(ret));
   }
   reset_signal(self);
+  /* Whatever comes next starts a new signal. */
+  priv->mark_discont = TRUE;
   return ret;
 }
 
-/* At a buffer boundary: takes a freshly loaded model if the current input
- * caps suit it, draining the old model's signal first. */
-static GstFlowReturn swap_pending_model(GstConvTransposeBase *self) {
+/* The offer is withdrawn (superseded or given up). Object lock held. */
+static void retire_offer_locked(GstConvTransposeBasePrivate *priv) {
+  if (!priv->offer)
+    return;
+  ct_model_unref(priv->previous_offer);
+  priv->previous_offer = priv->offer;
+  priv->offer = NULL;
+}
+
+/* Gives up on `model` (the element keeps the one running) and says why. */
+static void refuse_model(GstConvTransposeBase *self, CtModel *model, const gchar *why) {
+  GstConvTransposeBasePrivate *priv = PRIV(self);
+  GST_OBJECT_LOCK(self);
+  gchar *kept = g_strdup(priv->active ? priv->active->path : "none");
+  if (priv->wanted == model) {
+    ct_model_unref(priv->wanted);
+    priv->wanted = ct_model_ref(priv->active);
+  }
+  if (priv->offer == model)
+    retire_offer_locked(priv);
+  GST_OBJECT_UNLOCK(self);
+  GST_ELEMENT_WARNING(self, CORE, NEGOTIATION,
+                      ("%s: %s (keeping the current model %s)", model->path, why, kept),
+                      (NULL));
+  g_free(kept);
+}
+
+/* Caps as text for a message, shortened: a template can be pages long. */
+static gchar *caps_summary(GstCaps *caps) {
+  gchar *text = gst_caps_to_string(caps);
+  if (strlen(text) > 300)
+    strcpy(text + 297, "...");
+  return text;
+}
+
+/* Can `model` take over from the running one under input caps `incaps`?
+ * NULL if so, else why not. Asks downstream whether it takes the output. */
+static gchar *check_downstream(GstConvTransposeBase *self, CtModel *model,
+                               GstCaps *incaps) {
+  GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(self);
+  GstCaps *ours =
+      klass->transform_caps_for_layer(self, model->layer, GST_PAD_SINK, incaps, NULL);
+  GstCaps *theirs = gst_pad_peer_query_caps(GST_BASE_TRANSFORM_SRC_PAD(self), NULL);
+  gchar *why = NULL;
+  if (!gst_caps_can_intersect(ours, theirs)) {
+    gchar *out = caps_summary(ours), *down = caps_summary(theirs);
+    why = g_strdup_printf("downstream takes none of the output it makes (%s); "
+                          "downstream takes %s",
+                          out, down);
+    g_free(out);
+    g_free(down);
+  }
+  gst_caps_unref(ours);
+  gst_caps_unref(theirs);
+  return why;
+}
+
+/* Can upstream give input `model` takes (and whose output downstream
+ * takes)? NULL if so, else why not. */
+static gchar *check_upstream(GstConvTransposeBase *self, CtModel *model) {
+  GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(self);
+  /* Within our template: a sink that takes ANY maps to nothing. */
+  GstCaps *ours = gst_pad_get_pad_template_caps(GST_BASE_TRANSFORM_SRC_PAD(self));
+  GstCaps *down = gst_pad_peer_query_caps(GST_BASE_TRANSFORM_SRC_PAD(self), ours);
+  gst_caps_unref(ours);
+  GstCaps *takes =
+      klass->transform_caps_for_layer(self, model->layer, GST_PAD_SRC, down, NULL);
+  GstCaps *offered = gst_pad_peer_query_caps(GST_BASE_TRANSFORM_SINK_PAD(self), takes);
+  gchar *why = NULL;
+  if (gst_caps_is_empty(offered)) {
+    GstCaps *all = gst_pad_peer_query_caps(GST_BASE_TRANSFORM_SINK_PAD(self), NULL);
+    gchar *want = caps_summary(takes), *up = caps_summary(all);
+    why = g_strdup_printf("upstream cannot give the input it needs (%s); upstream "
+                          "offers %s",
+                          want, up);
+    g_free(want);
+    g_free(up);
+    gst_caps_unref(all);
+  }
+  gst_caps_unref(down);
+  gst_caps_unref(takes);
+  gst_caps_unref(offered);
+  return why;
+}
+
+/* At a buffer boundary: moves towards the newest model. If it takes the
+ * current input, the old model's signal is drained and the new one runs
+ * from the next buffer; if it needs other input and upstream can give it,
+ * upstream is asked to renegotiate while the old model keeps running; if
+ * neither upstream nor downstream can follow, the old model stays and a
+ * warning says why. */
+static GstFlowReturn move_to_wanted_model(GstConvTransposeBase *self) {
   GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(self);
   GstConvTransposeBasePrivate *priv = PRIV(self);
   GST_OBJECT_LOCK(self);
-  CtModel *pending = ct_model_ref(priv->pending);
+  CtModel *wanted = ct_model_ref(priv->wanted);
+  gboolean settled = priv->wanted == priv->active || priv->wanted == priv->offer;
+  if (priv->wanted == priv->active)
+    retire_offer_locked(priv); /* set back: nothing to ask for */
   GST_OBJECT_UNLOCK(self);
-  if (!pending)
+  if (!wanted || settled) {
+    ct_model_unref(wanted);
     return GST_FLOW_OK;
+  }
+  GstFlowReturn ret = GST_FLOW_OK;
   GstCaps *incaps = gst_pad_get_current_caps(GST_BASE_TRANSFORM_SINK_PAD(self));
-  gchar *mismatch = incaps ? klass->check_input_caps(self, pending->layer, incaps) : NULL;
-  if (incaps)
-    gst_caps_unref(incaps);
-  if (mismatch) {
-    /* The new model wants other input: ask upstream once, keep the old model
-     * until caps that suit the new one arrive. */
-    GST_DEBUG_OBJECT(self, "pending model needs new input caps: %s", mismatch);
-    g_free(mismatch);
-    if (!priv->asked_upstream) {
-      priv->asked_upstream = TRUE;
+  gchar *mismatch = incaps ? klass->check_input_caps(self, wanted->layer, incaps) : NULL;
+  if (!incaps) {
+    /* Nothing negotiated yet: the first caps will be the newest model's. */
+  } else if (!mismatch) {
+    gchar *why = check_downstream(self, wanted, incaps);
+    if (why) {
+      refuse_model(self, wanted, why);
+      g_free(why);
+    } else {
+      ret = drain(self);
+      GST_OBJECT_LOCK(self);
+      ct_model_unref(priv->active);
+      priv->active = ct_model_ref(wanted);
+      retire_offer_locked(priv);
+      GST_OBJECT_UNLOCK(self);
+      GST_INFO_OBJECT(self, "swapped in model %s", wanted->path);
+      drop_stream(self);
+      /* Output caps may change with the layer (channels, rate). */
+      gst_base_transform_reconfigure_src(GST_BASE_TRANSFORM(self));
+    }
+  } else {
+    GST_DEBUG_OBJECT(self, "%s needs new input caps: %s", wanted->path, mismatch);
+    gchar *why = check_upstream(self, wanted);
+    if (why) {
+      refuse_model(self, wanted, why);
+      g_free(why);
+    } else {
+      GST_OBJECT_LOCK(self);
+      retire_offer_locked(priv);
+      priv->offer = ct_model_ref(wanted);
+      GST_OBJECT_UNLOCK(self);
       gst_pad_push_event(GST_BASE_TRANSFORM_SINK_PAD(self), gst_event_new_reconfigure());
     }
-    ct_model_unref(pending);
-    return GST_FLOW_OK;
   }
-  GstFlowReturn ret = drain(self);
-  GST_OBJECT_LOCK(self);
-  if (priv->pending == pending) {
-    ct_model_unref(priv->active);
-    priv->active = priv->pending;
-    priv->pending = NULL;
-  }
-  GST_OBJECT_UNLOCK(self);
-  ct_model_unref(pending);
-  GST_INFO_OBJECT(self, "swapped in model %s", priv->active->path);
-  drop_stream(self);
-  /* Output caps may change with the layer (channels, rate). */
-  gst_base_transform_reconfigure_src(GST_BASE_TRANSFORM(self));
+  g_free(mismatch);
+  if (incaps)
+    gst_caps_unref(incaps);
+  ct_model_unref(wanted);
   return ret;
 }
 
@@ -583,7 +882,14 @@ static GstCaps *gst_conv_transpose_base_transform_caps(GstBaseTransform *trans,
                                                        GstCaps *caps, GstCaps *filter) {
   GstConvTransposeBase *self = GST_CONV_TRANSPOSE_BASE(trans);
   GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(self);
-  CtModel *model = negotiation_model(self);
+  CtModel *model = NULL;
+  /* Fixed input caps map through the model that takes them (caps sent for
+   * an offer that was superseded meanwhile); anything else through the
+   * model being negotiated for. */
+  if (direction == GST_PAD_SINK && gst_caps_is_fixed(caps))
+    model = model_for_input(self, caps);
+  if (!model)
+    model = negotiation_model(self);
   GstCaps *result = klass->transform_caps_for_layer(self, model ? model->layer : NULL,
                                                     direction, caps, filter);
   ct_model_unref(model);
@@ -592,17 +898,10 @@ static GstCaps *gst_conv_transpose_base_transform_caps(GstBaseTransform *trans,
   return result;
 }
 
-/* GstPad checks ACCEPT_CAPS before a CAPS event reaches us: fixed input caps
- * the model cannot take end negotiation here, so say what the model needs. */
-static gboolean gst_conv_transpose_base_accept_caps(GstBaseTransform *trans,
-                                                    GstPadDirection direction,
-                                                    GstCaps *caps) {
-  GstConvTransposeBase *self = GST_CONV_TRANSPOSE_BASE(trans);
+/* Fixed input caps that no model of the element takes: the error names the
+ * model being negotiated for and what it needs. */
+static void post_input_mismatch(GstConvTransposeBase *self, GstCaps *caps) {
   GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(self);
-  gboolean ok = GST_BASE_TRANSFORM_CLASS(gst_conv_transpose_base_parent_class)
-                    ->accept_caps(trans, direction, caps);
-  if (ok || direction != GST_PAD_SINK || !gst_caps_is_fixed(caps))
-    return ok;
   CtModel *model = negotiation_model(self);
   gchar *mismatch = model ? klass->check_input_caps(self, model->layer, caps) : NULL;
   if (mismatch)
@@ -610,6 +909,24 @@ static gboolean gst_conv_transpose_base_accept_caps(GstBaseTransform *trans,
                       ("caps %" GST_PTR_FORMAT, caps));
   g_free(mismatch);
   ct_model_unref(model);
+}
+
+/* GstPad checks ACCEPT_CAPS before a CAPS event reaches us: fixed input caps
+ * no model can take end negotiation here, so say what the model needs. */
+static gboolean gst_conv_transpose_base_accept_caps(GstBaseTransform *trans,
+                                                    GstPadDirection direction,
+                                                    GstCaps *caps) {
+  GstConvTransposeBase *self = GST_CONV_TRANSPOSE_BASE(trans);
+  gboolean ok = GST_BASE_TRANSFORM_CLASS(gst_conv_transpose_base_parent_class)
+                    ->accept_caps(trans, direction, caps);
+  if (ok || direction != GST_PAD_SINK || !gst_caps_is_fixed(caps))
+    return ok;
+  CtModel *model = model_for_input(self, caps);
+  if (model) {
+    ct_model_unref(model);
+    return TRUE;
+  }
+  post_input_mismatch(self, caps);
   return FALSE;
 }
 
@@ -618,18 +935,27 @@ static gboolean gst_conv_transpose_base_set_caps(GstBaseTransform *trans, GstCap
   GstConvTransposeBase *self = GST_CONV_TRANSPOSE_BASE(trans);
   GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(self);
   GstConvTransposeBasePrivate *priv = PRIV(self);
-  /* Caps that suit a pending model are the moment to swap it in. */
-  GST_OBJECT_LOCK(self);
-  if (priv->pending) {
-    gchar *mismatch = klass->check_input_caps(self, priv->pending->layer, incaps);
-    if (!mismatch) {
-      ct_model_unref(priv->active);
-      priv->active = priv->pending;
-      priv->pending = NULL;
-    }
-    g_free(mismatch);
+  /* The caps choose the model: the one upstream was asked for, the newest,
+   * or the running one, in that order. */
+  CtModel *model = model_for_input(self, incaps);
+  if (!model) {
+    post_input_mismatch(self, incaps);
+    return FALSE;
   }
+  GST_OBJECT_LOCK(self);
+  gboolean swapped = priv->active != model;
+  if (swapped) {
+    ct_model_unref(priv->active);
+    priv->active = ct_model_ref(model);
+  }
+  if (priv->offer == model)
+    g_clear_pointer(&priv->offer, ct_model_unref);
+  if (priv->previous_offer == model)
+    g_clear_pointer(&priv->previous_offer, ct_model_unref);
   GST_OBJECT_UNLOCK(self);
+  if (swapped)
+    GST_INFO_OBJECT(self, "new caps, new model: %s", model->path);
+  ct_model_unref(model);
   GstConvTransposeConfig config = {.rate_d = 1};
   if (!klass->configure(self, incaps, outcaps, &config))
     return FALSE;
@@ -642,7 +968,7 @@ static gboolean gst_conv_transpose_base_set_caps(GstBaseTransform *trans, GstCap
 static GstFlowReturn gst_conv_transpose_base_submit_input_buffer(GstBaseTransform *trans,
                                                                  gboolean is_discont,
                                                                  GstBuffer *input) {
-  GstFlowReturn ret = swap_pending_model(GST_CONV_TRANSPOSE_BASE(trans));
+  GstFlowReturn ret = move_to_wanted_model(GST_CONV_TRANSPOSE_BASE(trans));
   if (ret != GST_FLOW_OK) {
     gst_buffer_unref(input);
     return ret;
@@ -651,34 +977,47 @@ static GstFlowReturn gst_conv_transpose_base_submit_input_buffer(GstBaseTransfor
       ->submit_input_buffer(trans, is_discont, input);
 }
 
-/* Does the buffer continue the signal in progress? */
+/* Does the buffer continue the signal in progress? At a variable rate only
+ * a frame that is not later than the one before it breaks the signal. */
 static gboolean continues_signal(GstConvTransposeBasePrivate *priv, GstBuffer *inbuf) {
   if (GST_BUFFER_IS_DISCONT(inbuf))
     return FALSE;
   GstClockTime pts = GST_BUFFER_PTS(inbuf);
-  if (!GST_CLOCK_TIME_IS_VALID(pts) || !GST_CLOCK_TIME_IS_VALID(priv->base_pts) ||
-      priv->config.rate_n <= 0)
+  if (!GST_CLOCK_TIME_IS_VALID(pts))
     return TRUE;
-  GstClockTime expected =
-      priv->base_pts + gst_util_uint64_scale(priv->in_steps,
-                                             GST_SECOND * (guint64)priv->config.rate_d,
-                                             (guint64)priv->config.rate_n);
+  if (variable_rate(priv)) {
+    const FrameTime *prev =
+        priv->in_steps > 0 ? frame_time(priv, priv->in_steps - 1) : NULL;
+    return !prev || !GST_CLOCK_TIME_IS_VALID(prev->pts) || pts > prev->pts;
+  }
+  if (!GST_CLOCK_TIME_IS_VALID(priv->base_pts) || priv->config.rate_n <= 0)
+    return TRUE;
+  GstClockTime expected = priv->base_pts + input_offset(priv, priv->in_steps);
   GstClockTimeDiff gap = GST_CLOCK_DIFF(expected, pts);
   return ABS(gap) <= GAP_TOLERANCE;
 }
 
 static void start_signal(GstConvTransposeBase *self, GstClockTime pts) {
   GstConvTransposeBasePrivate *priv = PRIV(self);
-  const ct_params *p = ct_layer_params(priv->stream_model->layer);
   priv->started = TRUE;
   priv->base_pts = pts;
   priv->in_steps = priv->out_steps = 0;
   priv->out_offset_base =
       GST_CLOCK_TIME_IS_VALID(pts) && priv->config.rate_n > 0
           ? gst_util_uint64_scale_round(
-                pts, (guint64)priv->config.rate_n * (guint64)p->stride[0],
+                pts, (guint64)priv->config.rate_n * stream_stride(priv),
                 GST_SECOND * (guint64)priv->config.rate_d)
           : 0;
+}
+
+/* A signal whose first buffers had no PTS is timed from the first one that
+ * has: the counters say how far into the signal it is. */
+static void adopt_first_pts(GstConvTransposeBasePrivate *priv, GstClockTime pts) {
+  if (GST_CLOCK_TIME_IS_VALID(priv->base_pts) || !GST_CLOCK_TIME_IS_VALID(pts) ||
+      priv->config.rate_n <= 0)
+    return;
+  GstClockTime elapsed = input_offset(priv, priv->in_steps);
+  priv->base_pts = pts >= elapsed ? pts - elapsed : 0;
 }
 
 /* Output floats made per piece of a buffer (64 MB): the element's memory
@@ -687,7 +1026,7 @@ static void start_signal(GstConvTransposeBase *self, GstClockTime pts) {
 
 /* Pushes the pending input piece by piece until some output is ready or the
  * input is used up. */
-static GstFlowReturn push_pending(GstConvTransposeBase *self) {
+static GstFlowReturn push_unpushed(GstConvTransposeBase *self) {
   GstConvTransposeBasePrivate *priv = PRIV(self);
   const ct_params *p = ct_layer_params(priv->stream_model->layer);
   const gint64 in_frame = ct_stream_in_frame_size(priv->stream);
@@ -695,8 +1034,8 @@ static GstFlowReturn push_pending(GstConvTransposeBase *self) {
   const double per_step =
       (double)p->stride[0] * (double)out_frame * (double)p->out_channels;
   const gint64 piece = MAX(1, (gint64)(OUTPUT_PIECE_FLOATS / per_step));
-  while (priv->pending_done < priv->pending_steps && g_queue_is_empty(&priv->ready)) {
-    const gint64 count = MIN(piece, priv->pending_steps - priv->pending_done);
+  while (priv->unpushed_done < priv->unpushed_steps && g_queue_is_empty(&priv->ready)) {
+    const gint64 count = MIN(piece, priv->unpushed_steps - priv->unpushed_done);
     gint64 n_out = ct_stream_push_out_steps(priv->stream, count), done_out = 0;
     if (n_out < 0 || !grow_floats(&priv->out_planar, &priv->out_capacity,
                                   n_out * out_frame * p->out_channels)) {
@@ -705,10 +1044,10 @@ static GstFlowReturn push_pending(GstConvTransposeBase *self) {
                         (NULL));
       return GST_FLOW_ERROR;
     }
-    ct_stream_push(priv->stream, priv->in_planar + priv->pending_done * in_frame,
-                   priv->pending_stride, count, priv->out_planar, n_out * out_frame,
+    ct_stream_push(priv->stream, priv->in_planar + priv->unpushed_done * in_frame,
+                   priv->unpushed_stride, count, priv->out_planar, n_out * out_frame,
                    &done_out);
-    priv->pending_done += count;
+    priv->unpushed_done += count;
     priv->in_steps += (guint64)count;
     if (!emit_outputs(self, done_out, &priv->ready))
       return GST_FLOW_ERROR;
@@ -726,8 +1065,8 @@ static GstFlowReturn gst_conv_transpose_base_generate_output(GstBaseTransform *t
   *outbuf = g_queue_pop_head(&priv->ready);
   if (*outbuf)
     return GST_FLOW_OK;
-  if (priv->pending_done < priv->pending_steps) {
-    GstFlowReturn ret = push_pending(self);
+  if (priv->unpushed_done < priv->unpushed_steps) {
+    GstFlowReturn ret = push_unpushed(self);
     *outbuf = g_queue_pop_head(&priv->ready);
     return ret;
   }
@@ -751,10 +1090,15 @@ static GstFlowReturn gst_conv_transpose_base_generate_output(GstBaseTransform *t
     ret = drain(self);
     if (ret != GST_FLOW_OK)
       goto done;
-    priv->mark_discont = TRUE;
   }
   if (!priv->started)
     start_signal(self, GST_BUFFER_PTS(inbuf));
+  if (variable_rate(priv)) {
+    for (gint64 i = 0; i < n_steps; i++)
+      record_frame_time(priv, inbuf);
+  } else {
+    adopt_first_pts(priv, GST_BUFFER_PTS(inbuf));
+  }
 
   const ct_params *p = ct_layer_params(priv->stream_model->layer);
   const gint64 in_frame = ct_stream_in_frame_size(priv->stream);
@@ -817,10 +1161,10 @@ static GstFlowReturn gst_conv_transpose_base_generate_output(GstBaseTransform *t
     }
     reset_signal(self);
   } else {
-    priv->pending_steps = n_steps;
-    priv->pending_done = 0;
-    priv->pending_stride = n_steps * in_frame;
-    ret = push_pending(self);
+    priv->unpushed_steps = n_steps;
+    priv->unpushed_done = 0;
+    priv->unpushed_stride = n_steps * in_frame;
+    ret = push_unpushed(self);
   }
   *outbuf = g_queue_pop_head(&priv->ready);
 done:
@@ -863,26 +1207,28 @@ static void explain_no_output_caps(GstConvTransposeBase *self, GstCaps *incaps) 
 static gboolean gst_conv_transpose_base_sink_event(GstBaseTransform *trans,
                                                    GstEvent *event) {
   GstConvTransposeBase *self = GST_CONV_TRANSPOSE_BASE(trans);
-  GstConvTransposeBaseClass *klass = GST_CONV_TRANSPOSE_BASE_GET_CLASS(self);
   switch (GST_EVENT_TYPE(event)) {
   case GST_EVENT_EOS:
     drain(self);
     break;
   case GST_EVENT_FLUSH_STOP:
-  case GST_EVENT_SEGMENT:
     g_queue_clear_full(&PRIV(self)->ready, (GDestroyNotify)gst_buffer_unref);
     reset_signal(self);
+    break;
+  case GST_EVENT_SEGMENT:
+  case GST_EVENT_GAP:
+    /* Gapless playback (concat, playbin's next track) sends a new SEGMENT
+     * without a flush, and a GAP says the signal stops for a while: either
+     * ends the signal, so its tail goes out first, under the old segment
+     * and before the gap. After a flush there is nothing to drain. */
+    drain(self);
     break;
   case GST_EVENT_CAPS: {
     GstCaps *caps;
     gst_event_parse_caps(event, &caps);
-    CtModel *model = negotiation_model(self);
-    gchar *mismatch = model ? klass->check_input_caps(self, model->layer, caps) : NULL;
-    if (mismatch) {
-      GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("%s: %s", model->path, mismatch),
-                        ("caps %" GST_PTR_FORMAT, caps));
-      g_free(mismatch);
-      ct_model_unref(model);
+    CtModel *model = model_for_input(self, caps);
+    if (!model) {
+      post_input_mismatch(self, caps);
       gst_event_unref(event);
       return FALSE;
     }
@@ -942,7 +1288,7 @@ static gboolean gst_conv_transpose_base_query(GstBaseTransform *trans,
 
 static gboolean gst_conv_transpose_base_stop(GstBaseTransform *trans) {
   GstConvTransposeBasePrivate *priv = PRIV(trans);
-  drop_pool(GST_CONV_TRANSPOSE_BASE(trans));
+  drop_buffer_pool(GST_CONV_TRANSPOSE_BASE(trans));
   g_queue_clear_full(&priv->ready, (GDestroyNotify)gst_buffer_unref);
   drop_stream(GST_CONV_TRANSPOSE_BASE(trans));
   priv->configured = FALSE;
@@ -977,7 +1323,9 @@ gst_conv_transpose_base_change_state(GstElement *element, GstStateChange transit
     }
     GST_OBJECT_LOCK(self);
     ct_model_unref(priv->active);
+    ct_model_unref(priv->wanted);
     priv->active = model;
+    priv->wanted = ct_model_ref(model);
     priv->loaded = TRUE;
     GST_OBJECT_UNLOCK(self);
   }
@@ -988,7 +1336,9 @@ gst_conv_transpose_base_change_state(GstElement *element, GstStateChange transit
     priv->loaded = FALSE;
     priv->generation++; /* loads still running are now stale */
     g_clear_pointer(&priv->active, ct_model_unref);
-    g_clear_pointer(&priv->pending, ct_model_unref);
+    g_clear_pointer(&priv->wanted, ct_model_unref);
+    g_clear_pointer(&priv->offer, ct_model_unref);
+    g_clear_pointer(&priv->previous_offer, ct_model_unref);
     GST_OBJECT_UNLOCK(self);
   }
   return ret;
@@ -1068,15 +1418,14 @@ static void gst_conv_transpose_base_get_property(GObject *object, guint prop_id,
 
 static void gst_conv_transpose_base_dispose(GObject *object) {
   GstConvTransposeBasePrivate *priv = PRIV(object);
-  if (priv->loader) {
-    /* Queued loads still own their requests: let them run, stale (they see
-     * a newer generation and drop their result), and wait, since they touch
-     * this object. */
+  if (priv->model_loader) {
+    /* Queued loads are dropped (the pool frees their requests); the one
+     * running, now stale, is waited for, since it touches this object. */
     GST_OBJECT_LOCK(object);
     priv->generation++;
     GST_OBJECT_UNLOCK(object);
-    g_thread_pool_free(priv->loader, FALSE, TRUE);
-    priv->loader = NULL;
+    g_thread_pool_free(priv->model_loader, TRUE, TRUE);
+    priv->model_loader = NULL;
   }
   G_OBJECT_CLASS(gst_conv_transpose_base_parent_class)->dispose(object);
 }
@@ -1085,13 +1434,16 @@ static void gst_conv_transpose_base_finalize(GObject *object) {
   GstConvTransposeBasePrivate *priv = PRIV(object);
   drop_stream(GST_CONV_TRANSPOSE_BASE(object));
   g_queue_clear_full(&priv->ready, (GDestroyNotify)gst_buffer_unref);
-  drop_pool(GST_CONV_TRANSPOSE_BASE(object));
+  drop_buffer_pool(GST_CONV_TRANSPOSE_BASE(object));
   ct_pool_free(priv->workers);
   g_free(priv->in_planar);
   g_free(priv->in_planar_prev);
   g_free(priv->out_planar);
+  g_array_unref(priv->frame_times);
   ct_model_unref(priv->active);
-  ct_model_unref(priv->pending);
+  ct_model_unref(priv->wanted);
+  ct_model_unref(priv->offer);
+  ct_model_unref(priv->previous_offer);
   g_free(priv->model_path);
   g_free(priv->layer_name);
   for (int i = 0; i < 4; i++)
@@ -1101,8 +1453,10 @@ static void gst_conv_transpose_base_finalize(GObject *object) {
 
 static void gst_conv_transpose_base_init(GstConvTransposeBase *self) {
   GstConvTransposeBasePrivate *priv = PRIV(self);
-  priv->loader = g_thread_pool_new(load_in_background, self, 1, FALSE, NULL);
+  priv->model_loader = g_thread_pool_new_full(
+      load_in_background, self, (GDestroyNotify)load_request_free, 1, FALSE, NULL);
   priv->base_pts = GST_CLOCK_TIME_NONE;
+  priv->frame_times = g_array_new(FALSE, FALSE, sizeof(FrameTime));
   gst_base_transform_set_qos_enabled(GST_BASE_TRANSFORM(self), FALSE);
 }
 

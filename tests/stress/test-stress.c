@@ -413,13 +413,15 @@ GST_START_TEST(test_video_events) {
       m.discont_may = TRUE;
       m.flushes++;
     } else if (event < 4 && started) {
-      /* New caps: the old signal is drained under the old caps first. */
+      /* New caps: the old signal is drained under the old caps first, and
+       * the new one starts flagged DISCONT. */
       VideoFormat f = formats[g_rand_int_range(rand, 0, G_N_ELEMENTS(formats))];
       if (f.width != m.fmt.width || f.height != m.fmt.height || f.fps_n != m.fmt.fps_n) {
         set_video_caps(h, &f);
         expect_drain(&m, h);
         m.fmt = f;
         started = FALSE;
+        m.discont_due = TRUE;
         m.caps_changes++;
       }
     }
