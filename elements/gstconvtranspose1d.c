@@ -136,9 +136,13 @@ static GstCaps *gst_conv_transpose_1d_transform_caps_for_layer(GstConvTransposeB
         gst_structure_take_value(t, "rate", &mapped);
       }
       if (!keeps_positions) {
+        /* New channels have no positions of their own; GStreamer's default
+         * layout for the count (2.1, 4.0, 5.1, ...) lets audioconvert mix
+         * them down. Counts without one stay unpositioned. */
         gst_structure_remove_field(t, "channel-mask");
         if (downstream && to > 2)
-          gst_structure_set(t, "channel-mask", GST_TYPE_BITMASK, (guint64)0, NULL);
+          gst_structure_set(t, "channel-mask", GST_TYPE_BITMASK,
+                            gst_audio_channel_get_fallback_mask(to), NULL);
       }
       gst_caps_append_structure(result, t);
     }
@@ -178,6 +182,12 @@ static gchar *gst_conv_transpose_1d_check_input_caps(GstConvTransposeBase *base,
     return g_strdup_printf("the model needs %" G_GINT64_FORMAT
                            " input channel%s, the caps have %d",
                            p->in_channels, p->in_channels == 1 ? "" : "s", channels);
+  gint rate = 0;
+  if (gst_structure_get_int(gst_caps_get_structure(caps, 0), "rate", &rate) &&
+      rate > G_MAXINT / p->stride[0])
+    return g_strdup_printf("the output rate, %d Hz x stride %" G_GINT64_FORMAT
+                           ", is over the largest rate caps can carry (%d Hz)",
+                           rate, p->stride[0], G_MAXINT);
   return NULL;
 }
 
@@ -289,7 +299,7 @@ static void gst_conv_transpose_1d_class_init(GstConvTranspose1dClass *klass) {
   GST_DEBUG_CATEGORY_INIT(conv_transpose_1d_debug, "convtranspose1d", 0,
                           "Trained ConvTranspose1d on audio");
   gst_element_class_set_static_metadata(
-      element_class, "ConvTranspose1d audio filter", "Filter/Effect/Audio",
+      element_class, "ConvTranspose1d audio filter", "Filter/Converter/Audio",
       "Applies a trained PyTorch ConvTranspose1d layer to audio, streamed over samples: "
       "Cin channels in, Cout channels out at rate x stride",
       "gst-convtranspose developers");

@@ -22,7 +22,7 @@ static void gst_conv_transpose_2d_init(GstConvTranspose2d *self) {
 static void gst_conv_transpose_2d_class_init(GstConvTranspose2dClass *klass) {
   GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
   gst_element_class_set_static_metadata(
-      element_class, "ConvTranspose2d video filter", "Filter/Effect/Video/Scaler",
+      element_class, "ConvTranspose2d video filter", "Filter/Converter/Video/Scaler",
       "Applies a trained PyTorch ConvTranspose2d layer to each video frame: Cin "
       "components in, Cout out, width and height per the layer",
       "gst-convtranspose developers");

@@ -23,7 +23,7 @@ static void gst_conv_transpose_3d_init(GstConvTranspose3d *self) {
 static void gst_conv_transpose_3d_class_init(GstConvTranspose3dClass *klass) {
   GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
   gst_element_class_set_static_metadata(
-      element_class, "ConvTranspose3d video filter", "Filter/Effect/Video/Scaler",
+      element_class, "ConvTranspose3d video filter", "Filter/Converter/Video/Scaler",
       "Applies a trained PyTorch ConvTranspose3d layer to video streamed over frames: "
       "width, height and frame rate (x temporal stride) per the layer",
       "gst-convtranspose developers");

@@ -297,6 +297,11 @@ static gchar *gst_conv_transpose_video_check_input_caps(GstConvTransposeBase *ba
   GstVideoInfo info;
   if (!gst_video_info_from_caps(&info, caps))
     return g_strdup("caps are not raw video with a known format and size");
+  if (GST_VIDEO_INFO_IS_INTERLACED(&info))
+    return g_strdup_printf(
+        "interlaced video (interlace-mode=%s) is not supported: the layer would mix "
+        "the two fields of each frame; deinterlace first (deinterlace element)",
+        gst_video_interlace_mode_to_string(GST_VIDEO_INFO_INTERLACE_MODE(&info)));
   const ct_params *p = ct_layer_params(layer);
   gint comps = (gint)GST_VIDEO_INFO_N_COMPONENTS(&info);
   if (comps != p->in_channels)
@@ -308,6 +313,14 @@ static gchar *gst_conv_transpose_video_check_input_caps(GstConvTransposeBase *ba
       size_out(ct_params_axis(p, p->rank - 1), GST_VIDEO_INFO_WIDTH(&info));
   const gint64 out_h =
       size_out(ct_params_axis(p, p->rank - 2), GST_VIDEO_INFO_HEIGHT(&info));
+  gint fps_n, fps_d;
+  if (p->rank == 3 && GST_VIDEO_INFO_FPS_N(&info) > 0 &&
+      !gst_util_fraction_multiply(GST_VIDEO_INFO_FPS_N(&info), GST_VIDEO_INFO_FPS_D(&info),
+                                  (gint)p->stride[0], 1, &fps_n, &fps_d))
+    return g_strdup_printf("the output frame rate, %d/%d x stride %" G_GINT64_FORMAT
+                           ", is over the largest frame rate caps can carry",
+                           GST_VIDEO_INFO_FPS_N(&info), GST_VIDEO_INFO_FPS_D(&info),
+                           p->stride[0]);
   if (out_w < 1 || out_h < 1)
     return g_strdup_printf(
         "a %dx%d frame gives no output of a size this element can carry "
@@ -986,8 +999,42 @@ static void gst_conv_transpose_video_init(GstConvTransposeVideo *self) {
   gst_video_info_init(&PRIV(self)->out_info);
 }
 
+/* The other side keeps this side's format where it can (RGB in, RGB out):
+ * left to the default, the order of the peer's list decides (videoconvert
+ * puts planar GBR before RGB). */
+static GstCaps *gst_conv_transpose_video_fixate_caps(GstBaseTransform *trans,
+                                                     GstPadDirection direction,
+                                                     GstCaps *caps, GstCaps *othercaps) {
+  const gchar *format = gst_caps_get_size(caps) > 0
+                            ? gst_structure_get_string(gst_caps_get_structure(caps, 0),
+                                                       "format")
+                            : NULL;
+  GValue own = G_VALUE_INIT;
+  if (format) {
+    g_value_init(&own, G_TYPE_STRING);
+    g_value_set_string(&own, format);
+  }
+  for (guint i = 0; format && i < gst_caps_get_size(othercaps); i++) {
+    const GValue *formats = gst_structure_get_value(gst_caps_get_structure(othercaps, i),
+                                                    "format");
+    if (formats && gst_value_can_intersect(formats, &own)) {
+      GstCaps *kept = gst_caps_copy_nth(othercaps, i);
+      gst_structure_fixate_field_string(gst_caps_get_structure(kept, 0), "format",
+                                        format);
+      gst_caps_unref(othercaps);
+      othercaps = kept;
+      break;
+    }
+  }
+  if (format)
+    g_value_unset(&own);
+  return GST_BASE_TRANSFORM_CLASS(gst_conv_transpose_video_parent_class)
+      ->fixate_caps(trans, direction, caps, othercaps);
+}
+
 static void gst_conv_transpose_video_class_init(GstConvTransposeVideoClass *klass) {
   GstConvTransposeBaseClass *base_class = GST_CONV_TRANSPOSE_BASE_CLASS(klass);
+  GST_BASE_TRANSFORM_CLASS(klass)->fixate_caps = gst_conv_transpose_video_fixate_caps;
   base_class->transform_caps_for_layer =
       gst_conv_transpose_video_transform_caps_for_layer;
   base_class->check_input_caps = gst_conv_transpose_video_check_input_caps;

@@ -22,8 +22,9 @@ struct _GstConvTransposeVideoClass {
   "{ GRAY8, GRAY16_LE, RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR, GBR, "  \
   "GBRA }"
 
+/* Progressive only: a layer run over a frame would mix its two fields. */
 #define GST_CONV_TRANSPOSE_VIDEO_CAPS                                                    \
-  GST_VIDEO_CAPS_MAKE(GST_CONV_TRANSPOSE_VIDEO_FORMATS)
+  GST_VIDEO_CAPS_MAKE(GST_CONV_TRANSPOSE_VIDEO_FORMATS) ", interlace-mode = (string) progressive"
 
 G_END_DECLS
 
