@@ -12,6 +12,9 @@ PACKAGES=(
   libglib2.0-dev libjson-glib-dev libsndfile1-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  # Not used by us, but on most GStreamer users' machines: the tests must
+  # pass with them installed (they load only the plugins they use).
+  gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   python3-torch python3-numpy
   clang libclang-rt-14-dev valgrind
 )

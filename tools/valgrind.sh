@@ -6,7 +6,9 @@
 # test-bad-input, and tests/stress/test-stress, those that exist. Each runs
 # in one process (CK_FORK=no, GST_REGISTRY_FORK=no, so the plugin is loaded
 # under valgrind too) with CT_TEST_QUICK=1 (an hour of audio shrinks to a
-# minute), the leaks tracer, GLib's suppressions and tests/valgrind/gst.supp.
+# minute), the leaks tracer, GLib's suppressions and tests/valgrind/gst.supp,
+# and, as in meson test, with its own registry and only the system plugins
+# it uses (tests/elements/with-plugins.sh: nothing else is dlopened).
 # A program is "ok" when memcheck reports no error (invalid access, use of
 # uninitialised memory, definite leak) and its own checks pass. Logs:
 # BUILD_DIR/valgrind/NAME.log. The TAP also goes to BUILD_DIR/valgrind/
@@ -52,11 +54,12 @@ for p in "${present[@]}"; do
   n=$((n + 1))
   log=$out/$name.log
   start=$(date +%s)
-  env GST_PLUGIN_PATH="$PWD/$build" GST_REGISTRY="$out/registry.bin" \
+  env GST_PLUGIN_PATH_1_0="$PWD/$build" \
     GST_REGISTRY_FORK=no CK_FORK=no CK_DEFAULT_TIMEOUT=0 CT_TEST_QUICK=1 \
     GST_CHECKS="${checks:-}" GST_CHECKS_NO_COLOR=1 \
     CT_GOLDEN_DIR="$PWD/tests/golden" G_DEBUG=gc-friendly G_SLICE=always-malloc \
     GST_TRACERS='leaks(filters="GstElement,GstPad,GstBus,GstBufferPool,GstBuffer,GstMemory,GstEvent,GstMessage,GstQuery")' \
+    tests/elements/with-plugins.sh "$out/gst-$name" "$name" \
     valgrind --tool=memcheck --leak-check=full --errors-for-leak-kinds=definite \
     --error-exitcode=1 --num-callers=40 --child-silent-after-fork=yes \
     "${supps[@]}" --log-file="$log" "$build/$path" >"$log.out" 2>&1
@@ -76,7 +79,7 @@ for p in "${present[@]}"; do
   if [ "$rc" -ne 0 ]; then
     grep -E '^==[0-9]+== (Invalid|Conditional|Use of|Syscall|Mismatched|Source and|[0-9,]+ bytes in [0-9,]+ blocks are definitely)' "$log" |
       head -n 5 | sed 's/^/# /'
-    grep -E ':[FE]:' "$log.out" | head -n 5 | sed 's/^/# /'
+    grep -E ':[FE]:|^error: ' "$log.out" | head -n 5 | sed 's/^/# /'
   fi
   python3 - "$testlog" "valgrind-$name" "$line" <<'PY'
 import json, sys
