@@ -214,9 +214,9 @@ def _by_shapes(layer, groups, given=True):
                        f"its bias [{n}] is weight.shape[1] * groups, a {t}'s "
                        f"out_channels (a {r}'s would be weight.shape[0] = "
                        f"{a})")
+    times = f"{b * groups}" if groups else f"{b} * groups"
     why = (f"its bias [{n}] is weight.shape[0], a {r}'s out_channels (a "
-           f"{t}'s would be weight.shape[1] * groups = {b} * "
-           f"{groups or 'groups'})")
+           f"{t}'s would be weight.shape[1] * groups = {times})")
     if not given and _fits_transposed(a, b, n, None):
         why += f"; if it is a {t} with groups {n // b}, pass --groups"
     return Verdict(REGULAR, True, why)
