@@ -34,9 +34,13 @@ def is_torchscript(path):
 
 def kind(module):
     """(TRANSPOSED or REGULAR, dims) for a convolution submodule, else
-    None.  The class name settles it; a subclass of a scripted _ConvNd
+    None.  The class name settles it; a scripted subclass of _ConvNd
     still carries `transposed`."""
     name = getattr(module, "original_name", "")
+    # torch.nn.utils.parametrize renames the class of a module it
+    # parametrizes (weight norm in the new form).
+    name = name[len("Parametrized"):] if name.startswith("Parametrized") \
+        else name
     for dims in (1, 2, 3):
         if name == f"ConvTranspose{dims}d":
             return TRANSPOSED, dims
