@@ -159,7 +159,7 @@ def _refusal(name, module, kind):
     return None
 
 
-def export_layer(module, path, name=""):
+def export_layer(module, path, name=None):
     """Write the nn.ConvTranspose{1,2,3}d `module` to the model file `path`.
 
     `name` is the module's name in its model, for messages.

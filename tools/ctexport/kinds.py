@@ -22,7 +22,10 @@ def regular_name(dims):
 
 
 def label(name):
-    """How a layer is named in messages ("" is a state_dict's top level)."""
+    """How a layer is named in messages ("" is a state_dict's top level,
+    None a module given on its own)."""
+    if name is None:
+        return "the module"
     return f"layer {name!r}" if name else "the top-level layer"
 
 
