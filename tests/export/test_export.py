@@ -37,7 +37,7 @@ sys.path.insert(0, HERE)
 # The export tool unpickles hifigan.Generator: it must find the module too.
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(
     p for p in (HERE, os.environ.get("PYTHONPATH")) if p))
-from ctexport.export import export_layer  # noqa: E402
+from ctexport.export import ExportError, export_layer  # noqa: E402
 from ctexport.safetensors_io import load_file  # noqa: E402
 
 import hifigan  # noqa: E402  (this directory; the tool unpickles it too)
@@ -301,6 +301,18 @@ def structure_checkpoints(tmp):
         cases.append((f"DCGAN-like layer {i} told by the channel chain",
                       [path, "--layer", str(i), "--stride", "2",
                        "--padding", "1"], dcgan[i]))
+    # Traced with weight norm in the parametrizations form, which renames
+    # the class (ParametrizedConvTranspose1d).
+    net = randomize(torch.nn.Sequential(
+        torch.nn.Conv1d(3, 4, 3), torch.nn.ConvTranspose1d(4, 2, 4, 2, 1)),
+        gen)
+    new_weight_norm(net[1])
+    with torch.no_grad():
+        net[1].parametrizations.weight.original0.mul_(1.5)
+        path = os.path.join(tmp, "parametrized-traced.pt")
+        torch.jit.save(torch.jit.trace(net, torch.randn(1, 3, 8)), path)
+    cases.append(("traced TorchScript, parametrized weight norm",
+                  [path, "--layer", "1"], net[1]))
     # A single non-square ConvTranspose1d: its bias tells, no --layer needed.
     single = randomize(torch.nn.ConvTranspose1d(4, 6, 3, stride=3), gen)
     path = os.path.join(tmp, "single.pt")
@@ -467,6 +479,20 @@ def refusals(tmp, hifi_paths):
     ]
 
 
+def api_refusal(tmp):
+    """export_layer() with a regular convolution: None or what went wrong."""
+    out = os.path.join(tmp, "api.safetensors")
+    try:
+        export_layer(torch.nn.Conv2d(3, 3, 3), out)
+    except ExportError as e:
+        want = "the module is a Conv2d (regular convolution), not a " \
+            "ConvTranspose2d"
+        if str(e) != want:
+            return f"message {str(e)!r}, not {want!r}"
+        return "an output file was left" if os.path.exists(out) else None
+    return "no ExportError"
+
+
 def main():
     cli = sys.argv[1]
     n = 0
@@ -506,6 +532,7 @@ def main():
             for leftover in (out, out + ".tmp"):
                 if os.path.exists(leftover):
                     os.remove(leftover)
+        report("export_layer() refuses a Conv2d", api_refusal(tmp))
     print(f"1..{n}")
     return 1 if failed else 0
 
