@@ -7,7 +7,7 @@ layer has one), and the hyper-parameters as strings in `__metadata__`:
 `stride`, `padding`, `output_padding`, `dilation` as JSON lists with one
 value per axis ("[1,2,2]") and `groups` as an integer.
 
-Three sources are accepted:
+Four sources are accepted:
 
   * a module, from Python:         export_layer(module, "out.safetensors")
   * a state_dict file (.pt/.pth):  convtranspose-export ckpt.pt out.safetensors
@@ -19,6 +19,16 @@ Three sources are accepted:
                                        --layer decoder.up
     The hyper-parameters are read from the module.  Unpickling needs the
     model's own classes to be importable (set PYTHONPATH).
+  * a TorchScript model (torch.jit.save of a scripted or traced model):
+    as a whole model; no Python classes are needed.
+
+Only ConvTranspose layers are exported; a regular convolution (whose weight
+looks alike) is refused, saying what it is.  A model records each layer's
+type; a state_dict does not, so there its structure tells (shapes, names,
+channel chain: see checkpoint.py), and a layer it cannot tell is refused
+unless --assume-transposed is given.  Training wrappers are looked through:
+{"generator": state_dict} (HiFi-GAN), "state_dict", "model", ..., and the
+"module." prefix of DataParallel.
 
 Weight-normalised layers are folded into a plain weight, in both forms:
 torch.nn.utils.weight_norm's `weight_g` / `weight_v` and the parametrizations
@@ -33,24 +43,26 @@ import json
 import os
 import pickle
 import sys
+import zipfile
 
 import torch
 from torch.nn.utils.weight_norm import WeightNorm
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from ctexport import checkpoint, torchscript  # noqa: E402
+from ctexport.kinds import (REGULAR, TRANSPOSED, ExportError,  # noqa: E402
+                            label, name_list, not_a_layer, not_transposed)
 from ctexport.safetensors_io import save_file  # noqa: E402
 
-__all__ = ["export_layer", "export_state_dict", "export_file", "main"]
+__all__ = ["export_layer", "export_state_dict", "export_file", "main",
+           "ExportError"]
 
 CONV_TYPES = (torch.nn.ConvTranspose1d, torch.nn.ConvTranspose2d,
               torch.nn.ConvTranspose3d)
+REGULAR_TYPES = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
 
 # Per-axis hyper-parameters and their PyTorch defaults.
 AXIS_PARAMS = {"stride": 1, "padding": 0, "output_padding": 0, "dilation": 1}
-
-
-class ExportError(Exception):
-    """A checkpoint or layer that cannot be exported; the message says why."""
 
 
 def _per_axis(value, dims, key):
@@ -124,11 +136,37 @@ def _module_weight(module):
     return module.weight
 
 
-def export_layer(module, path):
-    """Write the nn.ConvTranspose{1,2,3}d `module` to the model file `path`."""
-    if not isinstance(module, CONV_TYPES):
-        raise ExportError(f"{type(module).__name__} is not a ConvTranspose1d, "
-                          "2d or 3d layer")
+def _class_name(module):
+    if isinstance(module, torch.jit.ScriptModule):
+        return module.original_name
+    return type(module).__name__
+
+
+def _module_kind(module):
+    """(TRANSPOSED or REGULAR, dims) for a pickled convolution, else None."""
+    for kind, types in ((TRANSPOSED, CONV_TYPES), (REGULAR, REGULAR_TYPES)):
+        if isinstance(module, types):
+            return kind, len(module.kernel_size)
+    return None
+
+
+def _refusal(name, module, kind):
+    """Why `module` (of the given kind) is not exported, or None."""
+    if kind is None:
+        return not_a_layer(name, _class_name(module))
+    if kind[0] == REGULAR:
+        return not_transposed(name, kind[1], _class_name(module))
+    return None
+
+
+def export_layer(module, path, name=None):
+    """Write the nn.ConvTranspose{1,2,3}d `module` to the model file `path`.
+
+    `name` is the module's name in its model, for messages.
+    """
+    refused = _refusal(name, module, _module_kind(module))
+    if refused:
+        raise ExportError(refused)
     if module.padding_mode != "zeros":
         raise ExportError(f"padding_mode={module.padding_mode!r}: only "
                           "'zeros' is supported")
@@ -137,88 +175,137 @@ def export_layer(module, path):
     _write(path, _module_weight(module), module.bias, hyper)
 
 
-def _state_dict_weight(state, prefix):
-    """The weight of layer `prefix` (with its dot, or "") in a state_dict."""
-    forms = (("weight",),
-             ("weight_g", "weight_v"),
-             ("parametrizations.weight.original0",
-              "parametrizations.weight.original1"))
-    for names in forms:
-        keys = [prefix + n for n in names]
-        if all(k in state for k in keys):
-            if len(keys) == 1:
-                return state[keys[0]]
-            return _fold_weight_norm(state[keys[0]], state[keys[1]])
-    return None
+def _weight_of(tensors):
+    """A layer's weight from its Scan.weight() tensors, weight norm folded."""
+    return tensors[0] if len(tensors) == 1 else _fold_weight_norm(*tensors)
 
 
-def _layer_names(state):
-    """Names of the layers of a state_dict whose weight has rank 3 to 5."""
-    names = []
-    for key, value in state.items():
-        for tail in ("weight", "weight_v", "parametrizations.weight.original1"):
-            if (key == tail or key.endswith("." + tail)) \
-                    and torch.is_tensor(value) and 3 <= value.dim() <= 5:
-                names.append(key[:len(key) - len(tail)].rstrip("."))
-    return names
-
-
-def _pick_layer(candidates, layer, what):
-    """The layer to export: `layer`, or the only candidate when it is None."""
-    if layer is not None:
-        if layer not in candidates:
-            raise ExportError(f"no layer {layer!r} in the {what}; layers: "
-                              f"{', '.join(candidates) or 'none'}")
-        return layer
-    if len(candidates) != 1:
-        raise ExportError(f"the {what} has {len(candidates)} candidate layers "
-                          f"({', '.join(candidates) or 'none'}): choose one "
-                          "with --layer")
-    return candidates[0]
-
-
-def export_state_dict(state, path, layer=None, **hyper):
+def export_state_dict(state, path, layer=None, assume_transposed=False,
+                      **hyper):
     """Write layer `layer` of the state_dict `state` to the model file `path`.
 
     `hyper` gives the hyper-parameters a state_dict does not hold (stride,
     padding, output_padding, dilation: int or sequence; groups: int);
-    missing ones take PyTorch's defaults.  `layer` may be omitted when the
-    state_dict holds a single layer.
+    missing ones take PyTorch's defaults.  A state_dict records no layer
+    types, so the layer's kind is inferred from the state_dict's structure
+    (ctexport.checkpoint): a layer shown to be a regular convolution is
+    refused, and so is one of unknown kind unless `assume_transposed`.
+    `layer` may be omitted when the state_dict holds a single ConvTranspose
+    layer.  Wrappers ({"generator": sd}, {"state_dict": sd}, "module."
+    prefixes) are looked through.
     """
-    layer = _pick_layer(_layer_names(state), layer, "state_dict")
-    prefix = layer + "." if layer else ""
-    weight = _state_dict_weight(state, prefix)
-    if weight is None:
-        raise ExportError(f"layer {layer!r}: no weight, weight_g/weight_v or "
-                          "parametrizations.weight.original0/original1")
-    _write(path, weight, state.get(prefix + "bias"), hyper)
+    state, layer, wrappers = checkpoint.unwrap(state, layer)
+    if not isinstance(state, dict):
+        raise ExportError(f"holds a {type(state).__name__}, not a state_dict")
+    _export_state(state, path, layer, wrappers, assume_transposed, hyper)
 
 
-def export_file(source, path, layer=None, **hyper):
+def _export_state(state, path, layer, wrappers, assume_transposed, hyper):
+    """export_state_dict() for a state_dict that unwrap() gave."""
+    scan = checkpoint.Scan(state)
+    layer = checkpoint.choose(scan, layer, wrappers, hyper.get("groups"),
+                              assume_transposed)
+    _write(path, _weight_of(scan.weight(layer)), scan.bias(layer), hyper)
+
+
+def _pick_module(model, layer, where, context, kind_of):
+    """The name of the submodule of `model` to export (`layer`, or the only
+    ConvTranspose); kind_of(module) gives (kind, dims) or None.  `where`
+    names the model in messages, `context` prefixes a refusal of `layer`."""
+    modules = dict(model.named_modules())
+    kinds = {n: kind_of(m) for n, m in modules.items()}
+    convs = [n for n, k in kinds.items() if k and k[0] == TRANSPOSED]
+    if layer is not None:
+        if layer not in modules:
+            raise ExportError(f"no layer {layer!r} in {where}; ConvTranspose "
+                              f"layers: {name_list(convs)}")
+        refused = _refusal(layer, modules[layer], kinds[layer])
+        if refused:
+            raise ExportError(context + refused)
+        return layer
+    if len(convs) == 1:
+        return convs[0]
+    if convs:
+        raise ExportError(f"{where} has {len(convs)} ConvTranspose layers "
+                          f"({name_list(convs)}): choose one with --layer")
+    regular = [n for n, k in kinds.items() if k and k[0] == REGULAR]
+    raise ExportError(f"{where} has no ConvTranspose layer (regular "
+                      f"convolutions: {name_list(regular)})")
+
+
+def _no_hyper(hyper, what):
+    if hyper:
+        raise ExportError(f"{what} knows its own hyper-parameters: drop "
+                          + ", ".join("--" + k.replace("_", "-")
+                                      for k in hyper))
+
+
+def _export_model(model, path, layer, wrappers, hyper):
+    """Export from a pickled whole model (hyper-parameters from it)."""
+    _no_hyper(hyper, "a whole model")
+    where = f"the model {wrappers}".rstrip()
+    name = _pick_module(model, layer, where, f"{where}: " if wrappers else "",
+                        _module_kind)
+    export_layer(model.get_submodule(name), path, name)
+
+
+def _export_torchscript(model, path, layer, wrappers, hyper):
+    """Export from a TorchScript model: kinds from the submodules'
+    original_name, hyper-parameters from their attributes or graphs."""
+    _no_hyper(hyper, "a TorchScript model")
+    where = f"the TorchScript model {wrappers}".rstrip()
+    name = _pick_module(model, layer, where, f"{where}: " if wrappers else "",
+                        torchscript.kind)
+    module = dict(model.named_modules())[name]
+    params = torchscript.hyper_parameters(module, name)
+    scan = checkpoint.Scan(module.state_dict())
+    tensors = scan.weight("")
+    if tensors is None:
+        raise ExportError(f"TorchScript {label(name)} has no weight, "
+                          "weight_g/weight_v or parametrizations")
+    _write(path, _weight_of(tensors), scan.bias(""), params)
+
+
+def _load(source):
+    """What the file `source` holds (torch.jit.load for TorchScript, which
+    torch.load would hand on to it with a warning)."""
+    if torchscript.is_torchscript(source):
+        try:
+            return torch.jit.load(source, map_location="cpu")
+        except (RuntimeError, ValueError, zipfile.BadZipFile) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ExportError("a TorchScript file that torch.jit.load "
+                              f"cannot read: {first}") from None
+    with open(source, "rb"):
+        pass  # a missing or unreadable file is told as such, not as below
+    try:
+        return torch.load(source, map_location="cpu")
+    except (RuntimeError, OSError, EOFError, ValueError,
+            pickle.UnpicklingError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ExportError("not a checkpoint that torch.load can read "
+                          f"({first})") from None
+
+
+def export_file(source, path, layer=None, assume_transposed=False, **hyper):
     """Export a layer of the checkpoint file `source` to the model file `path`.
 
-    `source` is what torch.save wrote: a whole model (hyper-parameters from
-    the module; `hyper` must be empty) or a state_dict, possibly nested under
-    a "state_dict", "model_state_dict" or "model" key (then `hyper` applies).
+    `source` is what torch.save or torch.jit.save wrote: a whole model or a
+    TorchScript model (hyper-parameters and layer types from the model;
+    `hyper` must be empty), or a state_dict (then `hyper` applies and the
+    layer's kind is inferred, see export_state_dict); each possibly inside
+    a wrapper ({"generator": ...}, {"state_dict": ...}, DataParallel).
     """
-    obj = torch.load(source, map_location="cpu")
-    if isinstance(obj, torch.nn.Module):
-        if hyper:
-            raise ExportError("a whole model knows its own hyper-parameters: "
-                              "drop "
-                              + ", ".join("--" + k.replace("_", "-")
-                                          for k in hyper))
-        convs = [n for n, m in obj.named_modules() if isinstance(m, CONV_TYPES)]
-        export_layer(obj.get_submodule(_pick_layer(convs, layer, "model")), path)
-        return
-    for key in ("state_dict", "model_state_dict", "model"):
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-            break
-    if not isinstance(obj, dict):
-        raise ExportError(f"holds a {type(obj).__name__}, neither a model "
+    inner, layer, wrappers = checkpoint.unwrap(_load(source), layer)
+    if isinstance(inner, torch.jit.ScriptModule):
+        _export_torchscript(inner, path, layer, wrappers, hyper)
+    elif isinstance(inner, torch.nn.Module):
+        _export_model(inner, path, layer, wrappers, hyper)
+    elif isinstance(inner, dict):
+        _export_state(inner, path, layer, wrappers, assume_transposed, hyper)
+    else:
+        raise ExportError(f"holds a {type(inner).__name__}, neither a model "
                           "nor a state_dict")
-    export_state_dict(obj, path, layer, **hyper)
 
 
 def _int_list(text):
@@ -234,12 +321,20 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="convtranspose-export",
         description="Export one ConvTranspose1d/2d/3d layer of a PyTorch "
-                    "checkpoint (a state_dict or a whole model saved with "
-                    "torch.save) to a convtranspose .safetensors model file.")
-    parser.add_argument("checkpoint", help="file written by torch.save")
+                    "checkpoint (a state_dict, a whole model saved with "
+                    "torch.save, or a TorchScript model) to a convtranspose "
+                    ".safetensors model file.  Regular convolutions are "
+                    "refused.")
+    parser.add_argument("checkpoint", help="file written by torch.save or "
+                        "torch.jit.save")
     parser.add_argument("output", help="model file to write (.safetensors)")
-    parser.add_argument("--layer", help="layer name, e.g. decoder.ups.0 "
-                        "(optional when there is only one layer)")
+    parser.add_argument("--layer", help="layer name, e.g. ups.0 (optional "
+                        "when there is only one ConvTranspose layer)")
+    parser.add_argument("--assume-transposed", action="store_true",
+                        help="a state_dict records no layer types: export "
+                        "the layer as a ConvTranspose even when its name or "
+                        "neighbours do not say it is one (never when its "
+                        "shapes prove it is not)")
     group = parser.add_argument_group(
         "hyper-parameters of a state_dict's layer (a whole model knows its "
         "own); one integer for every axis or one per axis, e.g. 1,2,2")
@@ -252,10 +347,11 @@ def main(argv=None):
              if getattr(args, k) is not None}
     tmp = args.output + ".tmp"
     try:
-        export_file(args.checkpoint, tmp, args.layer, **hyper)
+        export_file(args.checkpoint, tmp, args.layer, args.assume_transposed,
+                    **hyper)
         os.replace(tmp, args.output)
     except (ExportError, OSError, RuntimeError, pickle.UnpicklingError) as e:
-        fail = str(e)
+        fail = (str(e).strip().splitlines() or [type(e).__name__])[0]
     except (AttributeError, ImportError) as e:  # a class the pickle names
         fail = f"{e} (is the model's code on PYTHONPATH?)"
     else:
