@@ -303,6 +303,8 @@ static void gst_conv_transpose_1d_class_init(GstConvTranspose1dClass *klass) {
       "Applies a trained PyTorch ConvTranspose1d layer to audio, streamed over samples: "
       "Cin channels in, Cout channels out at rate x stride",
       "gst-convtranspose developers");
+  gst_element_class_add_static_metadata(element_class, GST_ELEMENT_METADATA_DOC_URI,
+                                        CT_DOC_URL "#gstreamer-convtranspose1d");
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
 

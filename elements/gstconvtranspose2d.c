@@ -26,6 +26,9 @@ static void gst_conv_transpose_2d_class_init(GstConvTranspose2dClass *klass) {
       "Applies a trained PyTorch ConvTranspose2d layer to each video frame: Cin "
       "components in, Cout out, width and height per the layer",
       "gst-convtranspose developers");
+  gst_element_class_add_static_metadata(
+      element_class, GST_ELEMENT_METADATA_DOC_URI,
+      CT_DOC_URL "#gstreamer-convtranspose2d-and-convtranspose3d-video");
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
   GST_CONV_TRANSPOSE_BASE_CLASS(klass)->rank = 2;

@@ -27,6 +27,9 @@ static void gst_conv_transpose_3d_class_init(GstConvTranspose3dClass *klass) {
       "Applies a trained PyTorch ConvTranspose3d layer to video streamed over frames: "
       "width, height and frame rate (x temporal stride) per the layer",
       "gst-convtranspose developers");
+  gst_element_class_add_static_metadata(
+      element_class, GST_ELEMENT_METADATA_DOC_URI,
+      CT_DOC_URL "#gstreamer-convtranspose2d-and-convtranspose3d-video");
   gst_element_class_add_static_pad_template(element_class, &sink_template);
   gst_element_class_add_static_pad_template(element_class, &src_template);
   GST_CONV_TRANSPOSE_BASE_CLASS(klass)->rank = 3;

@@ -1331,7 +1331,8 @@ static gboolean answer_src_query_in_steps(GstConvTransposeBase *self, GstQuery *
       gst_query_parse_duration(query, &format, NULL);
     else
       gst_query_parse_position(query, &format, NULL);
-    if (format != GST_FORMAT_DEFAULT || !query_output_steps(self, &axis, duration, &value))
+    if (format != GST_FORMAT_DEFAULT ||
+        !query_output_steps(self, &axis, duration, &value))
       return FALSE;
     if (duration)
       gst_query_set_duration(query, format, value);

@@ -315,8 +315,9 @@ static gchar *gst_conv_transpose_video_check_input_caps(GstConvTransposeBase *ba
       size_out(ct_params_axis(p, p->rank - 2), GST_VIDEO_INFO_HEIGHT(&info));
   gint fps_n, fps_d;
   if (p->rank == 3 && GST_VIDEO_INFO_FPS_N(&info) > 0 &&
-      !gst_util_fraction_multiply(GST_VIDEO_INFO_FPS_N(&info), GST_VIDEO_INFO_FPS_D(&info),
-                                  (gint)p->stride[0], 1, &fps_n, &fps_d))
+      !gst_util_fraction_multiply(GST_VIDEO_INFO_FPS_N(&info),
+                                  GST_VIDEO_INFO_FPS_D(&info), (gint)p->stride[0], 1,
+                                  &fps_n, &fps_d))
     return g_strdup_printf("the output frame rate, %d/%d x stride %" G_GINT64_FORMAT
                            ", is over the largest frame rate caps can carry",
                            GST_VIDEO_INFO_FPS_N(&info), GST_VIDEO_INFO_FPS_D(&info),
@@ -1005,18 +1006,18 @@ static void gst_conv_transpose_video_init(GstConvTransposeVideo *self) {
 static GstCaps *gst_conv_transpose_video_fixate_caps(GstBaseTransform *trans,
                                                      GstPadDirection direction,
                                                      GstCaps *caps, GstCaps *othercaps) {
-  const gchar *format = gst_caps_get_size(caps) > 0
-                            ? gst_structure_get_string(gst_caps_get_structure(caps, 0),
-                                                       "format")
-                            : NULL;
+  const gchar *format =
+      gst_caps_get_size(caps) > 0
+          ? gst_structure_get_string(gst_caps_get_structure(caps, 0), "format")
+          : NULL;
   GValue own = G_VALUE_INIT;
   if (format) {
     g_value_init(&own, G_TYPE_STRING);
     g_value_set_string(&own, format);
   }
   for (guint i = 0; format && i < gst_caps_get_size(othercaps); i++) {
-    const GValue *formats = gst_structure_get_value(gst_caps_get_structure(othercaps, i),
-                                                    "format");
+    const GValue *formats =
+        gst_structure_get_value(gst_caps_get_structure(othercaps, i), "format");
     if (formats && gst_value_can_intersect(formats, &own)) {
       GstCaps *kept = gst_caps_copy_nth(othercaps, i);
       gst_structure_fixate_field_string(gst_caps_get_structure(kept, 0), "format",

@@ -21,4 +21,4 @@ GST_PLUGIN_DEFINE(
     GST_VERSION_MAJOR, GST_VERSION_MINOR, convtranspose,
     "Trained PyTorch ConvTranspose1d/2d/3d layers for audio and video, streamed "
     "exactly",
-    plugin_init, PROJECT_VERSION, "LGPL", PACKAGE, "gst-convtranspose")
+    plugin_init, PROJECT_VERSION, "LGPL", PACKAGE, PLUGIN_ORIGIN)

@@ -1,9 +1,9 @@
 #!/bin/sh
 # Runs a GStreamer test program with only the system plugins it uses:
 #   tests/elements/with-plugins.sh WORKDIR PROGRAM COMMAND [ARGS...]
-# PROGRAM (test-audio, test-video, test-bad-input, test-stress, test-events) picks the
-# list below. WORKDIR/plugins is made afresh with symlinks to just those
-# plugins of GStreamer's own directory (CT_GST_SYSTEM_PLUGINS, else
+# PROGRAM (test-audio, test-video, test-bad-input, test-stress, test-events,
+# test-swap) picks the list below. WORKDIR/plugins is made afresh with
+# symlinks to just those plugins of GStreamer's own directory (CT_GST_SYSTEM_PLUGINS, else
 # pkg-config's pluginsdir) and becomes the system plugin path; WORKDIR/
 # registry.bin is the program's own registry. The plugin under test comes
 # from GST_PLUGIN_PATH(_1_0), set by the caller. So nothing else installed
@@ -27,6 +27,7 @@ test-audio) plugins="coretracers coreelements wavparse audioconvert wavenc" ;;
 test-video) plugins="coretracers" ;;
 test-bad-input) plugins="coretracers coreelements audiotestsrc audioconvert" ;;
 test-stress) plugins="coretracers coreelements audiotestsrc" ;;
+test-swap) plugins="coretracers coreelements audiotestsrc audioconvert" ;;
 test-events)
   plugins="coretracers coreelements audiotestsrc audioconvert wavparse videotestsrc videoconvertscale"
   ;;
