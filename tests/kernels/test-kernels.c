@@ -13,6 +13,9 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* xorshift64*: reproducible across platforms, unlike rand(). */
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -988,11 +991,120 @@ static void check_phase_tables(void) {
          "a phase table past the tap limit is refused before allocating");
 }
 
+/* What a layer and its stream hold stays a small multiple of the weights:
+ * packed plans (padded to tiles of CT_GEMM_MR rows, so up to 6 x for one
+ * output channel a group, and 3 x more for pairs) and 32-bit indices. */
+static double plan_ratio(const ct_params *p, const int64_t *frame, double *worst,
+                         char *worst_desc, size_t desc_size) {
+  char msg[256];
+  const int64_t nw = ct_weight_count(p);
+  float *w = calloc((size_t)nw, sizeof(float));
+  fill_random(w, nw);
+  ct_layer *layer = ct_layer_new(p, w, NULL, msg, sizeof msg);
+  free(w);
+  ct_stream *st = layer ? ct_stream_new(layer, frame, msg, sizeof msg) : NULL;
+  double ratio = -1;
+  if (st) {
+    /* Beyond a fixed 64 KiB, and a record per plan (strides > taps). */
+    const double fixed =
+        65536.0 + 128.0 * (double)(p->stride[0] * p->stride[1] * p->stride[2]);
+    ratio = ((double)ct_layer_bytes(layer) + (double)ct_stream_plan_bytes(st) - fixed) /
+            ((double)nw * sizeof(float));
+    if (ratio > *worst) {
+      const int64_t shape[3] = {1, frame ? frame[0] : 1, frame ? frame[1] : 1};
+      *worst = ratio;
+      describe(p, shape, worst_desc, desc_size);
+    }
+  } else {
+    tap_diag("plan_ratio: %s", msg);
+  }
+  ct_stream_free(st);
+  ct_layer_free(layer);
+  return ratio;
+}
+
+static void check_plan_memory(void) {
+  double worst = 0;
+  char desc[256] = "";
+  int all = 1;
+  for (int i = 0; i < 300; i++) {
+    ct_params p;
+    switch (i % 4) {
+    case 0:
+      random_params(&p);
+      break;
+    case 1:
+      random_wide_params(&p);
+      break;
+    case 2:
+      random_pair_params(&p);
+      break;
+    default:
+      random_tap_params(&p);
+      break;
+    }
+    const int64_t frame[2] = {rng_range(1, 40) + 40, rng_range(1, 40) + 40};
+    all = all && plan_ratio(&p, frame, &worst, desc, sizeof desc) >= -1e9;
+  }
+  for (int i = 0; i < CT_BENCH_N_CASES; i++) {
+    ct_params p = ct_bench_case_params(&ct_bench_cases[i]);
+    const int64_t frame[2] = {40, 64};
+    all = all && plan_ratio(&p, frame, &worst, desc, sizeof desc) >= -1e9;
+  }
+  /* One output channel, many taps: the padding's worst case. */
+  ct_params p = layer_1d(1, 1, 65536, 1, 0);
+  double one = plan_ratio(&p, NULL, &worst, desc, sizeof desc);
+  all = all && one >= 0;
+  tap_ok(all && worst <= 16,
+         "layer + plans <= 16 x the weights' bytes (+ 64 KiB and a record per plan) for "
+         "300 random layers and the bench cases: worst %.2f x (%s); 1 x 1 x 65536 taps: "
+         "%.2f x",
+         worst, desc, one);
+}
+
+/* A stream whose plans would not fit is refused before they are allocated:
+ * a stride of 1e8 along the run is 1e8 plans and 1e8 residues of scratch,
+ * refused even in a child limited to 512 MB of address space. */
+static void check_plan_refusal(void) {
+  ct_params p;
+  ct_params_init(&p, 2);
+  p.in_channels = p.out_channels = 1;
+  p.stride[1] = 100000000;
+  float w = 1, b = 0;
+  char msg[256] = "";
+  ct_layer *layer = ct_layer_new(&p, &w, &b, msg, sizeof msg);
+  const int64_t frame[1] = {1};
+  ct_stream *st = ct_stream_new(layer, frame, msg, sizeof msg);
+  tap_ok(!st && strstr(msg, "MB of plans, over the limit of 2000 MB"),
+         "stride 1e8 along the run refused: %s", msg);
+  ct_stream_free(st);
+#if defined(__SANITIZE_ADDRESS__)
+  tap_ok(1, "refused within 512 MB of address space # SKIP ASan reserves more");
+#else
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    struct rlimit lim = {.rlim_cur = 512u << 20, .rlim_max = 512u << 20};
+    setrlimit(RLIMIT_AS, &lim);
+    char child_msg[256] = "";
+    ct_stream *s2 = ct_stream_new(layer, frame, child_msg, sizeof child_msg);
+    _exit(!s2 && strstr(child_msg, "over the limit") ? 0 : 1);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+         "refused within 512 MB of address space (not by running out of it)");
+#endif
+  ct_layer_free(layer);
+}
+
 int main(int argc, char **argv) {
   int n_layers = argc > 1 ? atoi(argv[1]) : 400;
   check_geometry();
   check_limits();
   check_phase_tables();
+  check_plan_memory();
+  check_plan_refusal();
   check_short_and_reuse();
   check_fill_streaming();
   check_retain_order();
