@@ -1112,14 +1112,15 @@ static gboolean get_groups(loader *ld, JsonObject *metadata, const char *prefix,
 }
 
 /* Reads a validated float tensor and converts it to float32, a block at a
- * time so no second full-size buffer is needed. */
+ * time so no second full-size buffer is needed. malloc'd: the layer adopts
+ * it (ct_layer_adopt). */
 static float *read_tensor(loader *ld, const tensor_info *t, const char *role) {
   const int es = dtypes[t->dtype].size;
   const gint64 count = (t->end - t->begin) / es;
   size_t bytes;
   float *out = NULL;
   if (ct_bytes_for(count, sizeof(float), &bytes))
-    out = g_try_malloc(bytes ? bytes : 1);
+    out = malloc(bytes ? bytes : 1);
   if (!out) {
     fail(ld, CT_MODEL_ERROR_LAYER, "out of memory for %s %s (%lld values)", role,
          Q(ld, t->name), (long long)count);
@@ -1132,7 +1133,7 @@ static float *read_tensor(loader *ld, const tensor_info *t, const char *role) {
     gint64 k = count - done < per_block ? count - done : per_block;
     if (!read_at(ld, buf, (size_t)(k * es), ld->data_start + t->begin + done * es)) {
       g_free(buf);
-      g_free(out);
+      free(out);
       return NULL;
     }
     convert(t->dtype, buf, out + done, (size_t)k);
@@ -1229,7 +1230,8 @@ static ct_layer *build_layer(loader *ld, JsonObject *metadata, tensor_info *tens
     goto out;
   }
 
-  /* Only now, with everything valid, read the layer's own bytes. */
+  /* Only now, with everything valid (the weight count within the limits),
+   * read the layer's own bytes. */
   weight = read_tensor(ld, wt, "weight");
   if (!weight)
     goto out;
@@ -1245,13 +1247,15 @@ static ct_layer *build_layer(loader *ld, JsonObject *metadata, tensor_info *tens
     fail(ld, CT_MODEL_ERROR_IO, "the file changed on disk while being read");
     goto out;
   }
-  layer = ct_layer_new(&params, weight, bias, msg, sizeof msg);
+  /* The layer takes the buffers (freeing them if it fails). */
+  layer = ct_layer_adopt(&params, weight, bias, msg, sizeof msg);
+  weight = bias = NULL;
   if (!layer)
     fail(ld, CT_MODEL_ERROR_LAYER, "%s", msg);
 
 out:
-  g_free(weight);
-  g_free(bias);
+  free(weight);
+  free(bias);
   g_free(wdims);
   g_free(bdims);
   g_free(wname);

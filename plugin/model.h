@@ -3,7 +3,8 @@
  * The file is read with checked reads, validated whole, and the layer's own
  * tensors are converted to float32 into a private ct_layer: a file changed on
  * disk later cannot affect a loaded layer. Every refusal is one GError whose
- * message names the file and the fault. */
+ * message names the file and the fault; a layer past the kernels' resource
+ * limits (kernels/geometry.h) is refused before its tensors are read. */
 #ifndef CT_MODEL_H
 #define CT_MODEL_H
 

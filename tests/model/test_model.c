@@ -10,7 +10,9 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -1022,6 +1024,48 @@ static void test_golden(const char *dir) {
   g_free(tsv);
 }
 
+/* ------------------------------------------------------------------------ */
+/* resource limits */
+
+/* A 4 KB sparse file declaring an F16 weight of 5e7 taps is refused from its
+ * header: quickly, and within 64 MB of address space (it used to take 15 s
+ * and 2.5 GB). */
+static void test_sparse_limits(void) {
+  const char header[] =
+      "{\"weight\":{\"dtype\":\"F16\",\"shape\":[1,1,50000000],\"data_offsets\":[0,"
+      "100000000]}}";
+  const char *path = write_st(header, NULL, 0);
+  tap_ok(truncate(path, 8 + (off_t)strlen(header) + 100000000) == 0,
+         "sparse file of 100 MB declared");
+  expect_error("F16 [1,1,5e7]", path, NULL, NULL, CT_MODEL_ERROR_LAYER,
+               "kernel 50000000 is over the limit of 1048576 taps");
+#if defined(__SANITIZE_ADDRESS__)
+  tap_ok(1, "refused within 64 MB of address space # SKIP ASan reserves more");
+#else
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    struct rlimit lim = {.rlim_cur = 64u << 20, .rlim_max = 64u << 20};
+    setrlimit(RLIMIT_AS, &lim);
+    GError *e = NULL;
+    ct_layer *l = ct_model_load(path, NULL, NULL, &e);
+    _exit(!l && e && strstr(e->message, "over the limit of 1048576 taps") ? 0 : 1);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+         "refused within 64 MB of address space, from the header alone");
+#endif
+  const char wide[] =
+      "{\"weight\":{\"dtype\":\"BF16\",\"shape\":[4096,4096,16],\"data_offsets\":[0,"
+      "536870912]}}";
+  path = write_st(wide, NULL, 0);
+  tap_ok(truncate(path, 8 + (off_t)strlen(wide) + 536870912) == 0,
+         "sparse file of 512 MB declared");
+  expect_error("BF16 [4096,4096,16]", path, NULL, NULL, CT_MODEL_ERROR_LAYER,
+               "over the limit of 134217728 weights");
+}
+
 int main(int argc, char **argv) {
   GError *err = NULL;
   tmp_dir = g_dir_make_tmp("ct-model-XXXXXX", &err);
@@ -1045,6 +1089,7 @@ int main(int argc, char **argv) {
   test_file_changes_after_load();
   test_mutations();
   test_override_parse();
+  test_sparse_limits();
   if (argc > 1)
     test_golden(argv[1]);
 
