@@ -201,6 +201,7 @@ static void append_escaped(GString *out, const char *s, gboolean quote) {
 typedef struct {
   gchar *display; /* the path, for messages */
   GError **error;
+  GPtrArray *warnings;   /* NULL: not wanted */
   GStringChunk *scratch; /* quoted strings live until the load ends */
   int fd;
   struct stat st;
@@ -226,6 +227,19 @@ static gboolean fail(loader *ld, CtModelError code, const char *fmt, ...) {
   g_set_error(ld->error, CT_MODEL_ERROR, code, "%s: %s", ld->display, msg);
   g_free(msg);
   return FALSE;
+}
+
+/* One line naming the file, for ct_model_load_full's warnings. */
+static void warn(loader *ld, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void warn(loader *ld, const char *fmt, ...) {
+  if (!ld->warnings)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  gchar *msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  g_ptr_array_add(ld->warnings, g_strdup_printf("%s: %s", ld->display, msg));
+  g_free(msg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1029,6 +1043,119 @@ static const char *dims_text(loader *ld, const gint64 *dims, int rank) {
   return r;
 }
 
+/* ------------------------------------------------------------------------ */
+/* metadata keys */
+
+static const char *const known_keys[] = {"stride", "padding", "output_padding",
+                                         "dilation", "groups"};
+
+static gchar *layer_name(const char *prefix, const char *suffix) {
+  return prefix ? g_strdup_printf("%s.%s", prefix, suffix) : g_strdup(suffix);
+}
+
+static gboolean is_known_key(const char *key) {
+  for (gsize i = 0; i < G_N_ELEMENTS(known_keys); i++)
+    if (strcmp(key, known_keys[i]) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* Levenshtein distance, for suggestions; long strings count as far. */
+static int edit_distance(const char *a, const char *b) {
+  enum { MAX = 32 };
+  const size_t n = strlen(a), m = strlen(b);
+  if (n > MAX || m > MAX)
+    return MAX;
+  int prev[MAX + 1], cur[MAX + 1];
+  for (size_t j = 0; j <= m; j++)
+    prev[j] = (int)j;
+  for (size_t i = 1; i <= n; i++) {
+    cur[0] = (int)i;
+    for (size_t j = 1; j <= m; j++) {
+      int best = prev[j - 1] + (g_ascii_tolower(a[i - 1]) != g_ascii_tolower(b[j - 1]));
+      if (prev[j] + 1 < best)
+        best = prev[j] + 1;
+      if (cur[j - 1] + 1 < best)
+        best = cur[j - 1] + 1;
+      cur[j] = best;
+    }
+    memcpy(prev, cur, sizeof cur);
+  }
+  return prev[m];
+}
+
+/* The known key an unknown one was likely meant to be ("strides", "Stride",
+ * "pad", "group"), or NULL. */
+static const char *suggest_key(const char *key) {
+  for (gsize i = 0; i < G_N_ELEMENTS(known_keys); i++)
+    if (edit_distance(key, known_keys[i]) <= 2 ||
+        (strlen(key) >= 3 && g_str_has_prefix(known_keys[i], key)))
+      return known_keys[i];
+  return NULL;
+}
+
+/* Why a key that PyTorch's layer has is not needed, or "". */
+static const char *key_note(const char *key) {
+  static const char *const from_tensors[] = {"in_channels", "out_channels", "kernel_size",
+                                             "bias"};
+  for (gsize i = 0; i < G_N_ELEMENTS(from_tensors); i++)
+    if (strcmp(key, from_tensors[i]) == 0)
+      return " (the channels, the kernel and the bias come from the tensors)";
+  if (strcmp(key, "padding_mode") == 0)
+    return " (the padding is zeros, PyTorch's padding_mode='zeros', the only mode "
+           "supported)";
+  return "";
+}
+
+/* Warns of the keys of this layer that are not hyper-parameters (a typo
+ * would otherwise silently leave a default): with a prefix P, "P.KEY";
+ * without, bare keys. safetensors.torch.save_file's "format" and the keys of
+ * other layers ("Q.stride", or "P.sub.stride") are not this layer's. Bare
+ * hyper-parameters with a prefix are warned of only when no bare layer
+ * could own them. */
+static void check_metadata_keys(loader *ld, JsonObject *metadata, const char *prefix,
+                                tensor_info *tensors, guint n) {
+  if (!metadata)
+    return;
+  const gboolean bare_layer = find_tensor(tensors, n, "weight") != NULL;
+  const size_t plen = prefix ? strlen(prefix) : 0;
+  GList *keys = json_object_get_members(metadata);
+  for (GList *l = keys; l; l = l->next) {
+    const char *key = l->data, *own = key;
+    if (prefix) {
+      if (strncmp(key, prefix, plen) != 0 || key[plen] != '.') {
+        if (is_known_key(key) && !bare_layer) {
+          gchar *meant = layer_name(prefix, key);
+          warn(ld,
+               "ignoring metadata key %s: the file has no layer without a prefix, and "
+               "the keys of layer %s are %s and so on",
+               Q(ld, key), Q(ld, prefix), Q(ld, meant));
+          g_free(meant);
+        }
+        continue;
+      }
+      own = key + plen + 1;
+    } else if (strcmp(key, "format") == 0) {
+      continue;
+    }
+    if (strchr(own, '.') || is_known_key(own))
+      continue;
+    const char *like = suggest_key(own);
+    gchar *meant = like ? layer_name(prefix, like) : NULL;
+    gchar *dot = prefix ? layer_name(prefix, "") : NULL;
+    gchar *after = dot ? g_strdup_printf(", each after %s", Q(ld, dot)) : g_strdup("");
+    g_free(dot);
+    warn(ld,
+         "ignoring metadata key %s%s%s%s%s: the known keys are stride, padding, "
+         "output_padding, dilation and groups%s",
+         Q(ld, key), key_note(own), meant ? " (did you mean " : "",
+         meant ? Q(ld, meant) : "", meant ? "?)" : "", after);
+    g_free(meant);
+    g_free(after);
+  }
+  g_list_free(keys);
+}
+
 static const char *param_names[] = {"stride", "padding", "output_padding", "dilation"};
 
 /* One per-axis hyper-parameter: metadata first, then the override. */
@@ -1265,6 +1392,12 @@ out:
 
 ct_layer *ct_model_load(const gchar *path, const gchar *layer_prefix,
                         const CtOverrides *overrides, GError **error) {
+  return ct_model_load_full(path, layer_prefix, overrides, NULL, error);
+}
+
+ct_layer *ct_model_load_full(const gchar *path, const gchar *layer_prefix,
+                             const CtOverrides *overrides, GPtrArray *warnings,
+                             GError **error) {
   if (!path || !*path) {
     g_set_error_literal(error, CT_MODEL_ERROR, CT_MODEL_ERROR_IO, "no model file given");
     return NULL;
@@ -1272,6 +1405,7 @@ ct_layer *ct_model_load(const gchar *path, const gchar *layer_prefix,
   loader ld = {
       .display = g_filename_display_name(path),
       .error = error,
+      .warnings = warnings,
       .scratch = g_string_chunk_new(256),
       .fd = -1,
   };
@@ -1317,6 +1451,7 @@ ct_layer *ct_model_load(const gchar *path, const gchar *layer_prefix,
   parser = json_parser_new();
   if (!load_header(&ld, parser, &metadata, &tensors, &n_tensors))
     goto out;
+  check_metadata_keys(&ld, metadata, prefix, tensors, n_tensors);
   layer = build_layer(&ld, metadata, tensors, n_tensors, prefix, overrides);
 
 out:

@@ -43,7 +43,16 @@ typedef enum {
 gboolean ct_axis_override_parse(const gchar *text, CtAxisOverride *out, GError **error);
 
 /* Loads the layer named layer_prefix (NULL or "" for the bare names `weight`
- * and `bias`) from path. overrides may be NULL. */
+ * and `bias`) from path. overrides may be NULL.
+ *
+ * warnings (may be NULL; a GPtrArray with g_free as its free function)
+ * receives one g_strdup'd line per warning, naming the file: metadata keys
+ * of this layer that are not hyper-parameters (ignored). They are added as
+ * found, even when the load then fails. */
+ct_layer *ct_model_load_full(const gchar *path, const gchar *layer_prefix,
+                             const CtOverrides *overrides, GPtrArray *warnings,
+                             GError **error);
+/* ct_model_load_full without warnings. */
 ct_layer *ct_model_load(const gchar *path, const gchar *layer_prefix,
                         const CtOverrides *overrides, GError **error);
 

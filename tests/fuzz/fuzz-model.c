@@ -148,13 +148,28 @@ static gchar *guess_prefix(const uint8_t *data, size_t size) {
   return NULL;
 }
 
+/* Warnings, like refusals, are single UTF-8 lines naming the file. */
+static void check_warnings(GPtrArray *warnings) {
+  for (guint i = 0; i < warnings->len; i++) {
+    const char *w = g_ptr_array_index(warnings, i);
+    check(g_utf8_validate(w, -1, NULL), "warning is UTF-8", NULL);
+    for (const char *p = w; *p; p++)
+      check((guchar)*p >= 0x20 && *p != 0x7f, "warning is one line without control bytes",
+            w);
+    check(g_str_has_prefix(w, path), "warning names the file", w);
+  }
+  g_ptr_array_set_size(warnings, 0);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   set_content(data, size);
   gchar *prefix = guess_prefix(data, size);
   const gchar *prefixes[2] = {NULL, prefix};
+  GPtrArray *warnings = g_ptr_array_new_with_free_func(g_free);
   for (int i = 0; i < (prefix ? 2 : 1); i++) {
     GError *error = NULL;
-    ct_layer *layer = ct_model_load(path, prefixes[i], NULL, &error);
+    ct_layer *layer = ct_model_load_full(path, prefixes[i], NULL, warnings, &error);
+    check_warnings(warnings);
     if (!layer) {
       check_refusal(error);
       g_error_free(error);
@@ -190,6 +205,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       g_error_free(error);
     }
   }
+  g_ptr_array_unref(warnings);
   g_free(prefix);
   return 0;
 }

@@ -140,6 +140,7 @@ def model_corpus():
                                '"data_offsets":[0,4]}}', b"\0\0\0\0"),
         "json-comment": safetensors('{/* c */"weight":1}', b""),
         "json-trailing": safetensors('{} {}', b""),
+        "metadata-unknown-key": safetensors(meta(strides="2", format="pt"), w + b),
     }
     for name, data in cases.items():
         with open(os.path.join(out, name + ".safetensors"), "wb") as f:

@@ -1025,6 +1025,135 @@ static void test_golden(const char *dir) {
 }
 
 /* ------------------------------------------------------------------------ */
+/* warnings of unknown metadata keys */
+
+static GPtrArray *load_warnings(const char *path, const char *prefix, gboolean *loaded) {
+  GPtrArray *warnings = g_ptr_array_new_with_free_func(g_free);
+  GError *err = NULL;
+  ct_layer *l = ct_model_load_full(path, prefix, NULL, warnings, &err);
+  *loaded = l != NULL;
+  ct_layer_free(l);
+  g_clear_error(&err);
+  return warnings;
+}
+
+/* One warning, exactly `want` after "PATH: ". */
+static void expect_warning(const char *label, const char *header, const char *prefix,
+                           const char *want) {
+  float w[2] = {0};
+  const char *path = write_st(header, w, sizeof w);
+  gboolean loaded;
+  GPtrArray *warnings = load_warnings(path, prefix, &loaded);
+  gchar *line = g_strdup_printf("%s: %s", path, want);
+  int ok =
+      loaded && warnings->len == 1 && strcmp(g_ptr_array_index(warnings, 0), line) == 0;
+  tap_ok(ok, "%s: warned", label);
+  if (!ok)
+    for (guint i = 0; i < warnings->len; i++)
+      tap_diag("got: %s", (const char *)g_ptr_array_index(warnings, i));
+  g_free(line);
+  g_ptr_array_unref(warnings);
+}
+
+#define W8 "\"dtype\":\"F32\",\"shape\":[1,1,2],\"data_offsets\":[0,8]"
+
+static void test_metadata_warnings(void) {
+  expect_warning(
+      "\"strides\"", "{\"__metadata__\":{\"strides\":\"2\"},\"weight\":{" W8 "}}", NULL,
+      "ignoring metadata key \"strides\" (did you mean \"stride\"?): the known "
+      "keys are stride, padding, output_padding, dilation and groups");
+  expect_warning(
+      "\"ups.0.strides\" with layer ups.0",
+      "{\"__metadata__\":{\"ups.0.strides\":\"2\",\"ups.0.padding\":\"1\"},"
+      "\"ups.0.weight\":{" W8 "}}",
+      "ups.0",
+      "ignoring metadata key \"ups.0.strides\" (did you mean "
+      "\"ups.0.stride\"?): the known keys are stride, padding, output_padding, "
+      "dilation and groups, each after \"ups.0.\"");
+  expect_warning("\"pad\"", "{\"__metadata__\":{\"pad\":\"1\"},\"weight\":{" W8 "}}",
+                 NULL,
+                 "ignoring metadata key \"pad\" (did you mean \"padding\"?): the known "
+                 "keys are stride, padding, output_padding, dilation and groups");
+  expect_warning(
+      "\"kernel_size\"", "{\"__metadata__\":{\"kernel_size\":\"2\"},\"weight\":{" W8 "}}",
+      NULL,
+      "ignoring metadata key \"kernel_size\" (the channels, the kernel and the "
+      "bias come from the tensors): the known keys are stride, padding, "
+      "output_padding, dilation and groups");
+  expect_warning(
+      "\"padding_mode\"",
+      "{\"__metadata__\":{\"padding_mode\":\"reflect\"},\"weight\":{" W8 "}}", NULL,
+      "ignoring metadata key \"padding_mode\" (the padding is zeros, PyTorch's "
+      "padding_mode='zeros', the only mode supported): the known keys are "
+      "stride, padding, output_padding, dilation and groups");
+  expect_warning(
+      "\"momentum\" (nothing like a known key)",
+      "{\"__metadata__\":{\"momentum\":\"0.1\"},\"weight\":{" W8 "}}", NULL,
+      "ignoring metadata key \"momentum\": the known keys are stride, padding, "
+      "output_padding, dilation and groups");
+  expect_warning(
+      "a bare \"stride\" for layer ups.0 with no bare layer",
+      "{\"__metadata__\":{\"stride\":\"2\"},\"ups.0.weight\":{" W8 "}}", "ups.0",
+      "ignoring metadata key \"stride\": the file has no layer without a "
+      "prefix, and the keys of layer \"ups.0\" are \"ups.0.stride\" and so on");
+
+  /* Quiet: every known key, "format", other layers' keys (another prefix, a
+   * sub-layer), bare keys beside a bare layer. */
+  static const struct {
+    const char *label, *header, *prefix;
+  } quiet[] = {
+      {"every known key and format",
+       "{\"__metadata__\":{\"format\":\"pt\",\"stride\":\"2\",\"padding\":\"0\","
+       "\"output_padding\":\"1\",\"dilation\":\"1\",\"groups\":\"1\"},\"weight\":{" W8
+       "}}",
+       NULL},
+      {"other layers' keys",
+       "{\"__metadata__\":{\"ups.1.strides\":\"2\",\"bn.eps\":\"1\"},"
+       "\"weight\":{" W8 "}}",
+       NULL},
+      {"layer ups.0: keys of ups.1, of ups.0.sub, and format",
+       "{\"__metadata__\":{\"format\":\"pt\",\"ups.1.strides\":\"2\",\"ups.0.sub.x\":"
+       "\"2\","
+       "\"ups.0.stride\":\"2\",\"ups.00.stride\":\"3\"},\"ups.0.weight\":{" W8 "}}",
+       "ups.0"},
+      {"layer ups.0: a bare stride of the bare layer",
+       "{\"__metadata__\":{\"stride\":\"2\"},\"ups.0.weight\":{" W8 "},\"weight\":{"
+       "\"dtype\":\"F32\",\"shape\":[1,1,1],\"data_offsets\":[8,12]}}",
+       "ups.0"},
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS(quiet); i++) {
+    float w[3] = {0};
+    const char *path =
+        write_st(quiet[i].header, w, strstr(quiet[i].header, "[8,12]") ? 12 : 8);
+    gboolean loaded;
+    GPtrArray *warnings = load_warnings(path, quiet[i].prefix, &loaded);
+    tap_ok(loaded && warnings->len == 0, "%s: loads without warnings", quiet[i].label);
+    for (guint j = 0; j < warnings->len; j++)
+      tap_diag("got: %s", (const char *)g_ptr_array_index(warnings, j));
+    g_ptr_array_unref(warnings);
+  }
+
+  /* Warnings come even when the load then fails; NULL means none wanted. */
+  float w[2] = {0};
+  const char *path =
+      write_st("{\"__metadata__\":{\"dilations\":\"2\"},\"weights\":{" W8 "}}", w, 8);
+  gboolean loaded;
+  GPtrArray *warnings = load_warnings(path, NULL, &loaded);
+  tap_ok(!loaded && warnings->len == 1 &&
+             strstr(g_ptr_array_index(warnings, 0), "(did you mean \"dilation\"?)"),
+         "a failed load still reports its warnings");
+  g_ptr_array_unref(warnings);
+  GError *err = NULL;
+  ct_layer *l = ct_model_load_full(
+      write_st("{\"__metadata__\":{\"strides\":\"2\"},\"weight\":{" W8 "}}", w, 8), NULL,
+      NULL, NULL, &err);
+  tap_ok(l && !err && ct_layer_params(l)->stride[0] == 1,
+         "warnings NULL: loads, the unknown key ignored");
+  ct_layer_free(l);
+  g_clear_error(&err);
+}
+
+/* ------------------------------------------------------------------------ */
 /* resource limits */
 
 /* A 4 KB sparse file declaring an F16 weight of 5e7 taps is refused from its
@@ -1089,6 +1218,7 @@ int main(int argc, char **argv) {
   test_file_changes_after_load();
   test_mutations();
   test_override_parse();
+  test_metadata_warnings();
   test_sparse_limits();
   if (argc > 1)
     test_golden(argv[1]);
