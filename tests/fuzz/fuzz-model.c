@@ -129,21 +129,25 @@ static void exercise(const ct_layer *layer) {
   g_free(ref);
 }
 
-/* The prefix of the first "<prefix>.weight" name in the header, if any, so
- * layers of whole checkpoints are reached too. */
+/* The prefix of the first "<prefix>.weight" name in the header (or of a
+ * weight-normalised pair's tensor), if any, so layers of whole checkpoints
+ * are reached too. */
 static gchar *guess_prefix(const uint8_t *data, size_t size) {
-  const char *key = ".weight\"";
-  const size_t klen = strlen(key);
+  static const char *const keys[] = {".weight\"", ".weight_v\"", ".weight_g\"",
+                                     ".parametrizations.weight.original"};
   size_t limit = size < 4096 ? size : 4096;
-  for (size_t i = 8; i + klen <= limit; i++) {
-    if (memcmp(data + i, key, klen) != 0)
-      continue;
-    size_t start = i;
-    while (start > 8 && data[start - 1] != '"')
-      start--;
-    if (start > 8 && start < i)
-      return g_strndup((const char *)data + start, i - start);
-    return NULL;
+  for (size_t i = 8; i < limit; i++) {
+    for (size_t k = 0; k < G_N_ELEMENTS(keys); k++) {
+      const size_t klen = strlen(keys[k]);
+      if (i + klen > limit || memcmp(data + i, keys[k], klen) != 0)
+        continue;
+      size_t start = i;
+      while (start > 8 && data[start - 1] != '"')
+        start--;
+      if (start > 8 && start < i)
+        return g_strndup((const char *)data + start, i - start);
+      return NULL;
+    }
   }
   return NULL;
 }
