@@ -64,6 +64,14 @@ int64_t ct_ceil_div(int64_t a, int64_t b) {
   return -ct_floor_div(-a, b);
 }
 
+/* "50000000" or "9x9", for messages. */
+static void kernel_text(const ct_params *params, char *buf, size_t size) {
+  int n = 0;
+  for (int i = 0; i < params->rank && n >= 0 && (size_t)n < size; i++)
+    n += snprintf(buf + n, size - (size_t)n, "%s%lld", i ? "x" : "",
+                  (long long)params->kernel[i]);
+}
+
 static bool in_range(int64_t v, int64_t lo) {
   return v >= lo && v <= CT_MAX_PARAM;
 }
@@ -108,6 +116,50 @@ ct_status ct_params_validate(const ct_params *params, char *msg, size_t msg_size
            "= %lld",
            (long long)a.op, n, (long long)limit);
   }
+  /* The resource limits (see geometry.h), from the cheapest to state. */
+  int64_t taps = 1, weights;
+  for (int i = 0; i < params->rank; i++) {
+    ct_axis a = ct_params_axis(params, i);
+    if (a.d * (a.k - 1) > CT_MAX_REACH) /* both <= INT32_MAX: no overflow */
+      FAIL("kernel %lld with dilation %lld on axis %s reaches over %lld steps, over "
+           "the limit of %lld",
+           (long long)a.k, (long long)a.d, axis_names[i], (long long)(a.d * (a.k - 1)),
+           (long long)CT_MAX_REACH);
+    if (!ct_mul_i64(taps, a.k, &taps) || taps > CT_MAX_TAPS) {
+      char ktext[80];
+      double all = 1;
+      for (int j = 0; j < params->rank; j++)
+        all *= (double)params->kernel[j];
+      kernel_text(params, ktext, sizeof ktext);
+      if (params->rank == 1)
+        FAIL("kernel %s is over the limit of %lld taps", ktext, (long long)CT_MAX_TAPS);
+      FAIL("kernel %s (%.0f taps per channel pair) is over the limit of %lld taps", ktext,
+           all, (long long)CT_MAX_TAPS);
+    }
+  }
+  if (!ct_mul_i64(params->in_channels, params->out_channels / params->groups, &weights) ||
+      !ct_mul_i64(weights, taps, &weights) || weights > CT_MAX_WEIGHTS)
+    FAIL("%lld x %lld x %lld taps of weights (in_channels x out_channels/groups x "
+         "kernel) is over the limit of %lld weights",
+         (long long)params->in_channels,
+         (long long)(params->out_channels / params->groups), (long long)taps,
+         (long long)CT_MAX_WEIGHTS);
+  /* The end of the stream: tail steps of every output channel, each output
+   * a sum of (Cin/g) x (taps of its phase) products. */
+  const int64_t tail = ct_tail_steps(params);
+  int64_t values;
+  double macs = (double)params->out_channels * (double)tail *
+                (double)(params->in_channels / params->groups);
+  for (int i = 0; i < params->rank; i++)
+    macs *= (double)ct_axis_max_phase_taps(ct_params_axis(params, i));
+  if (!ct_mul_i64(tail, params->out_channels, &values) || values > CT_MAX_TAIL_VALUES ||
+      macs > CT_MAX_TAIL_MACS)
+    FAIL("the end of a stream (%lld output steps of %lld channel%s, %.3g multiply-adds "
+         "per frame position, from dilation x (kernel - 1) + output_padding + 1 - stride "
+         "- padding on axis 0) is over the limit of %lld values and %.0e multiply-adds",
+         (long long)tail, (long long)params->out_channels,
+         params->out_channels == 1 ? "" : "s", macs, (long long)CT_MAX_TAIL_VALUES,
+         CT_MAX_TAIL_MACS);
   return CT_OK;
 #undef FAIL
 }
@@ -173,6 +225,30 @@ int64_t ct_stream_emitted(const ct_params *params, int64_t n_inputs) {
   return n > 0 ? n : 0;
 }
 
+int64_t ct_tail_steps(const ct_params *params) {
+  ct_axis a = ct_params_axis(params, 0);
+  int64_t steps = a.d * (a.k - 1) + a.op + 1 - a.s - a.p; /* each term <= INT32_MAX */
+  return steps > 0 ? steps : 0;
+}
+
+static int64_t gcd_i64(int64_t a, int64_t b) {
+  while (b) {
+    int64_t t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
+/* Taps t and t + period reach the same residue t*d mod s. */
+static int64_t phase_period(ct_axis a) {
+  return a.s / gcd_i64(a.d, a.s);
+}
+
+int64_t ct_axis_max_phase_taps(ct_axis a) {
+  return ct_ceil_div(a.k, phase_period(a));
+}
+
 int64_t ct_axis_first_input(ct_axis a, int64_t j) {
   return ct_ceil_div(j + a.p - a.d * (a.k - 1), a.s);
 }
@@ -191,47 +267,46 @@ int64_t ct_axis_pad_after(ct_axis a, int64_t in_len, int64_t out_len) {
   return beyond > 0 ? beyond : 0;
 }
 
-/* Taps carry their residue so qsort (which has no context argument) can group
- * them by phase. */
-typedef struct keyed_tap {
-  int64_t residue;
-  ct_tap tap;
-} keyed_tap;
-
-static int compare_keyed_taps(const void *x, const void *y) {
-  const keyed_tap *a = x, *b = y;
-  if (a->residue != b->residue)
-    return a->residue < b->residue ? -1 : 1;
-  return (a->tap.tap > b->tap.tap) - (a->tap.tap < b->tap.tap);
+static int compare_phases(const void *x, const void *y) {
+  const ct_phase *a = x, *b = y;
+  return (a->residue > b->residue) - (a->residue < b->residue);
 }
 
 ct_status ct_phase_table_build(ct_axis a, ct_phase_table *table) {
   *table = (ct_phase_table){.axis = a};
-  size_t bytes;
-  if (!ct_bytes_for(a.k, sizeof(keyed_tap), &bytes))
+  if (a.k < 1 || a.k > CT_MAX_TAPS || a.s < 1 || a.d < 1 ||
+      a.d * (a.k - 1) > CT_MAX_REACH)
+    return CT_ERR_INVALID;
+  /* The first `period` taps reach distinct residues and every later tap
+   * repeats one of them, so phase r holds t0, t0 + period, ... for its first
+   * tap t0: only the phases are sorted, never the taps, and nothing is
+   * allocated beyond the table itself. */
+  const int64_t period = phase_period(a), n = a.k < period ? a.k : period;
+  size_t tap_bytes, phase_bytes;
+  if (!ct_bytes_for(a.k, sizeof(ct_tap), &tap_bytes) ||
+      !ct_bytes_for(n, sizeof(ct_phase), &phase_bytes))
     return CT_ERR_OVERFLOW;
-  keyed_tap *keyed = malloc(bytes);
-  table->taps = malloc((size_t)a.k * sizeof(ct_tap));
-  table->phases = malloc((size_t)a.k * sizeof(ct_phase));
-  if (!keyed || !table->taps || !table->phases) {
-    free(keyed);
+  table->taps = malloc(tap_bytes);
+  table->phases = malloc(phase_bytes);
+  if (!table->taps || !table->phases) {
     ct_phase_table_clear(table);
     return CT_ERR_NOMEM;
   }
-  for (int64_t t = 0; t < a.k; t++) {
-    int64_t reach = t * a.d;
-    keyed[t] =
-        (keyed_tap){.residue = reach % a.s, .tap = {.tap = t, .offset = reach / a.s}};
+  for (int64_t t0 = 0; t0 < n; t0++) /* first: the first tap until sorted */
+    table->phases[t0] = (ct_phase){
+        .residue = t0 * a.d % a.s, .first = t0, .count = (a.k - 1 - t0) / period + 1};
+  qsort(table->phases, (size_t)n, sizeof(ct_phase), compare_phases);
+  int64_t next = 0;
+  for (int64_t i = 0; i < n; i++) {
+    ct_phase *ph = &table->phases[i];
+    const int64_t t0 = ph->first;
+    ph->first = next;
+    for (int64_t j = 0; j < ph->count; j++) {
+      const int64_t t = t0 + j * period, reach = t * a.d; /* <= CT_MAX_REACH */
+      table->taps[next++] = (ct_tap){.tap = (int32_t)t, .offset = (int32_t)(reach / a.s)};
+    }
   }
-  qsort(keyed, (size_t)a.k, sizeof(keyed_tap), compare_keyed_taps);
-  for (int64_t i = 0; i < a.k; i++) {
-    table->taps[i] = keyed[i].tap;
-    if (i == 0 || keyed[i].residue != keyed[i - 1].residue)
-      table->phases[table->n_phases++] =
-          (ct_phase){.residue = keyed[i].residue, .first = i, .count = 0};
-    table->phases[table->n_phases - 1].count++;
-  }
-  free(keyed);
+  table->n_phases = n;
   return CT_OK;
 }
 

@@ -21,6 +21,26 @@ extern "C" {
  * overflow int64; real layers are many orders of magnitude below this. */
 #define CT_MAX_PARAM ((int64_t)INT32_MAX)
 
+/* Resource limits, checked by ct_params_validate, so that no model file can
+ * make a layer's tables, plans or end of stream cost more than memory and
+ * time allow, while real layers stay far below them (HiFi-GAN's
+ * ConvTranspose1d(512, 256, 16, 8, 4): 16 taps, 2.1 M weights, an end of 4
+ * steps; FSRCNN's ConvTranspose2d(56, 1, 9): 81 taps). */
+/* Taps per input/output channel pair, prod(kernel): tables and plan
+ * indices are per tap. */
+#define CT_MAX_TAPS ((int64_t)1 << 20)
+/* Weights, Cin * Cout/groups * prod(kernel): 512 MiB as float32. */
+#define CT_MAX_WEIGHTS ((int64_t)1 << 27)
+/* Reach d * (k - 1) of the kernel along any axis: phase offsets fit 32
+ * bits. */
+#define CT_MAX_REACH ((int64_t)INT32_MAX)
+/* The end of a stream (ct_tail_steps) per position of a frame: at most this
+ * many output values (steps x Cout), computed with at most this many
+ * multiply-adds; EOS produces it without any input, so it must stay a
+ * fraction of a second's work, never minutes. */
+#define CT_MAX_TAIL_VALUES ((int64_t)1 << 26)
+#define CT_MAX_TAIL_MACS 1e10
+
 typedef enum {
   CT_OK = 0,
   CT_ERR_INVALID = -1,  /* a parameter or shape breaks a rule */
@@ -53,7 +73,8 @@ void ct_params_init(ct_params *params, int rank);
 
 ct_axis ct_params_axis(const ct_params *params, int axis);
 
-/* Checks every PyTorch rule; on failure writes a one-line reason to msg. */
+/* Checks every PyTorch rule and the resource limits above; on failure
+ * writes a one-line reason to msg. */
 ct_status ct_params_validate(const ct_params *params, char *msg, size_t msg_size);
 
 /* Checked arithmetic: false on overflow. */
@@ -86,6 +107,14 @@ int64_t ct_latency_input_steps(const ct_params *params);
  * max(0, min(n*s - p, L_out(n))) for n >= 1, 0 for n = 0. -1 on overflow. */
 int64_t ct_stream_emitted(const ct_params *params, int64_t n_inputs);
 
+/* Most outputs a stream emits at its end (ct_stream_finish) on the streamed
+ * axis, beyond what its pushes emitted: d*(k - 1) + op + 1 - s - p, at least
+ * 0. */
+int64_t ct_tail_steps(const ct_params *params);
+/* Most taps of one phase along an axis: ceil(k / period), the taps of a
+ * phase being period = s / gcd(s, d) apart. */
+int64_t ct_axis_max_phase_taps(ct_axis a);
+
 /* Zero rows the kernels read before input index 0 along an axis. */
 int64_t ct_axis_pad_before(ct_axis a);
 /* Zero rows read after the last input (index L-1) for an input of length L
@@ -101,8 +130,8 @@ int64_t ct_axis_last_input(ct_axis a, int64_t j);
  * with t*d = r (mod s) form phase r, and tap t reads input i = m - offset,
  * offset = (t*d - r) / s: each phase is an ordinary correlation. */
 typedef struct ct_tap {
-  int64_t tap;    /* kernel index t */
-  int64_t offset; /* input index = m - offset */
+  int32_t tap;    /* kernel index t (< CT_MAX_TAPS) */
+  int32_t offset; /* input index = m - offset (<= CT_MAX_REACH) */
 } ct_tap;
 
 typedef struct ct_phase {
@@ -114,10 +143,12 @@ typedef struct ct_phase {
 typedef struct ct_phase_table {
   ct_axis axis;
   int64_t n_phases; /* phases that have at least one tap, by residue */
-  ct_phase *phases;
-  ct_tap *taps; /* k entries, grouped by phase, ascending tap within one */
+  ct_phase *phases; /* n_phases entries, min(k, period) */
+  ct_tap *taps;     /* k entries, grouped by phase, ascending tap within one */
 } ct_phase_table;
 
+/* CT_ERR_INVALID for an axis past the limits (k > CT_MAX_TAPS or a reach
+ * over CT_MAX_REACH). */
 ct_status ct_phase_table_build(ct_axis a, ct_phase_table *table);
 void ct_phase_table_clear(ct_phase_table *table);
 

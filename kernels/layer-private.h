@@ -7,12 +7,9 @@
 struct ct_layer {
   ct_params params;
   int64_t in_per_group, out_per_group;
-  int64_t taps_per_pair; /* prod(kernel) */
-  float *weight;         /* PyTorch layout, as given */
-  float *bias;           /* NULL without bias */
-  /* Gather layout: packed[co][ci within group][t0][t1][t2], so one output
-   * channel's weights are contiguous. */
-  float *packed;
+  int64_t taps_per_pair;              /* prod(kernel) */
+  float *weight;                      /* PyTorch layout, as given */
+  float *bias;                        /* NULL without bias */
   ct_phase_table phases[CT_MAX_RANK]; /* identity tables past the rank */
 };
 

@@ -23,19 +23,21 @@ static float *copy_floats(const float *src, int64_t count) {
   return dst;
 }
 
-ct_layer *ct_layer_new(const ct_params *params, const float *weight, const float *bias,
-                       char *msg, size_t msg_size) {
+ct_layer *ct_layer_adopt(const ct_params *params, float *weight, float *bias, char *msg,
+                         size_t msg_size) {
+  ct_layer *layer = NULL;
+  int64_t count = -1;
   if (ct_params_validate(params, msg, msg_size) != CT_OK)
-    return NULL;
-  int64_t count = ct_weight_count(params);
+    goto fail;
+  count = ct_weight_count(params);
   if (count < 0) {
     snprintf(msg, msg_size, "weight size overflows");
-    return NULL;
+    goto fail;
   }
-  ct_layer *layer = calloc(1, sizeof *layer);
-  if (!layer) {
-    snprintf(msg, msg_size, "out of memory");
-    return NULL;
+  if (!weight || !(layer = calloc(1, sizeof *layer))) {
+    snprintf(msg, msg_size, "out of memory for a layer of %lld weights",
+             (long long)count);
+    goto fail;
   }
   layer->params = *params;
   for (int a = params->rank; a < CT_MAX_RANK; a++) {
@@ -45,31 +47,40 @@ ct_layer *ct_layer_new(const ct_params *params, const float *weight, const float
   layer->in_per_group = params->in_channels / params->groups;
   layer->out_per_group = params->out_channels / params->groups;
   layer->taps_per_pair = count / (params->in_channels * layer->out_per_group);
-  layer->weight = copy_floats(weight, count);
-  layer->packed = copy_floats(weight, count);
-  layer->bias = bias ? copy_floats(bias, params->out_channels) : NULL;
-  bool ok = layer->weight && layer->packed && (!bias || layer->bias);
-  for (int a = 0; ok && a < CT_MAX_RANK; a++)
-    ok = ct_phase_table_build(ct_params_axis(&layer->params, a), &layer->phases[a]) ==
-         CT_OK;
-  if (!ok) {
-    snprintf(msg, msg_size, "out of memory for a layer of %lld weights",
-             (long long)count);
-    ct_layer_free(layer);
-    return NULL;
-  }
-  /* weight[ci][co_l][taps] -> packed[co][ci_l][taps] */
-  const int64_t taps = layer->taps_per_pair;
-  for (int64_t ci = 0; ci < params->in_channels; ci++) {
-    int64_t g = ci / layer->in_per_group, ci_l = ci % layer->in_per_group;
-    for (int64_t co_l = 0; co_l < layer->out_per_group; co_l++) {
-      int64_t co = g * layer->out_per_group + co_l;
-      memcpy(layer->packed + (co * layer->in_per_group + ci_l) * taps,
-             weight + (ci * layer->out_per_group + co_l) * taps,
-             (size_t)taps * sizeof(float));
+  layer->weight = weight;
+  layer->bias = bias;
+  for (int a = 0; a < CT_MAX_RANK; a++) {
+    if (ct_phase_table_build(ct_params_axis(&layer->params, a), &layer->phases[a]) !=
+        CT_OK) {
+      snprintf(msg, msg_size, "out of memory for a layer of %lld weights",
+               (long long)count);
+      ct_layer_free(layer);
+      return NULL;
     }
   }
   return layer;
+
+fail:
+  free(weight);
+  free(bias);
+  return NULL;
+}
+
+ct_layer *ct_layer_new(const ct_params *params, const float *weight, const float *bias,
+                       char *msg, size_t msg_size) {
+  if (ct_params_validate(params, msg, msg_size) != CT_OK)
+    return NULL;
+  int64_t count = ct_weight_count(params);
+  float *w = copy_floats(weight, count);
+  float *b = bias ? copy_floats(bias, params->out_channels) : NULL;
+  if (!w || (bias && !b)) {
+    snprintf(msg, msg_size, "out of memory for a layer of %lld weights",
+             (long long)count);
+    free(w);
+    free(b);
+    return NULL;
+  }
+  return ct_layer_adopt(params, w, b, msg, msg_size);
 }
 
 void ct_layer_free(ct_layer *layer) {
@@ -78,9 +89,18 @@ void ct_layer_free(ct_layer *layer) {
   for (int a = 0; a < CT_MAX_RANK; a++)
     ct_phase_table_clear(&layer->phases[a]);
   free(layer->weight);
-  free(layer->packed);
   free(layer->bias);
   free(layer);
+}
+
+size_t ct_layer_bytes(const ct_layer *layer) {
+  const ct_params *p = &layer->params;
+  size_t bytes = sizeof *layer + (size_t)ct_weight_count(p) * sizeof(float) +
+                 (layer->bias ? (size_t)p->out_channels * sizeof(float) : 0);
+  for (int a = 0; a < CT_MAX_RANK; a++)
+    bytes += (size_t)layer->phases[a].axis.k * sizeof(ct_tap) +
+             (size_t)layer->phases[a].n_phases * sizeof(ct_phase);
+  return bytes;
 }
 
 const ct_params *ct_layer_params(const ct_layer *layer) {

@@ -1,5 +1,6 @@
-/* A validated layer: hyper-parameters plus private copies of its weights,
- * packed once into the layout the kernels read. */
+/* A validated layer: hyper-parameters plus a private copy of its weights
+ * and the polyphase tables of its axes. Streams pack the weights into the
+ * layouts their plans read (kernels/stream.c). */
 #ifndef CT_LAYER_H
 #define CT_LAYER_H
 
@@ -19,7 +20,15 @@ int64_t ct_weight_count(const ct_params *params);
  * and bias ([Cout] or NULL). NULL with a reason in msg on failure. */
 ct_layer *ct_layer_new(const ct_params *params, const float *weight, const float *bias,
                        char *msg, size_t msg_size);
+/* As ct_layer_new, but takes ownership of weight and bias (from malloc)
+ * instead of copying them, and frees them on failure too: a loader that
+ * converted the weights itself need not hold them twice. */
+ct_layer *ct_layer_adopt(const ct_params *params, float *weight, float *bias, char *msg,
+                         size_t msg_size);
 void ct_layer_free(ct_layer *layer);
+
+/* Bytes the layer holds: weights, bias and phase tables. */
+size_t ct_layer_bytes(const ct_layer *layer);
 
 const ct_params *ct_layer_params(const ct_layer *layer);
 const float *ct_layer_weight(const ct_layer *layer); /* PyTorch layout */

@@ -57,13 +57,16 @@ typedef struct worker_scratch {
 
 /* The matrix product of one phase combination (see dsp.h): product k reads
  * input channel chan[k] of the row offset0[k] before the output's phase
- * index on axis 0, at inner[k] floats from the run start on the others. */
+ * index on axis 0, at inner[k] floats from the run start on the others.
+ * The indices take 32 bits: axis-0 offsets are at most CT_MAX_REACH,
+ * channels below Cin or the taps, and the frame offsets are checked as the
+ * plan is built (a stream that fits CT_STREAM_MAX_BYTES never nears 2^31). */
 typedef struct run_plan {
   int64_t k;        /* taps x (Cin/g); 0 for a residue no tap reaches */
   float *a;         /* [Cout][k]: group g's rows start at g * (Cout/g) */
-  int64_t *offset0; /* [k] */
-  int64_t *chan;    /* [k] */
-  int64_t *inner;   /* [k] */
+  int32_t *offset0; /* [k] */
+  int32_t *chan;    /* [k] */
+  int32_t *inner;   /* [k] */
   /* Stride 2 along the run, both residues reading the same inputs (set on
    * the residue-0 plan): rows (channel, residue) of every group, for
    * run_pairs, and their bias. NULL otherwise. */
@@ -189,6 +192,8 @@ struct ct_stream {
   int64_t sink_steps, sink_phase;
 
   int64_t n_in, n_out;
+  size_t plan_bytes;  /* of the plans, pairs and tap weights (ct_stream_plan_bytes) */
+  bool plan_overflow; /* a plan index past 32 bits: the layer is refused */
 };
 
 static bool build_plans(ct_stream *st);
@@ -199,6 +204,10 @@ static void free_scratch(worker_scratch *scratch, int n);
 static void set_msg(char *msg, size_t msg_size, const char *text) {
   if (msg && msg_size)
     snprintf(msg, msg_size, "%s", text);
+}
+
+size_t ct_stream_plan_bytes(const ct_stream *stream) {
+  return stream->plan_bytes;
 }
 
 int64_t ct_stream_in_frame_size(const ct_stream *stream) {
@@ -250,6 +259,41 @@ static int64_t max_kept_rows(const ct_stream *st) {
       most = kept;
   }
   return most + 1;
+}
+
+/* The most bytes build_plans and build_tap_weights allocate, from the
+ * phase tables alone, so that a stream too large is refused before any of
+ * it is allocated. Every tap combination is in exactly one plan, so the
+ * plans hold (Cin/g) x taps products (tap mode: taps) in all, each with
+ * its column of packed weights and three 32-bit indices; pairs merge two
+ * plans of equal length. */
+static double plan_bytes_bound(const ct_stream *st) {
+  const ct_layer *layer = st->layer;
+  const ct_params *params = &layer->params;
+  const int rank = params->rank;
+  const double n0 = rank > 1 ? (double)layer->phases[0].n_phases : 1,
+               n1 = rank > 2 ? (double)layer->phases[1].n_phases : 1,
+               s_run = (double)st->axis[rank - 1].s, n_plans = n0 * n1 * s_run;
+  const double products =
+      (st->tap_mode ? 1.0 : (double)layer->in_per_group) * (double)layer->taps_per_pair;
+  const double groups = (double)params->groups, cout = (double)params->out_channels;
+  const double rows = (double)ct_gemm_packed_size(layer->out_per_group, 1),
+               pair_rows = (double)ct_gemm_packed_size(2 * layer->out_per_group, 1);
+  double floats = groups * rows * products, pairs = 0;
+  if (s_run == 2)
+    pairs = n_plans / 2; /* phase pairs */
+  else if (rank > 1 && st->axis[0].s == 2 && s_run == 1)
+    pairs = n1; /* step pairs */
+  if (pairs > 0)
+    floats += groups * pair_rows * products / 2 + pairs * 2 * cout;
+  if (st->tap_mode) {
+    const double taps = (double)layer->taps_per_pair;
+    floats += (double)ct_gemm_packed_size(layer->taps_per_pair, 1) *
+                  (double)params->in_channels +
+              taps;
+  }
+  return floats * sizeof(float) + products * 3 * sizeof(int32_t) +
+         n_plans * sizeof(run_plan) + n1 * sizeof(struct step_pair);
 }
 
 static ct_status alloc_floats(float **out, int64_t count) {
@@ -405,17 +449,23 @@ ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char
        ct_mul_i64(acc_count, st->acc_stride, &acc_count);
   st->acc_count = acc_count;
   /* Refuse before allocating what no stream should hold (a padding or
-   * dilation of billions keeps billions of steps; a frame of 10^12 values). */
-  if (ok &&
-      ((double)hist_count + (double)acc_count) * sizeof(float) > CT_STREAM_MAX_BYTES) {
+   * dilation of billions keeps billions of steps; a frame of 10^12 values;
+   * a stride of billions, as many plans). */
+  const double products =
+      (st->tap_mode ? 1.0 : (double)layer->in_per_group) * (double)layer->taps_per_pair;
+  /* With one thread's scratch: a phase pointer and start per residue of the
+   * run axis, two row pointers per product of the largest plan. */
+  const double state_bytes = ((double)hist_count + (double)acc_count) * sizeof(float) +
+                             (double)s_run * (sizeof(float *) + sizeof(int64_t)) +
+                             products * 2 * sizeof(float *),
+               plan_bytes = plan_bytes_bound(st);
+  if (ok && state_bytes + plan_bytes > CT_STREAM_MAX_BYTES) {
     if (msg && msg_size)
-      snprintf(
-          msg, msg_size,
-          "the stream would need %.0f MB of state (%lld steps of %lld values kept per "
-          "channel), over the limit of %d MB",
-          ((double)hist_count + (double)acc_count) * sizeof(float) / 1e6,
-          (long long)st->hist_cap, (long long)st->padded_frame,
-          (int)(CT_STREAM_MAX_BYTES / 1000000));
+      snprintf(msg, msg_size,
+               "the stream would need %.0f MB of state (%lld steps of %lld values kept "
+               "per channel) and %.0f MB of plans, over the limit of %d MB",
+               state_bytes / 1e6, (long long)st->hist_cap, (long long)st->padded_frame,
+               plan_bytes / 1e6, (int)(CT_STREAM_MAX_BYTES / 1000000));
     ct_stream_free(st);
     return NULL;
   }
@@ -432,6 +482,8 @@ ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char
         ct_stream_set_threads(st, 1) != CT_OK)
       status = CT_ERR_NOMEM;
   }
+  if (status == CT_ERR_NOMEM && st->plan_overflow)
+    status = CT_ERR_OVERFLOW;
   if (status != CT_OK) {
     set_msg(msg, msg_size,
             status == CT_ERR_NOMEM ? "out of memory for the stream state"
@@ -492,6 +544,32 @@ static const ct_phase *phase_of_residue(const ct_phase_table *table, int64_t res
   return NULL;
 }
 
+/* Zeroed plan memory of count items, counted in st->plan_bytes. */
+static void *plan_alloc(ct_stream *st, int64_t count, size_t size) {
+  size_t bytes;
+  if (!ct_bytes_for(count, size, &bytes))
+    return NULL;
+  void *p = calloc(bytes ? bytes : 1, 1);
+  if (p)
+    st->plan_bytes += bytes;
+  return p;
+}
+
+/* Floats of packed weights for `groups` groups of m rows and k products. */
+static int64_t packed_floats(int64_t groups, int64_t m, int64_t k) {
+  int64_t n;
+  return ct_mul_i64(groups, ct_gemm_packed_size(m, k), &n) ? n : -1;
+}
+
+/* Weight of output channel co from input channel ci of its group, tap tap
+ * (PyTorch's layout: [Cin][Cout/g][taps]). */
+static float weight_of(const ct_layer *layer, int64_t co, int64_t ci, int64_t tap) {
+  const int64_t g = co / layer->out_per_group, co_l = co % layer->out_per_group;
+  return layer->weight[((g * layer->in_per_group + ci) * layer->out_per_group + co_l) *
+                           layer->taps_per_pair +
+                       tap];
+}
+
 /* Builds the plan of one phase combination: weights in (ci, t0, t1, t2)
  * order, and where each product reads relative to the run start. */
 static bool build_plan(ct_stream *st, const ct_phase *const *phases, run_plan *plan) {
@@ -499,18 +577,19 @@ static bool build_plan(ct_stream *st, const ct_phase *const *phases, run_plan *p
   const int rank = layer->params.rank;
   int64_t taps = 1;
   for (int a = 0; a < rank; a++)
-    taps *= phases[a] ? phases[a]->count : 0;
+    taps *= phases[a] ? phases[a]->count : 0; /* <= CT_MAX_TAPS */
   const int64_t n_ci = st->tap_mode ? 1 : layer->in_per_group;
-  plan->k = n_ci * taps;
+  plan->k = n_ci * taps; /* <= CT_MAX_WEIGHTS */
   if (plan->k == 0)
     return true;
   const int64_t cout = layer->params.out_channels;
   const int64_t out_g = layer->out_per_group,
                 per_group = ct_gemm_packed_size(out_g, plan->k);
-  plan->a = calloc((size_t)(layer->params.groups * per_group), sizeof(float));
-  plan->offset0 = malloc((size_t)plan->k * sizeof(int64_t));
-  plan->chan = malloc((size_t)plan->k * sizeof(int64_t));
-  plan->inner = malloc((size_t)plan->k * sizeof(int64_t));
+  plan->a =
+      plan_alloc(st, packed_floats(layer->params.groups, out_g, plan->k), sizeof(float));
+  plan->offset0 = plan_alloc(st, plan->k, sizeof(int32_t));
+  plan->chan = plan_alloc(st, plan->k, sizeof(int32_t));
+  plan->inner = plan_alloc(st, plan->k, sizeof(int32_t));
   if (!plan->a || !plan->offset0 || !plan->chan || !plan->inner)
     return false;
   if (plan->k > st->max_k)
@@ -531,18 +610,20 @@ static bool build_plan(ct_stream *st, const ct_phase *const *phases, run_plan *p
           const ct_tap t2 =
               rank > 2 ? layer->phases[2].taps[phases[2]->first + i2] : (ct_tap){0, 0};
           const int64_t tap = (t0.tap * k1 + t1.tap) * k2 + t2.tap;
+          const int64_t inner =
+              -t1.offset * axis_step(st, 1) - t2.offset * axis_step(st, 2);
+          if (inner < INT32_MIN) { /* a frame past any limit: never wrap */
+            st->plan_overflow = true;
+            return false;
+          }
           plan->offset0[k] = t0.offset;
-          plan->chan[k] = st->tap_mode ? tap : ci; /* tap mode: P's channel */
-          plan->inner[k] = -t1.offset * axis_step(st, 1) - t2.offset * axis_step(st, 2);
+          plan->chan[k] = (int32_t)(st->tap_mode ? tap : ci); /* tap mode: P's channel */
+          plan->inner[k] = (int32_t)inner;
           /* Tiles of CT_GEMM_MR rows within each group (see dsp.h). */
           for (int64_t co = 0; co < cout; co++) {
             const int64_t g = co / out_g, r = co % out_g;
             plan->a[g * per_group + (r / CT_GEMM_MR * plan->k + k) * CT_GEMM_MR +
-                    r % CT_GEMM_MR] =
-                st->tap_mode ? 1.0f
-                             : layer->packed[(co * layer->in_per_group + ci) *
-                                                 layer->taps_per_pair +
-                                             tap];
+                    r % CT_GEMM_MR] = st->tap_mode ? 1.0f : weight_of(layer, co, ci, tap);
           }
         }
       }
@@ -554,14 +635,15 @@ static bool build_plan(ct_stream *st, const ct_phase *const *phases, run_plan *p
 /* The weights of two plans that read the same inputs, as one product whose
  * rows are (channel, plan) when interleaved (phase pairs), else (plan,
  * channel) (step pairs), per group; and the bias of those rows. */
-static bool merge_weights(const ct_layer *layer, const run_plan *const plans[2],
-                          bool interleaved, float **a_out, float **bias_out) {
+static bool merge_weights(ct_stream *st, const run_plan *const plans[2], bool interleaved,
+                          float **a_out, float **bias_out) {
+  const ct_layer *layer = st->layer;
   const int64_t out_g = layer->out_per_group, groups = layer->params.groups;
   const int64_t k = plans[0]->k, per_group = ct_gemm_packed_size(out_g, k),
                 pair_group = ct_gemm_packed_size(2 * out_g, k);
-  float *merged = *a_out = calloc((size_t)(groups * pair_group), sizeof(float));
-  float *bias = *bias_out =
-      malloc((size_t)(2 * layer->params.out_channels) * sizeof(float));
+  float *merged = *a_out =
+      plan_alloc(st, packed_floats(groups, 2 * out_g, k), sizeof(float));
+  float *bias = *bias_out = plan_alloc(st, 2 * layer->params.out_channels, sizeof(float));
   if (!merged || !bias)
     return false;
   for (int64_t g = 0; g < groups; g++)
@@ -592,12 +674,11 @@ static bool same_reads(const run_plan *p, const run_plan *q) {
  * inputs in the same order (kernel length even along the run, dilation 1):
  * then one pass computes both phases and writes them interleaved. */
 static bool build_pair_plan(ct_stream *st, run_plan *p0, const run_plan *p1) {
-  const ct_layer *layer = st->layer;
   const int64_t k = p0->k;
   if (!same_reads(p0, p1) || k > CT_GEMM_KC)
     return true;
   const run_plan *plans[2] = {p0, p1};
-  return merge_weights(layer, plans, true, &p0->pair_a, &p0->pair_bias);
+  return merge_weights(st, plans, true, &p0->pair_a, &p0->pair_bias);
 }
 
 static int64_t plan_count(const ct_stream *st) {
@@ -611,14 +692,14 @@ static bool build_tap_weights(ct_stream *st) {
     return true;
   const ct_layer *layer = st->layer;
   const int64_t taps = layer->taps_per_pair, cin = layer->params.in_channels;
-  st->tap_a = calloc((size_t)ct_gemm_packed_size(taps, cin), sizeof(float));
-  st->tap_zero = calloc((size_t)taps, sizeof(float));
+  st->tap_a = plan_alloc(st, packed_floats(1, taps, cin), sizeof(float));
+  st->tap_zero = plan_alloc(st, taps, sizeof(float));
   if (!st->tap_a || !st->tap_zero)
     return false;
   for (int64_t t = 0; t < taps; t++)
     for (int64_t ci = 0; ci < cin; ci++)
       st->tap_a[(t / CT_GEMM_MR * cin + ci) * CT_GEMM_MR + t % CT_GEMM_MR] =
-          layer->packed[ci * taps + t];
+          weight_of(layer, 0, ci, t);
   if (cin > st->max_k)
     st->max_k = cin;
   return true;
@@ -639,14 +720,13 @@ static bool build_step_pairs(ct_stream *st) {
       return true;
   if (n1 < 1)
     return true;
-  st->step_pairs = calloc((size_t)n1, sizeof *st->step_pairs);
+  st->step_pairs = plan_alloc(st, n1, sizeof *st->step_pairs);
   if (!st->step_pairs)
     return false;
   st->step_pair_o0 = o0a;
   for (int64_t o1 = 0; o1 < n1; o1++) {
     const run_plan *plans[2] = {&st->plans[o0a * n1 + o1], &st->plans[o0b * n1 + o1]};
-    if (!merge_weights(layer, plans, false, &st->step_pairs[o1].a,
-                       &st->step_pairs[o1].bias))
+    if (!merge_weights(st, plans, false, &st->step_pairs[o1].a, &st->step_pairs[o1].bias))
       return false;
   }
   return true;
@@ -659,7 +739,7 @@ static bool build_plans(ct_stream *st) {
   st->n_outer[0] = rank > 1 ? ph[0].n_phases : 1;
   st->n_outer[1] = rank > 2 ? ph[1].n_phases : 1;
   const int64_t s_run = st->axis[st->run_axis].s;
-  st->plans = calloc((size_t)plan_count(st), sizeof(run_plan));
+  st->plans = plan_alloc(st, plan_count(st), sizeof(run_plan));
   if (!st->plans)
     return false;
   for (int64_t o0 = 0; o0 < st->n_outer[0]; o0++)

@@ -23,8 +23,8 @@ extern "C" {
 
 typedef struct ct_stream ct_stream;
 
-/* Streams whose state (kept input steps and scratch) would exceed this are
- * refused by ct_stream_new with a message. */
+/* Streams whose state (kept input steps and scratch) and plans would exceed
+ * this are refused by ct_stream_new with a message, before allocating. */
 #define CT_STREAM_MAX_BYTES 2000000000.0
 
 /* A stream for frames of the given shape (rank - 1 lengths: none for 1d,
@@ -32,6 +32,11 @@ typedef struct ct_stream ct_stream;
 ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char *msg,
                          size_t msg_size);
 void ct_stream_free(ct_stream *stream);
+
+/* Bytes of the stream's polyphase plans: packed weights (every plan, pair
+ * and tap-mode product), their 32-bit read indices and the plan records;
+ * counted as allocated. Part of what CT_STREAM_MAX_BYTES bounds. */
+size_t ct_stream_plan_bytes(const ct_stream *stream);
 
 int64_t ct_stream_in_frame_size(const ct_stream *stream);
 int64_t ct_stream_out_frame_size(const ct_stream *stream);

@@ -4,7 +4,8 @@
  * JSON scan of the header (syntax, depth, duplicate names, integer range);
  * json-glib for the tree; validation of every entry and of the data tiling
  * like safetensors' own reader; then the layer's hyper-parameters, and only
- * last the layer's own tensor bytes, converted to float32. */
+ * last the layer's own tensor bytes, converted to float32 (a weight-normalised
+ * pair folded into one weight on the way). */
 #include "plugin/model.h"
 
 #include <errno.h>
@@ -166,6 +167,29 @@ static void convert(int dt, const guint8 *src, float *dst, size_t count) {
   }
 }
 
+/* The same values as convert, as doubles (exact for every float dtype): the
+ * weight-norm fold computes in double. */
+static void convert_f64(int dt, const guint8 *src, double *dst, size_t count) {
+  if (dt == DT_F64) {
+    for (size_t i = 0; i < count; i++) {
+      guint64 bits = 0;
+      for (int b = 7; b >= 0; b--)
+        bits = bits << 8 | src[8 * i + (size_t)b];
+      memcpy(&dst[i], &bits, sizeof(double));
+    }
+    return;
+  }
+  enum { CHUNK = 256 };
+  float tmp[CHUNK];
+  const size_t es = dt == DT_F32 ? 4 : 2;
+  for (size_t done = 0; done < count; done += CHUNK) {
+    size_t n = count - done < CHUNK ? count - done : CHUNK;
+    convert(dt, src + done * es, tmp, n);
+    for (size_t i = 0; i < n; i++)
+      dst[done + i] = tmp[i];
+  }
+}
+
 /* ------------------------------------------------------------------------ */
 /* messages */
 
@@ -201,6 +225,7 @@ static void append_escaped(GString *out, const char *s, gboolean quote) {
 typedef struct {
   gchar *display; /* the path, for messages */
   GError **error;
+  GPtrArray *warnings;   /* NULL: not wanted */
   GStringChunk *scratch; /* quoted strings live until the load ends */
   int fd;
   struct stat st;
@@ -226,6 +251,19 @@ static gboolean fail(loader *ld, CtModelError code, const char *fmt, ...) {
   g_set_error(ld->error, CT_MODEL_ERROR, code, "%s: %s", ld->display, msg);
   g_free(msg);
   return FALSE;
+}
+
+/* One line naming the file, for ct_model_load_full's warnings. */
+static void warn(loader *ld, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void warn(loader *ld, const char *fmt, ...) {
+  if (!ld->warnings)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  gchar *msg = g_strdup_vprintf(fmt, ap);
+  va_end(ap);
+  g_ptr_array_add(ld->warnings, g_strdup_printf("%s: %s", ld->display, msg));
+  g_free(msg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1029,6 +1067,355 @@ static const char *dims_text(loader *ld, const gint64 *dims, int rank) {
   return r;
 }
 
+/* ------------------------------------------------------------------------ */
+/* weight normalisation */
+
+/* torch.nn.utils.weight_norm (and parametrizations.weight_norm) store a
+ * layer's weight as g and v, weight = g * v / ||v||, the norm taken over
+ * every axis where g has size 1: g is v's shape with size 1 on every axis
+ * but `dim` (default 0), or a scalar for dim=None. The pair is folded on
+ * load, in double, into the float32 weight PyTorch computes. */
+
+/* The values of a validated float tensor as doubles, in order, a block at a
+ * time. */
+typedef void (*values_fn)(void *ctx, const double *values, gint64 n);
+
+static gboolean scan_values(loader *ld, const tensor_info *t, values_fn fn, void *ctx) {
+  enum { BLOCK = 1 << 16 };
+  const int es = dtypes[t->dtype].size;
+  const gint64 count = (t->end - t->begin) / es, per_block = BLOCK / es;
+  guint8 *buf = g_malloc(BLOCK);
+  double *values = g_malloc((size_t)per_block * sizeof(double));
+  gboolean ok = TRUE;
+  for (gint64 done = 0; ok && done < count; done += per_block) {
+    const gint64 k = count - done < per_block ? count - done : per_block;
+    ok = read_at(ld, buf, (size_t)(k * es), ld->data_start + t->begin + done * es);
+    if (ok) {
+      convert_f64(t->dtype, buf, values, (size_t)k);
+      fn(ctx, values, k);
+    }
+  }
+  g_free(buf);
+  g_free(values);
+  return ok;
+}
+
+/* v's values in order belong to runs of `inner` values per index of the
+ * kept axis, n_groups of them repeating (one group: the norm of all). */
+typedef struct {
+  gint64 inner, n_groups;
+  gint64 group, left; /* where the walk is */
+  double *acc;        /* per group: the sum of squares, then g / norm */
+  float *out;         /* the folded weight, filled in order */
+  gint64 filled;
+} fold_walk;
+
+static void walk_start(fold_walk *f) {
+  f->group = 0;
+  f->left = f->inner;
+  f->filled = 0;
+}
+
+static void walk_step(fold_walk *f) {
+  if (--f->left == 0) {
+    f->group = f->group + 1 == f->n_groups ? 0 : f->group + 1;
+    f->left = f->inner;
+  }
+}
+
+static void sum_squares(void *ctx, const double *v, gint64 n) {
+  fold_walk *f = ctx;
+  for (gint64 i = 0; i < n; i++, walk_step(f))
+    f->acc[f->group] += v[i] * v[i];
+}
+
+static void scale_values(void *ctx, const double *v, gint64 n) {
+  fold_walk *f = ctx;
+  for (gint64 i = 0; i < n; i++, walk_step(f))
+    f->out[f->filled++] = f64_to_f32(v[i] * f->acc[f->group]);
+}
+
+static void store_values(void *ctx, const double *v, gint64 n) {
+  fold_walk *f = ctx; /* g, into acc's second half */
+  memcpy(f->acc + f->n_groups + f->filled, v, (size_t)n * sizeof(double));
+  f->filled += n;
+}
+
+/* The axis g keeps (-1: the norm of the whole of v), or FALSE with an error
+ * when g's shape is not one weight_norm gives. */
+static gboolean norm_axis(loader *ld, tensor_info *g, const char *g_name,
+                          const char *v_name, const gint64 *vdims, int vrank, int *axis) {
+  int grank;
+  gint64 *gdims = tensor_shape(g, &grank);
+  gboolean ok = grank == 0 || grank == vrank;
+  *axis = -1;
+  for (int a = 0; ok && grank && a < vrank; a++) {
+    if (gdims[a] == vdims[a] && vdims[a] != 1) {
+      ok = *axis < 0;
+      *axis = a;
+    } else {
+      ok = gdims[a] == 1;
+    }
+  }
+  if (!ok)
+    fail(ld, CT_MODEL_ERROR_LAYER,
+         "%s has shape %s, which does not fit %s of shape %s: weight_norm's g is v's "
+         "shape with size 1 on every axis but its dim, or a scalar (dim=None)",
+         Q(ld, g_name), dims_text(ld, gdims, grank), Q(ld, v_name),
+         dims_text(ld, vdims, vrank));
+  g_free(gdims);
+  return ok;
+}
+
+/* weight = g * v / ||v||, as float32; NULL with an error on a norm that is
+ * zero or not finite (PyTorch would give NaN or infinity). */
+static float *fold_weight_norm(loader *ld, tensor_info *g, const char *g_name,
+                               tensor_info *v, const char *v_name, const gint64 *vdims,
+                               int vrank) {
+  int axis;
+  if (!norm_axis(ld, g, g_name, v_name, vdims, vrank, &axis))
+    return NULL;
+  fold_walk f = {.inner = 1, .n_groups = axis < 0 ? 1 : vdims[axis]};
+  gint64 count = 1;
+  for (int a = 0; a < vrank; a++) {
+    count *= vdims[a]; /* checked with the layer's weight count */
+    if (a > axis)
+      f.inner *= vdims[a];
+  }
+  size_t acc_bytes, out_bytes;
+  if (!ct_bytes_for(2 * f.n_groups, sizeof(double), &acc_bytes) ||
+      !ct_bytes_for(count, sizeof(float), &out_bytes) ||
+      !(f.acc = g_try_malloc0(acc_bytes)) || !(f.out = malloc(out_bytes))) {
+    g_free(f.acc);
+    fail(ld, CT_MODEL_ERROR_LAYER, "out of memory for weight %s (%lld values)",
+         Q(ld, v_name), (long long)count);
+    return NULL;
+  }
+  walk_start(&f);
+  gboolean ok = scan_values(ld, g, store_values, &f);
+  walk_start(&f);
+  ok = ok && scan_values(ld, v, sum_squares, &f);
+  for (gint64 i = 0; ok && i < f.n_groups; i++) {
+    const double norm = sqrt(f.acc[i]);
+    gchar *where = axis < 0
+                       ? g_strdup("the whole tensor")
+                       : g_strdup_printf("index %lld of axis %d", (long long)i, axis);
+    if (!isfinite(norm))
+      ok = fail(ld, CT_MODEL_ERROR_LAYER,
+                "the norm of %s over %s is not finite (it holds an inf or a nan, or "
+                "values too large to square), so weight = g * v / ||v|| is not a number",
+                Q(ld, v_name), where);
+    else if (norm == 0)
+      ok = fail(ld, CT_MODEL_ERROR_LAYER,
+                "%s is all zeros over %s, so weight = g * v / ||v|| divides by a zero "
+                "norm (PyTorch gives NaN)",
+                Q(ld, v_name), where);
+    else
+      f.acc[i] = f.acc[f.n_groups + i] / norm;
+    g_free(where);
+  }
+  walk_start(&f);
+  ok = ok && scan_values(ld, v, scale_values, &f);
+  g_free(f.acc);
+  if (!ok) {
+    free(f.out);
+    return NULL;
+  }
+  return f.out;
+}
+
+/* The tensors a layer's weight may come from, in the order they are tried
+ * (the export tool's order): the weight itself, or a weight-normalised
+ * pair (g, v) of either of PyTorch's two forms. */
+static const char *const weight_forms[][2] = {
+    {"weight", NULL},
+    {"weight_g", "weight_v"},
+    {"parametrizations.weight.original0", "parametrizations.weight.original1"},
+};
+enum { N_WEIGHT_FORMS = G_N_ELEMENTS(weight_forms) };
+
+typedef struct {
+  tensor_info *t; /* the weight, or v */
+  tensor_info *g; /* NULL for a plain weight */
+  gchar *name;    /* of t */
+  gchar *g_name;  /* of g, or NULL */
+} weight_source;
+
+static gchar *layer_name(const char *prefix, const char *suffix) {
+  return prefix ? g_strdup_printf("%s.%s", prefix, suffix) : g_strdup(suffix);
+}
+
+/* Picks the first form present; the tensors of later forms are ignored with
+ * a warning, a pair missing one half is refused. */
+static gboolean find_weight(loader *ld, tensor_info *tensors, guint n, const char *prefix,
+                            weight_source *src) {
+  gchar *names[N_WEIGHT_FORMS][2] = {{NULL}};
+  tensor_info *found[N_WEIGHT_FORMS][2] = {{NULL}};
+  int form = -1;
+  for (int f = 0; f < N_WEIGHT_FORMS; f++) {
+    for (int h = 0; h < 2 && weight_forms[f][h]; h++) {
+      names[f][h] = layer_name(prefix, weight_forms[f][h]);
+      found[f][h] = find_tensor(tensors, n, names[f][h]);
+      if (found[f][h] && form < 0)
+        form = f;
+    }
+  }
+  gboolean ok = TRUE;
+  if (form < 0) {
+    ok = missing_weight(ld, names[0][0], tensors, n);
+  } else if (form > 0 && (!found[form][0] || !found[form][1])) {
+    const int have = found[form][0] ? 0 : 1;
+    /* spectral_norm's state also has a weight_v (and weight_orig, weight_u). */
+    gchar *orig = layer_name(prefix, "weight_orig");
+    gchar *hint = have == 1 && form == 1 && find_tensor(tensors, n, orig)
+                      ? g_strdup_printf("; with %s it looks like torch.nn.utils."
+                                        "spectral_norm, which is not supported (remove "
+                                        "it before saving)",
+                                        Q(ld, orig))
+                      : g_strdup("");
+    ok = fail(ld, CT_MODEL_ERROR_LAYER,
+              "%s without %s: a weight-normalised layer needs both (weight = g * v / "
+              "||v||)%s",
+              Q(ld, names[form][have]), Q(ld, names[form][1 - have]), hint);
+    g_free(hint);
+    g_free(orig);
+  }
+  if (ok) {
+    GString *ignored = g_string_new(NULL);
+    for (int f = form + 1; f < N_WEIGHT_FORMS; f++)
+      for (int h = 0; h < 2 && weight_forms[f][h]; h++)
+        if (found[f][h])
+          g_string_append_printf(ignored, "%s%s", ignored->len ? ", " : "",
+                                 Q(ld, names[f][h]));
+    if (ignored->len)
+      warn(ld, "the weight is %s%s%s; ignoring %s", Q(ld, names[form][form ? 1 : 0]),
+           form ? " with " : "", form ? Q(ld, names[form][0]) : "", ignored->str);
+    g_string_free(ignored, TRUE);
+    *src = (weight_source){
+        .t = found[form][form ? 1 : 0],
+        .g = form ? found[form][0] : NULL,
+        .name = g_strdup(names[form][form ? 1 : 0]),
+        .g_name = form ? g_strdup(names[form][0]) : NULL,
+    };
+  }
+  for (int f = 0; f < N_WEIGHT_FORMS; f++)
+    for (int h = 0; h < 2; h++)
+      g_free(names[f][h]);
+  return ok;
+}
+
+/* ------------------------------------------------------------------------ */
+/* metadata keys */
+
+static const char *const known_keys[] = {"stride", "padding", "output_padding",
+                                         "dilation", "groups"};
+
+static gboolean is_known_key(const char *key) {
+  for (gsize i = 0; i < G_N_ELEMENTS(known_keys); i++)
+    if (strcmp(key, known_keys[i]) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* Levenshtein distance, for suggestions; long strings count as far. */
+static int edit_distance(const char *a, const char *b) {
+  enum { MAX = 32 };
+  const size_t n = strlen(a), m = strlen(b);
+  if (n > MAX || m > MAX)
+    return MAX;
+  int prev[MAX + 1], cur[MAX + 1];
+  for (size_t j = 0; j <= m; j++)
+    prev[j] = (int)j;
+  for (size_t i = 1; i <= n; i++) {
+    cur[0] = (int)i;
+    for (size_t j = 1; j <= m; j++) {
+      int best = prev[j - 1] + (g_ascii_tolower(a[i - 1]) != g_ascii_tolower(b[j - 1]));
+      if (prev[j] + 1 < best)
+        best = prev[j] + 1;
+      if (cur[j - 1] + 1 < best)
+        best = cur[j - 1] + 1;
+      cur[j] = best;
+    }
+    memcpy(prev, cur, sizeof cur);
+  }
+  return prev[m];
+}
+
+/* The known key an unknown one was likely meant to be ("strides", "Stride",
+ * "pad", "group"), or NULL. */
+static const char *suggest_key(const char *key) {
+  for (gsize i = 0; i < G_N_ELEMENTS(known_keys); i++)
+    if (edit_distance(key, known_keys[i]) <= 2 ||
+        (strlen(key) >= 3 && g_str_has_prefix(known_keys[i], key)))
+      return known_keys[i];
+  return NULL;
+}
+
+/* Why a key that PyTorch's layer has is not needed, or "". */
+static const char *key_note(const char *key) {
+  static const char *const from_tensors[] = {"in_channels", "out_channels", "kernel_size",
+                                             "bias"};
+  for (gsize i = 0; i < G_N_ELEMENTS(from_tensors); i++)
+    if (strcmp(key, from_tensors[i]) == 0)
+      return " (the channels, the kernel and the bias come from the tensors)";
+  if (strcmp(key, "padding_mode") == 0)
+    return " (the padding is zeros, PyTorch's padding_mode='zeros', the only mode "
+           "supported)";
+  return "";
+}
+
+/* Warns of the keys of this layer that are not hyper-parameters (a typo
+ * would otherwise silently leave a default): with a prefix P, "P.KEY";
+ * without, bare keys. safetensors.torch.save_file's "format" and the keys of
+ * other layers ("Q.stride", or "P.sub.stride") are not this layer's. Bare
+ * hyper-parameters with a prefix are warned of only when no bare layer
+ * could own them. */
+static void check_metadata_keys(loader *ld, JsonObject *metadata, const char *prefix,
+                                tensor_info *tensors, guint n) {
+  if (!metadata)
+    return;
+  gboolean bare_layer = FALSE;
+  for (int f = 0; f < N_WEIGHT_FORMS; f++)
+    for (int h = 0; h < 2 && weight_forms[f][h]; h++)
+      bare_layer = bare_layer || find_tensor(tensors, n, weight_forms[f][h]);
+  const size_t plen = prefix ? strlen(prefix) : 0;
+  GList *keys = json_object_get_members(metadata);
+  for (GList *l = keys; l; l = l->next) {
+    const char *key = l->data, *own = key;
+    if (prefix) {
+      if (strncmp(key, prefix, plen) != 0 || key[plen] != '.') {
+        if (is_known_key(key) && !bare_layer) {
+          gchar *meant = layer_name(prefix, key);
+          warn(ld,
+               "ignoring metadata key %s: the file has no layer without a prefix, and "
+               "the keys of layer %s are %s and so on",
+               Q(ld, key), Q(ld, prefix), Q(ld, meant));
+          g_free(meant);
+        }
+        continue;
+      }
+      own = key + plen + 1;
+    } else if (strcmp(key, "format") == 0) {
+      continue;
+    }
+    if (strchr(own, '.') || is_known_key(own))
+      continue;
+    const char *like = suggest_key(own);
+    gchar *meant = like ? layer_name(prefix, like) : NULL;
+    gchar *dot = prefix ? layer_name(prefix, "") : NULL;
+    gchar *after = dot ? g_strdup_printf(", each after %s", Q(ld, dot)) : g_strdup("");
+    g_free(dot);
+    warn(ld,
+         "ignoring metadata key %s%s%s%s%s: the known keys are stride, padding, "
+         "output_padding, dilation and groups%s",
+         Q(ld, key), key_note(own), meant ? " (did you mean " : "",
+         meant ? Q(ld, meant) : "", meant ? "?)" : "", after);
+    g_free(meant);
+    g_free(after);
+  }
+  g_list_free(keys);
+}
+
 static const char *param_names[] = {"stride", "padding", "output_padding", "dilation"};
 
 /* One per-axis hyper-parameter: metadata first, then the override. */
@@ -1112,14 +1499,15 @@ static gboolean get_groups(loader *ld, JsonObject *metadata, const char *prefix,
 }
 
 /* Reads a validated float tensor and converts it to float32, a block at a
- * time so no second full-size buffer is needed. */
+ * time so no second full-size buffer is needed. malloc'd: the layer adopts
+ * it (ct_layer_adopt). */
 static float *read_tensor(loader *ld, const tensor_info *t, const char *role) {
   const int es = dtypes[t->dtype].size;
   const gint64 count = (t->end - t->begin) / es;
   size_t bytes;
   float *out = NULL;
   if (ct_bytes_for(count, sizeof(float), &bytes))
-    out = g_try_malloc(bytes ? bytes : 1);
+    out = malloc(bytes ? bytes : 1);
   if (!out) {
     fail(ld, CT_MODEL_ERROR_LAYER, "out of memory for %s %s (%lld values)", role,
          Q(ld, t->name), (long long)count);
@@ -1132,7 +1520,7 @@ static float *read_tensor(loader *ld, const tensor_info *t, const char *role) {
     gint64 k = count - done < per_block ? count - done : per_block;
     if (!read_at(ld, buf, (size_t)(k * es), ld->data_start + t->begin + done * es)) {
       g_free(buf);
-      g_free(out);
+      free(out);
       return NULL;
     }
     convert(t->dtype, buf, out + done, (size_t)k);
@@ -1144,9 +1532,8 @@ static float *read_tensor(loader *ld, const tensor_info *t, const char *role) {
 
 static ct_layer *build_layer(loader *ld, JsonObject *metadata, tensor_info *tensors,
                              guint n, const char *prefix, const CtOverrides *ov) {
-  gchar *wname = prefix ? g_strdup_printf("%s.weight", prefix) : g_strdup("weight");
+  weight_source src = {0};
   gchar *bname = prefix ? g_strdup_printf("%s.bias", prefix) : g_strdup("bias");
-  tensor_info *wt = find_tensor(tensors, n, wname);
   tensor_info *bt = find_tensor(tensors, n, bname);
   gint64 *wdims = NULL, *bdims = NULL;
   float *weight = NULL, *bias = NULL;
@@ -1154,10 +1541,11 @@ static ct_layer *build_layer(loader *ld, JsonObject *metadata, tensor_info *tens
   int wrank = 0, brank = 0;
   ct_params params;
 
-  if (!wt) {
-    missing_weight(ld, wname, tensors, n);
+  if (!find_weight(ld, tensors, n, prefix, &src))
     goto out;
-  }
+  /* A weight-normalised layer's shape and dtype are those of v. */
+  tensor_info *const wt = src.t;
+  const char *const wname = src.name;
   wdims = tensor_shape(wt, &wrank);
   if (wrank < 3 || wrank > 5) {
     fail(
@@ -1179,6 +1567,12 @@ static ct_layer *build_layer(loader *ld, JsonObject *metadata, tensor_info *tens
            Q(ld, wname), dims_text(ld, wdims, wrank));
       goto out;
     }
+  }
+  if (src.g && !dtype_is_float(src.g->dtype)) {
+    fail(ld, CT_MODEL_ERROR_LAYER,
+         "unsupported dtype %s for %s (F32, F16, BF16 or F64 are supported)",
+         dtypes[src.g->dtype].name, Q(ld, src.g_name));
+    goto out;
   }
   if (bt) {
     bdims = tensor_shape(bt, &brank);
@@ -1229,8 +1623,10 @@ static ct_layer *build_layer(loader *ld, JsonObject *metadata, tensor_info *tens
     goto out;
   }
 
-  /* Only now, with everything valid, read the layer's own bytes. */
-  weight = read_tensor(ld, wt, "weight");
+  /* Only now, with everything valid (the weight count within the limits),
+   * read the layer's own bytes. */
+  weight = src.g ? fold_weight_norm(ld, src.g, src.g_name, wt, wname, wdims, wrank)
+                 : read_tensor(ld, wt, "weight");
   if (!weight)
     goto out;
   if (bt) {
@@ -1245,22 +1641,31 @@ static ct_layer *build_layer(loader *ld, JsonObject *metadata, tensor_info *tens
     fail(ld, CT_MODEL_ERROR_IO, "the file changed on disk while being read");
     goto out;
   }
-  layer = ct_layer_new(&params, weight, bias, msg, sizeof msg);
+  /* The layer takes the buffers (freeing them if it fails). */
+  layer = ct_layer_adopt(&params, weight, bias, msg, sizeof msg);
+  weight = bias = NULL;
   if (!layer)
     fail(ld, CT_MODEL_ERROR_LAYER, "%s", msg);
 
 out:
-  g_free(weight);
-  g_free(bias);
+  free(weight);
+  free(bias);
   g_free(wdims);
   g_free(bdims);
-  g_free(wname);
+  g_free(src.name);
+  g_free(src.g_name);
   g_free(bname);
   return layer;
 }
 
 ct_layer *ct_model_load(const gchar *path, const gchar *layer_prefix,
                         const CtOverrides *overrides, GError **error) {
+  return ct_model_load_full(path, layer_prefix, overrides, NULL, error);
+}
+
+ct_layer *ct_model_load_full(const gchar *path, const gchar *layer_prefix,
+                             const CtOverrides *overrides, GPtrArray *warnings,
+                             GError **error) {
   if (!path || !*path) {
     g_set_error_literal(error, CT_MODEL_ERROR, CT_MODEL_ERROR_IO, "no model file given");
     return NULL;
@@ -1268,6 +1673,7 @@ ct_layer *ct_model_load(const gchar *path, const gchar *layer_prefix,
   loader ld = {
       .display = g_filename_display_name(path),
       .error = error,
+      .warnings = warnings,
       .scratch = g_string_chunk_new(256),
       .fd = -1,
   };
@@ -1313,6 +1719,7 @@ ct_layer *ct_model_load(const gchar *path, const gchar *layer_prefix,
   parser = json_parser_new();
   if (!load_header(&ld, parser, &metadata, &tensors, &n_tensors))
     goto out;
+  check_metadata_keys(&ld, metadata, prefix, tensors, n_tensors);
   layer = build_layer(&ld, metadata, tensors, n_tensors, prefix, overrides);
 
 out:

@@ -3,7 +3,8 @@
  * The file is read with checked reads, validated whole, and the layer's own
  * tensors are converted to float32 into a private ct_layer: a file changed on
  * disk later cannot affect a loaded layer. Every refusal is one GError whose
- * message names the file and the fault. */
+ * message names the file and the fault; a layer past the kernels' resource
+ * limits (kernels/geometry.h) is refused before its tensors are read. */
 #ifndef CT_MODEL_H
 #define CT_MODEL_H
 
@@ -42,7 +43,24 @@ typedef enum {
 gboolean ct_axis_override_parse(const gchar *text, CtAxisOverride *out, GError **error);
 
 /* Loads the layer named layer_prefix (NULL or "" for the bare names `weight`
- * and `bias`) from path. overrides may be NULL. */
+ * and `bias`) from path. overrides may be NULL.
+ *
+ * The weight is `P.weight`, or else a weight-normalised pair folded on load
+ * into weight = g * v / ||v||: `P.weight_g` and `P.weight_v`
+ * (torch.nn.utils.weight_norm), or `P.parametrizations.weight.original0`
+ * and `original1` (its parametrizations form); the first of these forms
+ * present is used and the tensors of the others are ignored with a
+ * warning. A pair missing a half, g of a shape weight_norm does not give,
+ * or a v whose norm is zero or not finite is refused.
+ *
+ * warnings (may be NULL; a GPtrArray with g_free as its free function)
+ * receives one g_strdup'd line per warning, naming the file: metadata keys
+ * of this layer that are not hyper-parameters (ignored), weight tensors
+ * ignored. They are added as found, even when the load then fails. */
+ct_layer *ct_model_load_full(const gchar *path, const gchar *layer_prefix,
+                             const CtOverrides *overrides, GPtrArray *warnings,
+                             GError **error);
+/* ct_model_load_full without warnings. */
 ct_layer *ct_model_load(const gchar *path, const gchar *layer_prefix,
                         const CtOverrides *overrides, GError **error);
 

@@ -83,6 +83,17 @@ static void print_error_line(const gchar *message) {
   g_free(line);
 }
 
+/* ct_model_load, printing the loader's warnings (unknown metadata keys, ...)
+ * on stderr, one line each. */
+static ct_layer *load_layer(const gchar *model, const Options *o, GError **error) {
+  GPtrArray *warnings = g_ptr_array_new_with_free_func(g_free);
+  ct_layer *layer = ct_model_load_full(model, o->layer, &o->overrides, warnings, error);
+  for (guint i = 0; i < warnings->len; i++)
+    fprintf(stderr, "convtranspose: warning: %s\n", (const char *)warnings->pdata[i]);
+  g_ptr_array_unref(warnings);
+  return layer;
+}
+
 static gboolean usage_error(GError **error, const gchar *fmt, ...) G_GNUC_PRINTF(2, 3);
 static gboolean usage_error(GError **error, const gchar *fmt, ...) {
   va_list ap;
@@ -741,7 +752,7 @@ static gboolean run_apply(const Options *o, GError **error) {
                        "%s: a .npy INPUT is written as .npy, so OUTPUT must end in .npy "
                        "(an array has no sample rate for an audio file)",
                        job.output);
-  ct_layer *layer = ct_model_load(job.model, o->layer, &o->overrides, error);
+  ct_layer *layer = load_layer(job.model, o, error);
   if (!layer)
     return FALSE;
   /* A plain reason for a missing input, before libsndfile words it. */
@@ -766,7 +777,7 @@ static gboolean run_info(const Options *o, GError **error) {
     return usage_error(error, "info takes MODEL (%u arguments given)",
                        o->positional->len);
   const gchar *model = g_ptr_array_index(o->positional, 0);
-  ct_layer *layer = ct_model_load(model, o->layer, &o->overrides, error);
+  ct_layer *layer = load_layer(model, o, error);
   if (!layer)
     return FALSE;
   const ct_params *p = ct_layer_params(layer);

@@ -764,6 +764,44 @@ static void check_info(void) {
   g_free(prefix);
 }
 
+/* Load warnings (an unknown metadata key) go to stderr, one line each, for
+ * info and apply alike, and the command goes on. */
+static void check_load_warnings(void) {
+  const float w[2] = {1, 2}, x[5] = {1, 2, 3, 4, 5};
+  const Tensor t[] = {{"weight", 3, {1, 1, 2}, w}};
+  gchar *model = tmp_path("warn.safetensors"), *in = tmp_path("warn.in.npy"),
+        *out = tmp_path("warn.out.npy");
+  const gint64 shape[2] = {1, 5};
+  gboolean written =
+      write_safetensors(model, "{\"strides\":\"2\",\"format\":\"pt\"}", t, 1) &&
+      ct_npy_save_f32(in, shape, 2, x, NULL);
+  gchar *want =
+      g_strdup_printf("convtranspose: warning: %s: ignoring metadata key "
+                      "\"strides\" (did you mean \"stride\"?): the known keys "
+                      "are stride, padding, output_padding, dilation and groups\n",
+                      model);
+  Run r = RUN("info", model);
+  tap_ok(written && r.exit_code == 0 && strcmp(r.err, want) == 0 &&
+             has_line(r.out, "stride: 1"),
+         "info: an unknown metadata key is one warning line on stderr, and ignored");
+  if (strcmp(r.err, want) != 0)
+    tap_diag("stderr: %s", r.err);
+  run_clear(&r);
+  r = RUN("apply", model, in, out);
+  Array a = load_array(out);
+  tap_ok(r.exit_code == 0 && g_str_has_prefix(r.err, want) && a.ok && a.npy.count == 6,
+         "apply: the same warning, then the output (stride 1: 6 outputs)");
+  array_clear(&a);
+  run_clear(&r);
+  g_unlink(model);
+  g_unlink(in);
+  g_unlink(out);
+  g_free(want);
+  g_free(model);
+  g_free(in);
+  g_free(out);
+}
+
 /* ---- errors ------------------------------------------------------------- */
 
 /* Runs the CLI expecting failure with `code` (or any non-zero for -1):
@@ -1087,6 +1125,7 @@ int main(int argc, char **argv) {
     return tap_done();
   }
   check_info();
+  check_load_warnings();
   check_errors();
   check_option_syntax();
   check_audio();

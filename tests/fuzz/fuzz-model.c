@@ -129,32 +129,51 @@ static void exercise(const ct_layer *layer) {
   g_free(ref);
 }
 
-/* The prefix of the first "<prefix>.weight" name in the header, if any, so
- * layers of whole checkpoints are reached too. */
+/* The prefix of the first "<prefix>.weight" name in the header (or of a
+ * weight-normalised pair's tensor), if any, so layers of whole checkpoints
+ * are reached too. */
 static gchar *guess_prefix(const uint8_t *data, size_t size) {
-  const char *key = ".weight\"";
-  const size_t klen = strlen(key);
+  static const char *const keys[] = {".weight\"", ".weight_v\"", ".weight_g\"",
+                                     ".parametrizations.weight.original"};
   size_t limit = size < 4096 ? size : 4096;
-  for (size_t i = 8; i + klen <= limit; i++) {
-    if (memcmp(data + i, key, klen) != 0)
-      continue;
-    size_t start = i;
-    while (start > 8 && data[start - 1] != '"')
-      start--;
-    if (start > 8 && start < i)
-      return g_strndup((const char *)data + start, i - start);
-    return NULL;
+  for (size_t i = 8; i < limit; i++) {
+    for (size_t k = 0; k < G_N_ELEMENTS(keys); k++) {
+      const size_t klen = strlen(keys[k]);
+      if (i + klen > limit || memcmp(data + i, keys[k], klen) != 0)
+        continue;
+      size_t start = i;
+      while (start > 8 && data[start - 1] != '"')
+        start--;
+      if (start > 8 && start < i)
+        return g_strndup((const char *)data + start, i - start);
+      return NULL;
+    }
   }
   return NULL;
+}
+
+/* Warnings, like refusals, are single UTF-8 lines naming the file. */
+static void check_warnings(GPtrArray *warnings) {
+  for (guint i = 0; i < warnings->len; i++) {
+    const char *w = g_ptr_array_index(warnings, i);
+    check(g_utf8_validate(w, -1, NULL), "warning is UTF-8", NULL);
+    for (const char *p = w; *p; p++)
+      check((guchar)*p >= 0x20 && *p != 0x7f, "warning is one line without control bytes",
+            w);
+    check(g_str_has_prefix(w, path), "warning names the file", w);
+  }
+  g_ptr_array_set_size(warnings, 0);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   set_content(data, size);
   gchar *prefix = guess_prefix(data, size);
   const gchar *prefixes[2] = {NULL, prefix};
+  GPtrArray *warnings = g_ptr_array_new_with_free_func(g_free);
   for (int i = 0; i < (prefix ? 2 : 1); i++) {
     GError *error = NULL;
-    ct_layer *layer = ct_model_load(path, prefixes[i], NULL, &error);
+    ct_layer *layer = ct_model_load_full(path, prefixes[i], NULL, warnings, &error);
+    check_warnings(warnings);
     if (!layer) {
       check_refusal(error);
       g_error_free(error);
@@ -190,6 +209,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       g_error_free(error);
     }
   }
+  g_ptr_array_unref(warnings);
   g_free(prefix);
   return 0;
 }

@@ -140,6 +140,26 @@ def model_corpus():
                                '"data_offsets":[0,4]}}', b"\0\0\0\0"),
         "json-comment": safetensors('{/* c */"weight":1}', b""),
         "json-trailing": safetensors('{} {}', b""),
+        # weight_norm pairs: g [1, 1, 1] (dim=0) or a scalar, v as the weight
+        "valid-weight-norm": safetensors(
+            {"weight_v": weight_entry([1, 2, 3]), "weight_g": weight_entry([1, 1, 1], 24),
+             "bias": weight_entry([2], 28)}, w + struct.pack("<f", 2) + b),
+        "valid-weight-norm-parametrizations": safetensors(
+            {"up.parametrizations.weight.original1": weight_entry([1, 2, 3]),
+             "up.parametrizations.weight.original0": weight_entry([], 24),
+             "__metadata__": {"up.stride": "2"}}, w + struct.pack("<f", 2)),
+        "weight-norm-g-only": safetensors({"weight_g": weight_entry([1, 1, 1])},
+                                          struct.pack("<f", 2)),
+        "weight-norm-g-shape": safetensors(
+            {"weight_v": weight_entry([1, 2, 3]), "weight_g": weight_entry([1, 2, 3], 24)},
+            w + w),
+        "weight-norm-zero-norm": safetensors(
+            {"weight_v": weight_entry([1, 2, 3]), "weight_g": weight_entry([1, 1, 1], 24)},
+            b"\0" * 24 + struct.pack("<f", 2)),
+        "weight-norm-beside-weight": safetensors(
+            {"weight": weight_entry([1, 2, 3]), "weight_v": weight_entry([1, 2, 3], 24),
+             "weight_g": weight_entry([1, 1, 1], 48)}, w + w + struct.pack("<f", 2)),
+        "metadata-unknown-key": safetensors(meta(strides="2", format="pt"), w + b),
     }
     for name, data in cases.items():
         with open(os.path.join(out, name + ".safetensors"), "wb") as f:

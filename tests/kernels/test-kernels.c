@@ -7,11 +7,15 @@
 #include "kernels/reference.h"
 #include "kernels/stream.h"
 #include "tests/tap.h"
+#include "tools/bench-cases.h"
 
 #include <math.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* xorshift64*: reproducible across platforms, unlike rand(). */
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
@@ -834,9 +838,273 @@ static void check_retain_order(void) {
   tap_ok(!previous_frame_read_in_place(2), "without retain_input it is copied");
 }
 
+/* ------------------------------------------------------------------------ */
+/* resource limits */
+
+static ct_params layer_1d(int64_t cin, int64_t cout, int64_t k, int64_t s, int64_t p) {
+  ct_params params;
+  ct_params_init(&params, 1);
+  params.in_channels = cin;
+  params.out_channels = cout;
+  params.kernel[0] = k;
+  params.stride[0] = s;
+  params.padding[0] = p;
+  return params;
+}
+
+static void expect_limit(const char *label, const ct_params *p, const char *needle) {
+  char msg[256] = "";
+  int ok = ct_params_validate(p, msg, sizeof msg) == CT_ERR_INVALID &&
+           strstr(msg, needle) != NULL;
+  tap_ok(ok, "%s refused: %s", label, msg);
+}
+
+/* Real layers pass every limit, and the limits refuse what only a broken
+ * or hostile file declares, by validation alone (nothing allocated). */
+static void check_limits(void) {
+  char msg[256];
+  for (int i = 0; i < CT_BENCH_N_CASES; i++) {
+    ct_params p = ct_bench_case_params(&ct_bench_cases[i]);
+    tap_ok(ct_params_validate(&p, msg, sizeof msg) == CT_OK, "bench case %s is valid%s%s",
+           ct_bench_cases[i].name, *msg ? ": " : "", msg);
+  }
+  ct_params p = layer_1d(512, 256, 16, 8, 4); /* HiFi-GAN's first upsampler */
+  tap_ok(ct_params_validate(&p, msg, sizeof msg) == CT_OK && ct_tail_steps(&p) == 4,
+         "HiFi-GAN ConvTranspose1d(512, 256, 16, 8, 4) is valid, an end of 4 steps");
+  ct_params_init(&p, 2); /* FSRCNN's last layer */
+  p.in_channels = 56;
+  p.out_channels = 1;
+  p.kernel[0] = p.kernel[1] = 9;
+  p.stride[0] = p.stride[1] = 4;
+  p.padding[0] = p.padding[1] = 4;
+  p.output_padding[0] = p.output_padding[1] = 3;
+  tap_ok(ct_params_validate(&p, msg, sizeof msg) == CT_OK,
+         "FSRCNN ConvTranspose2d(56, 1, 9, stride 4) is valid");
+
+  p = layer_1d(1, 1, 50000000, 1, 0);
+  expect_limit("kernel of 5e7 taps", &p,
+               "kernel 50000000 is over the limit of 1048576 taps");
+  ct_params_init(&p, 2);
+  p.in_channels = p.out_channels = 1;
+  p.kernel[0] = 1024;
+  p.kernel[1] = 1025;
+  expect_limit("2d kernel of 1024x1025", &p, "kernel 1024x1025 (1049600 taps");
+  ct_params_init(&p, 3);
+  p.in_channels = p.out_channels = 1;
+  p.kernel[0] = p.kernel[1] = p.kernel[2] = CT_MAX_PARAM; /* product overflows */
+  expect_limit("3d kernel whose product overflows", &p, "over the limit of 1048576 taps");
+  p = layer_1d(4096, 4096, 16, 8, 4);
+  expect_limit("4096 x 4096 x 16 weights", &p, "over the limit of 134217728 weights");
+  p = layer_1d(CT_MAX_PARAM, CT_MAX_PARAM, 1, 1, 0); /* product overflows */
+  expect_limit("2^31 x 2^31 weights", &p, "over the limit of 134217728 weights");
+  p = layer_1d(1, 1, 3, 1, 0);
+  p.dilation[0] = CT_MAX_PARAM;
+  expect_limit("reach of 2 x (2^31 - 1)", &p, "reaches over 4294967294 steps");
+  p = layer_1d(1, 1, 2, 1, 0);
+  p.dilation[0] = CT_MAX_PARAM;
+  tap_ok(ct_params_validate(&p, msg, sizeof msg) != CT_ERR_INVALID ||
+             strstr(msg, "reaches") == NULL,
+         "a reach of 2^31 - 1 is within the reach limit");
+  /* The element's case: k = 1e7 computed for minutes at EOS. */
+  p = layer_1d(1, 1, 1000000, 1, 0);
+  expect_limit("an end of 1e6 steps x 1e6 taps", &p, "multiply-adds");
+  p = layer_1d(16, 16, 65536, 1, 0);
+  expect_limit("an end of 65535 steps x 16 x 16 x 65536 taps", &p, "end of a stream");
+  p = layer_1d(1, 1, 65536, 1, 0);
+  tap_ok(ct_params_validate(&p, msg, sizeof msg) == CT_OK,
+         "1 x 1 x 65536 taps (an end of 4.3e9 multiply-adds) is valid");
+  p = layer_1d(1, 1, 65536, 64, 0);
+  tap_ok(ct_params_validate(&p, msg, sizeof msg) == CT_OK && ct_tail_steps(&p) == 65472,
+         "65536 taps at stride 64: 1024 taps a phase, valid");
+  p = layer_1d(1, 4, 2, 1, 0);
+  p.dilation[0] = 1 << 25;
+  expect_limit("an end of 2^25 steps x 4 channels", &p,
+               "over the limit of 67108864 values");
+
+  /* ct_tail_steps is what finish emits after a long signal. */
+  int tails_ok = 1;
+  for (int i = 0; i < 200; i++) {
+    ct_params q;
+    random_params(&q);
+    q.rank = 1;
+    q.in_channels = q.out_channels = q.groups = 1;
+    float w[16], b = 0;
+    fill_random(w, 16);
+    ct_layer *layer = ct_layer_new(&q, w, &b, msg, sizeof msg);
+    ct_stream *st = layer ? ct_stream_new(layer, NULL, msg, sizeof msg) : NULL;
+    float x[64] = {0}, out[512];
+    int64_t n;
+    if (!st || ct_stream_push(st, x, 64, 64, out, 512, &n) != CT_OK ||
+        ct_stream_finish_out_steps(st) != ct_tail_steps(&q))
+      tails_ok = 0;
+    ct_stream_free(st);
+    ct_layer_free(layer);
+  }
+  tap_ok(tails_ok, "ct_tail_steps is finish's output after 64 inputs, 200 random layers");
+}
+
+/* The phase tables, built by period, equal the definition: taps grouped
+ * by residue t*d mod s in ascending residue, ascending tap within one. */
+static void check_phase_tables(void) {
+  int ok = 1, tried = 0;
+  for (int i = 0; i < 400 && ok; i++) {
+    ct_axis a = {.k = rng_range(1, 300), .p = 0, .op = 0};
+    a.s = rng_range(0, 3) == 0 ? rng_range(1, CT_MAX_PARAM) : rng_range(1, 40);
+    a.d = rng_range(0, 3) == 0 ? rng_range(1, CT_MAX_PARAM / 300) : rng_range(1, 40);
+    ct_phase_table t;
+    if (ct_phase_table_build(a, &t) != CT_OK) {
+      ok = 0;
+      break;
+    }
+    tried++;
+    int64_t seen = 0, prev_residue = -1;
+    for (int64_t ph = 0; ph < t.n_phases && ok; ph++) {
+      const ct_phase *phase = &t.phases[ph];
+      ok = phase->residue > prev_residue && phase->first == seen && phase->count >= 1;
+      prev_residue = phase->residue;
+      for (int64_t j = 0; j < phase->count && ok; j++) {
+        const ct_tap *tap = &t.taps[phase->first + j];
+        ok = tap->tap >= 0 && tap->tap < a.k &&
+             (tap->tap * a.d) % a.s == phase->residue &&
+             tap->offset == tap->tap * a.d / a.s &&
+             (j == 0 || tap->tap > t.taps[phase->first + j - 1].tap);
+      }
+      seen += phase->count;
+    }
+    /* Every tap once: k taps in all, and as many phases as residues. */
+    int64_t residues = 0;
+    for (int64_t tp = 0; tp < a.k && ok; tp++) {
+      int64_t r = tp * a.d % a.s, first = 1;
+      for (int64_t u = 0; u < tp && first; u++)
+        first = u * a.d % a.s != r;
+      residues += first;
+    }
+    ok = ok && seen == a.k && t.n_phases == residues &&
+         ct_axis_max_phase_taps(a) >= t.phases[0].count;
+    ct_phase_table_clear(&t);
+  }
+  tap_ok(ok && tried == 400, "phase tables of 400 random axes match the definition");
+  ct_phase_table t;
+  tap_ok(ct_phase_table_build((ct_axis){.k = CT_MAX_TAPS + 1, .s = 1, .d = 1}, &t) ==
+                 CT_ERR_INVALID &&
+             t.taps == NULL,
+         "a phase table past the tap limit is refused before allocating");
+}
+
+/* What a layer and its stream hold stays a small multiple of the weights:
+ * packed plans (padded to tiles of CT_GEMM_MR rows, so up to 6 x for one
+ * output channel a group, and 3 x more for pairs) and 32-bit indices. */
+static double plan_ratio(const ct_params *p, const int64_t *frame, double *worst,
+                         char *worst_desc, size_t desc_size) {
+  char msg[256];
+  const int64_t nw = ct_weight_count(p);
+  float *w = calloc((size_t)nw, sizeof(float));
+  fill_random(w, nw);
+  ct_layer *layer = ct_layer_new(p, w, NULL, msg, sizeof msg);
+  free(w);
+  ct_stream *st = layer ? ct_stream_new(layer, frame, msg, sizeof msg) : NULL;
+  double ratio = -1;
+  if (st) {
+    /* Beyond a fixed 64 KiB, and a record per plan (strides > taps). */
+    const double fixed =
+        65536.0 + 128.0 * (double)(p->stride[0] * p->stride[1] * p->stride[2]);
+    ratio = ((double)ct_layer_bytes(layer) + (double)ct_stream_plan_bytes(st) - fixed) /
+            ((double)nw * sizeof(float));
+    if (ratio > *worst) {
+      const int64_t shape[3] = {1, frame ? frame[0] : 1, frame ? frame[1] : 1};
+      *worst = ratio;
+      describe(p, shape, worst_desc, desc_size);
+    }
+  } else {
+    tap_diag("plan_ratio: %s", msg);
+  }
+  ct_stream_free(st);
+  ct_layer_free(layer);
+  return ratio;
+}
+
+static void check_plan_memory(void) {
+  double worst = 0;
+  char desc[256] = "";
+  int all = 1;
+  for (int i = 0; i < 300; i++) {
+    ct_params p;
+    switch (i % 4) {
+    case 0:
+      random_params(&p);
+      break;
+    case 1:
+      random_wide_params(&p);
+      break;
+    case 2:
+      random_pair_params(&p);
+      break;
+    default:
+      random_tap_params(&p);
+      break;
+    }
+    const int64_t frame[2] = {rng_range(1, 40) + 40, rng_range(1, 40) + 40};
+    all = all && plan_ratio(&p, frame, &worst, desc, sizeof desc) >= -1e9;
+  }
+  for (int i = 0; i < CT_BENCH_N_CASES; i++) {
+    ct_params p = ct_bench_case_params(&ct_bench_cases[i]);
+    const int64_t frame[2] = {40, 64};
+    all = all && plan_ratio(&p, frame, &worst, desc, sizeof desc) >= -1e9;
+  }
+  /* One output channel, many taps: the padding's worst case. */
+  ct_params p = layer_1d(1, 1, 65536, 1, 0);
+  double one = plan_ratio(&p, NULL, &worst, desc, sizeof desc);
+  all = all && one >= 0;
+  tap_ok(all && worst <= 16,
+         "layer + plans <= 16 x the weights' bytes (+ 64 KiB and a record per plan) for "
+         "300 random layers and the bench cases: worst %.2f x (%s); 1 x 1 x 65536 taps: "
+         "%.2f x",
+         worst, desc, one);
+}
+
+/* A stream whose plans would not fit is refused before they are allocated:
+ * a stride of 1e8 along the run is 1e8 plans and 1e8 residues of scratch,
+ * refused even in a child limited to 512 MB of address space. */
+static void check_plan_refusal(void) {
+  ct_params p;
+  ct_params_init(&p, 2);
+  p.in_channels = p.out_channels = 1;
+  p.stride[1] = 100000000;
+  float w = 1, b = 0;
+  char msg[256] = "";
+  ct_layer *layer = ct_layer_new(&p, &w, &b, msg, sizeof msg);
+  const int64_t frame[1] = {1};
+  ct_stream *st = ct_stream_new(layer, frame, msg, sizeof msg);
+  tap_ok(!st && strstr(msg, "MB of plans, over the limit of 2000 MB"),
+         "stride 1e8 along the run refused: %s", msg);
+  ct_stream_free(st);
+#if defined(__SANITIZE_ADDRESS__)
+  tap_ok(1, "refused within 512 MB of address space # SKIP ASan reserves more");
+#else
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    struct rlimit lim = {.rlim_cur = 512u << 20, .rlim_max = 512u << 20};
+    setrlimit(RLIMIT_AS, &lim);
+    char child_msg[256] = "";
+    ct_stream *s2 = ct_stream_new(layer, frame, child_msg, sizeof child_msg);
+    _exit(!s2 && strstr(child_msg, "over the limit") ? 0 : 1);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+         "refused within 512 MB of address space (not by running out of it)");
+#endif
+  ct_layer_free(layer);
+}
+
 int main(int argc, char **argv) {
   int n_layers = argc > 1 ? atoi(argv[1]) : 400;
   check_geometry();
+  check_limits();
+  check_phase_tables();
+  check_plan_memory();
+  check_plan_refusal();
   check_short_and_reuse();
   check_fill_streaming();
   check_retain_order();

@@ -3,14 +3,18 @@
  *
  * Each file is built in memory from explicit header JSON text and data bytes
  * (write_st), so every case shows exactly what is on disk. */
+#include "kernels/stream.h"
 #include "plugin/model.h"
 #include "tests/tap.h"
+#include "tools/npy.h"
 
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -1022,6 +1026,483 @@ static void test_golden(const char *dir) {
   g_free(tsv);
 }
 
+/* ------------------------------------------------------------------------ */
+/* weight normalisation */
+
+/* Little-endian F32 bytes of n values. */
+static GByteArray *f32_values(const float *v, int n) {
+  GByteArray *d = g_byte_array_new();
+  for (int i = 0; i < n; i++)
+    put_f32(d, v[i]);
+  return d;
+}
+
+static int weights_near(const ct_layer *l, const float *want, int n, double tol) {
+  const float *w = ct_layer_weight(l);
+  for (int i = 0; i < n; i++)
+    if (!(fabs((double)w[i] - (double)want[i]) <= tol))
+      return 0;
+  return 1;
+}
+
+static void test_weight_norm(void) {
+  /* v [2, 2, 1] (Cin, Cout, k), g of each form; values chosen so the norms
+   * are exact: weight = g * v / ||v||. */
+  const float v[4] = {3, 1, 4, 0};
+  GByteArray *d = f32_values(v, 4);
+  const float g0[2] = {10, 20}, g1[2] = {2, 3}, gs = 5;
+  put_f32(d, g0[0]);
+  put_f32(d, g0[1]);
+  const char *path = write_st(
+      "{\"weight_v\":{\"dtype\":\"F32\",\"shape\":[2,2,1],\"data_offsets\":[0,16]},"
+      "\"weight_g\":{\"dtype\":\"F32\",\"shape\":[2,1,1],\"data_offsets\":[16,24]}}",
+      d->data, d->len);
+  ct_layer *l = load_ok("weight_g [2,1,1] / weight_v (dim=0)", path, NULL, NULL);
+  /* ||v[0]|| = sqrt(9 + 1), ||v[1]|| = 4 */
+  const float want0[4] = {(float)(10 * 3 / sqrt(10.0)), (float)(10 * 1 / sqrt(10.0)), 20,
+                          0};
+  tap_ok(l && weights_near(l, want0, 4, 0),
+         "dim=0: folded per input channel, rounded once from double");
+  ct_layer_free(l);
+
+  g_byte_array_set_size(d, 16);
+  put_f32(d, g1[0]);
+  put_f32(d, g1[1]);
+  path = write_st(
+      "{\"up.weight_v\":{\"dtype\":\"F32\",\"shape\":[2,2,1],\"data_offsets\":[0,16]},"
+      "\"up.weight_g\":{\"dtype\":\"F32\",\"shape\":[1,2,1],\"data_offsets\":[16,24]}}",
+      d->data, d->len);
+  l = load_ok("weight_g [1,2,1] (dim=1), layer up", path, "up", NULL);
+  /* per output channel: ||(3, 4)|| = 5, ||(1, 0)|| = 1 */
+  const float want1[4] = {2 * 3 / 5.0f, 3, 2 * 4 / 5.0f, 0};
+  tap_ok(l && weights_near(l, want1, 4, 1e-7), "dim=1: folded per output channel");
+  ct_layer_free(l);
+
+  g_byte_array_set_size(d, 16);
+  put_f32(d, gs);
+  path = write_st(
+      "{\"p.parametrizations.weight.original1\":{\"dtype\":\"F32\",\"shape\":[2,2,1],"
+      "\"data_offsets\":[0,16]},\"p.parametrizations.weight.original0\":{\"dtype\":"
+      "\"F32\",\"shape\":[],\"data_offsets\":[16,20]}}",
+      d->data, d->len);
+  l = load_ok("parametrizations original0 (scalar g, dim=None) / original1", path, "p",
+              NULL);
+  const double all = sqrt(9 + 1 + 16.0);
+  const float want2[4] = {(float)(5 * 3 / all), (float)(5 / all), (float)(5 * 4 / all),
+                          0};
+  tap_ok(l && weights_near(l, want2, 4, 0), "dim=None: one norm over all of v");
+  ct_layer_free(l);
+
+  /* Both a weight and a pair: the weight, as the export tool takes it. */
+  GPtrArray *warnings = g_ptr_array_new_with_free_func(g_free);
+  g_byte_array_set_size(d, 16);
+  put_f32(d, 1);
+  put_f32(d, 1);
+  GByteArray *w = f32_values((const float[]){7, 8, 9, 10}, 4);
+  g_byte_array_append(d, w->data, w->len);
+  g_byte_array_free(w, TRUE);
+  path = write_st(
+      "{\"weight_v\":{\"dtype\":\"F32\",\"shape\":[2,2,1],\"data_offsets\":[0,16]},"
+      "\"weight_g\":{\"dtype\":\"F32\",\"shape\":[2,1,1],\"data_offsets\":[16,24]},"
+      "\"weight\":{\"dtype\":\"F32\",\"shape\":[2,2,1],\"data_offsets\":[24,40]}}",
+      d->data, d->len);
+  GError *err = NULL;
+  l = ct_model_load_full(path, NULL, NULL, warnings, &err);
+  tap_ok(l && ct_layer_weight(l)[0] == 7 && ct_layer_weight(l)[3] == 10,
+         "weight beside weight_g/weight_v: the weight is used");
+  gchar *lead = g_strdup_printf("%s: the weight is \"weight\"; ignoring \"weight_g\", "
+                                "\"weight_v\"",
+                                path);
+  tap_ok(warnings->len == 1 && strcmp(g_ptr_array_index(warnings, 0), lead) == 0,
+         "and the pair is named in a warning: %s",
+         warnings->len ? (const char *)g_ptr_array_index(warnings, 0) : "(none)");
+  g_free(lead);
+  g_clear_error(&err);
+  ct_layer_free(l);
+  g_ptr_array_set_size(warnings, 0);
+
+  /* Both pair forms: the hook's (first in the export tool's order). */
+  path = write_st(
+      "{\"weight_v\":{\"dtype\":\"F32\",\"shape\":[2,2,1],\"data_offsets\":[0,16]},"
+      "\"weight_g\":{\"dtype\":\"F32\",\"shape\":[2,1,1],\"data_offsets\":[16,24]},"
+      "\"parametrizations.weight.original1\":{\"dtype\":\"F32\",\"shape\":[2,2,1],"
+      "\"data_offsets\":[24,40]}}",
+      d->data, d->len);
+  l = ct_model_load_full(path, NULL, NULL, warnings, &err);
+  tap_ok(l && warnings->len == 1 &&
+             strstr(g_ptr_array_index(warnings, 0),
+                    "the weight is \"weight_v\" with \"weight_g\"; ignoring "
+                    "\"parametrizations.weight.original1\""),
+         "weight_g/weight_v beside a parametrizations tensor: the pair, with a warning");
+  g_clear_error(&err);
+  ct_layer_free(l);
+  g_ptr_array_unref(warnings);
+
+  static const struct {
+    const char *label, *header;
+    int bytes;
+    const char *needle, *prefix;
+  } bad[] = {
+      {"weight_g without weight_v",
+       "{\"ups.0.weight_g\":{\"dtype\":\"F32\",\"shape\":[2,1,1],\"data_offsets\":[0,8]}"
+       "}",
+       8,
+       "\"ups.0.weight_g\" without \"ups.0.weight_v\": a weight-normalised layer needs "
+       "both (weight = g * v / ||v||)",
+       "ups.0"},
+      {"weight_v without weight_g",
+       "{\"ups.0.weight_v\":{\"dtype\":\"F32\",\"shape\":[2,2,1],\"data_offsets\":[0,16]}"
+       "}",
+       16, "\"ups.0.weight_v\" without \"ups.0.weight_g\"", "ups.0"},
+      {"spectral_norm's weight_orig/weight_u/weight_v",
+       "{\"ups.0.weight_orig\":{\"dtype\":\"F32\",\"shape\":[2,2,1],\"data_offsets\":[0,"
+       "16]},\"ups.0.weight_u\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]"
+       "},"
+       "\"ups.0.weight_v\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[24,32]}}",
+       32, "with \"ups.0.weight_orig\" it looks like torch.nn.utils.spectral_norm",
+       "ups.0"},
+      {"original0 without original1",
+       "{\"ups.0.parametrizations.weight.original0\":{\"dtype\":\"F32\",\"shape\":[2,1,1]"
+       ","
+       "\"data_offsets\":[0,8]}}",
+       8,
+       "\"ups.0.parametrizations.weight.original0\" without "
+       "\"ups.0.parametrizations.weight.original1\"",
+       "ups.0"},
+      {"g [2,2,1] (two axes kept)",
+       "{\"weight_v\":{\"dtype\":\"F32\",\"shape\":[2,2,1],\"data_offsets\":[0,16]},"
+       "\"weight_g\":{\"dtype\":\"F32\",\"shape\":[2,2,1],\"data_offsets\":[16,32]}}",
+       32,
+       "\"weight_g\" has shape [2, 2, 1], which does not fit \"weight_v\" of shape [2, "
+       "2, "
+       "1]: weight_norm's g is v's shape with size 1 on every axis but its dim, or a "
+       "scalar (dim=None)",
+       NULL},
+      {"g [3,1,1] for v [2,2,1]",
+       "{\"weight_v\":{\"dtype\":\"F32\",\"shape\":[2,2,1],\"data_offsets\":[0,16]},"
+       "\"weight_g\":{\"dtype\":\"F32\",\"shape\":[3,1,1],\"data_offsets\":[16,28]}}",
+       28, "\"weight_g\" has shape [3, 1, 1], which does not fit", NULL},
+      {"g [2] (rank 1)",
+       "{\"weight_v\":{\"dtype\":\"F32\",\"shape\":[2,2,1],\"data_offsets\":[0,16]},"
+       "\"weight_g\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[16,24]}}",
+       24, "\"weight_g\" has shape [2], which does not fit", NULL},
+      {"g of dtype I32",
+       "{\"weight_v\":{\"dtype\":\"F32\",\"shape\":[2,2,1],\"data_offsets\":[0,16]},"
+       "\"weight_g\":{\"dtype\":\"I32\",\"shape\":[2,1,1],\"data_offsets\":[16,24]}}",
+       24, "unsupported dtype I32 for \"weight_g\"", NULL},
+      {"v of rank 2",
+       "{\"weight_v\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
+       "\"weight_g\":{\"dtype\":\"F32\",\"shape\":[2,1],\"data_offsets\":[16,24]}}",
+       24, "weight \"weight_v\" has rank 2", NULL},
+  };
+  float zeros[8] = {0};
+  for (size_t i = 0; i < G_N_ELEMENTS(bad); i++)
+    expect_error(bad[i].label, write_st(bad[i].header, zeros, (size_t)bad[i].bytes),
+                 bad[i].prefix, NULL, CT_MODEL_ERROR_LAYER, bad[i].needle);
+
+  /* Norms PyTorch would divide by: refused, naming where. */
+  const char *pair =
+      "{\"weight_v\":{\"dtype\":\"F32\",\"shape\":[2,2,1],\"data_offsets\":[0,16]},"
+      "\"weight_g\":{\"dtype\":\"F32\",\"shape\":[2,1,1],\"data_offsets\":[16,24]}}";
+  GByteArray *z = f32_values((const float[]){1, 2, 0, 0, 1, 1}, 6);
+  expect_error("v all zeros for input channel 1", write_st(pair, z->data, z->len), NULL,
+               NULL, CT_MODEL_ERROR_LAYER,
+               "\"weight_v\" is all zeros over index 1 of axis 0, so weight = g * v / "
+               "||v|| divides by a zero norm (PyTorch gives NaN)");
+  g_byte_array_free(z, TRUE);
+  z = f32_values((const float[]){1, INFINITY, 1, 1, 1, 1}, 6);
+  expect_error("v holding an inf", write_st(pair, z->data, z->len), NULL, NULL,
+               CT_MODEL_ERROR_LAYER,
+               "the norm of \"weight_v\" over index 0 of axis 0 is not finite");
+  g_byte_array_free(z, TRUE);
+  GByteArray *h = g_byte_array_new();
+  put_f64(h, 1e200);
+  put_f64(h, 1e200);
+  put_f64(h, 1);
+  put_f64(h, 1);
+  put_f32(h, 1);
+  expect_error("F64 v whose squares overflow",
+               write_st("{\"weight_v\":{\"dtype\":\"F64\",\"shape\":[1,2,2],"
+                        "\"data_offsets\":[0,32]},\"weight_g\":{\"dtype\":\"F32\","
+                        "\"shape\":[],\"data_offsets\":[32,36]}}",
+                        h->data, h->len),
+               NULL, NULL, CT_MODEL_ERROR_LAYER, "over the whole tensor is not finite");
+  g_byte_array_free(h, TRUE);
+  g_byte_array_free(d, TRUE);
+}
+
+static float *load_npy(const char *path, CtNpy *npy, GBytes **bytes) {
+  gchar *data = NULL;
+  gsize len = 0;
+  float *out = NULL;
+  if (g_file_get_contents(path, &data, &len, NULL)) {
+    *bytes = g_bytes_new_take(data, len);
+    if (ct_npy_parse(g_bytes_get_data(*bytes, NULL), len, npy, NULL))
+      out = ct_npy_to_f32(npy, NULL);
+  }
+  return out;
+}
+
+static double max_abs_diff(const float *a, const float *b, gint64 n, double *ref_max) {
+  double worst = 0;
+  *ref_max = 0;
+  for (gint64 i = 0; i < n; i++) {
+    worst = fmax(worst, fabs((double)a[i] - (double)b[i]));
+    *ref_max = fmax(*ref_max, fabs((double)b[i]));
+  }
+  return worst;
+}
+
+/* tests/golden/weight_norm (make_weight_norm.py): PyTorch's weight and
+ * output for checkpoints of weight-normalised layers. */
+static void test_weight_norm_golden(const char *golden_dir) {
+  gchar *dir = g_build_filename(golden_dir, "weight_norm", NULL);
+  gchar *tsv = g_build_filename(dir, "cases.tsv", NULL);
+  gchar *text = NULL;
+  if (!g_file_get_contents(tsv, &text, NULL, NULL)) {
+    tap_ok(0, "weight_norm golden files: cannot read %s", tsv);
+    g_free(tsv);
+    g_free(dir);
+    return;
+  }
+  gchar **lines = g_strsplit(text, "\n", -1);
+  for (gchar **line = lines; *line; line++) {
+    if (!**line || **line == '#')
+      continue;
+    gchar **col = g_strsplit(*line, "\t", -1);
+    gchar *base = g_build_filename(dir, col[0], NULL);
+    gchar *model = g_strconcat(base, ".safetensors", NULL);
+    gchar *names[3] = {g_strconcat(base, ".weight.npy", NULL),
+                       g_strconcat(base, ".in.npy", NULL),
+                       g_strconcat(base, ".out.npy", NULL)};
+    CtNpy npy[3];
+    GBytes *bytes[3] = {NULL, NULL, NULL};
+    float *arrays[3];
+    for (int i = 0; i < 3; i++)
+      arrays[i] = load_npy(names[i], &npy[i], &bytes[i]);
+    GPtrArray *warnings = g_ptr_array_new_with_free_func(g_free);
+    GError *err = NULL;
+    ct_layer *l = ct_model_load_full(model, strcmp(col[1], "-") ? col[1] : NULL, NULL,
+                                     warnings, &err);
+    int ok = l && arrays[0] && arrays[1] && arrays[2] && warnings->len == 0 &&
+             npy[0].count == ct_weight_count(ct_layer_params(l));
+    double dw = INFINITY, dy = INFINITY, wmax = 0, ymax = 0;
+    if (ok) {
+      dw = max_abs_diff(ct_layer_weight(l), arrays[0], npy[0].count, &wmax);
+      const ct_params *p = ct_layer_params(l);
+      int64_t in_shape[CT_MAX_RANK], out_shape[CT_MAX_RANK], out_count = p->out_channels;
+      for (int a = 0; a < p->rank; a++)
+        in_shape[a] = npy[1].shape[1 + a];
+      ok = npy[1].ndim == p->rank + 1 &&
+           ct_output_shape(p, in_shape, out_shape, NULL, 0) == CT_OK;
+      for (int a = 0; ok && a < p->rank; a++)
+        out_count *= out_shape[a];
+      ok = ok && out_count == npy[2].count;
+      float *y = ok ? g_new(float, out_count) : NULL;
+      char msg[256];
+      if (ok && ct_forward(l, in_shape, arrays[1], y, msg, sizeof msg) == CT_OK)
+        dy = max_abs_diff(y, arrays[2], out_count, &ymax);
+      g_free(y);
+    }
+    /* Contract section 1: 1e-4 x max(1, max|ref|). */
+    tap_ok(ok && dw <= 1e-4 * fmax(1, wmax) && dy <= 1e-4 * fmax(1, ymax),
+           "weight_norm golden %s: weight within %.2g, output within %.2g of PyTorch, "
+           "no warnings (%s)",
+           col[0], dw, dy, col[2] ? col[2] : "");
+    if (err)
+      tap_diag("%s", err->message);
+    for (guint i = 0; i < warnings->len; i++)
+      tap_diag("warning: %s", (const char *)g_ptr_array_index(warnings, i));
+    g_clear_error(&err);
+    g_ptr_array_unref(warnings);
+    ct_layer_free(l);
+    for (int i = 0; i < 3; i++) {
+      g_free(arrays[i]);
+      if (bytes[i])
+        g_bytes_unref(bytes[i]);
+      g_free(names[i]);
+    }
+    g_free(model);
+    g_free(base);
+    g_strfreev(col);
+  }
+  g_strfreev(lines);
+  g_free(text);
+  g_free(tsv);
+  g_free(dir);
+}
+
+/* ------------------------------------------------------------------------ */
+/* warnings of unknown metadata keys */
+
+static GPtrArray *load_warnings(const char *path, const char *prefix, gboolean *loaded) {
+  GPtrArray *warnings = g_ptr_array_new_with_free_func(g_free);
+  GError *err = NULL;
+  ct_layer *l = ct_model_load_full(path, prefix, NULL, warnings, &err);
+  *loaded = l != NULL;
+  ct_layer_free(l);
+  g_clear_error(&err);
+  return warnings;
+}
+
+/* One warning, exactly `want` after "PATH: ". */
+static void expect_warning(const char *label, const char *header, const char *prefix,
+                           const char *want) {
+  float w[2] = {0};
+  const char *path = write_st(header, w, sizeof w);
+  gboolean loaded;
+  GPtrArray *warnings = load_warnings(path, prefix, &loaded);
+  gchar *line = g_strdup_printf("%s: %s", path, want);
+  int ok =
+      loaded && warnings->len == 1 && strcmp(g_ptr_array_index(warnings, 0), line) == 0;
+  tap_ok(ok, "%s: warned", label);
+  if (!ok)
+    for (guint i = 0; i < warnings->len; i++)
+      tap_diag("got: %s", (const char *)g_ptr_array_index(warnings, i));
+  g_free(line);
+  g_ptr_array_unref(warnings);
+}
+
+#define W8 "\"dtype\":\"F32\",\"shape\":[1,1,2],\"data_offsets\":[0,8]"
+
+static void test_metadata_warnings(void) {
+  expect_warning(
+      "\"strides\"", "{\"__metadata__\":{\"strides\":\"2\"},\"weight\":{" W8 "}}", NULL,
+      "ignoring metadata key \"strides\" (did you mean \"stride\"?): the known "
+      "keys are stride, padding, output_padding, dilation and groups");
+  expect_warning(
+      "\"ups.0.strides\" with layer ups.0",
+      "{\"__metadata__\":{\"ups.0.strides\":\"2\",\"ups.0.padding\":\"1\"},"
+      "\"ups.0.weight\":{" W8 "}}",
+      "ups.0",
+      "ignoring metadata key \"ups.0.strides\" (did you mean "
+      "\"ups.0.stride\"?): the known keys are stride, padding, output_padding, "
+      "dilation and groups, each after \"ups.0.\"");
+  expect_warning("\"pad\"", "{\"__metadata__\":{\"pad\":\"1\"},\"weight\":{" W8 "}}",
+                 NULL,
+                 "ignoring metadata key \"pad\" (did you mean \"padding\"?): the known "
+                 "keys are stride, padding, output_padding, dilation and groups");
+  expect_warning(
+      "\"kernel_size\"", "{\"__metadata__\":{\"kernel_size\":\"2\"},\"weight\":{" W8 "}}",
+      NULL,
+      "ignoring metadata key \"kernel_size\" (the channels, the kernel and the "
+      "bias come from the tensors): the known keys are stride, padding, "
+      "output_padding, dilation and groups");
+  expect_warning(
+      "\"padding_mode\"",
+      "{\"__metadata__\":{\"padding_mode\":\"reflect\"},\"weight\":{" W8 "}}", NULL,
+      "ignoring metadata key \"padding_mode\" (the padding is zeros, PyTorch's "
+      "padding_mode='zeros', the only mode supported): the known keys are "
+      "stride, padding, output_padding, dilation and groups");
+  expect_warning(
+      "\"momentum\" (nothing like a known key)",
+      "{\"__metadata__\":{\"momentum\":\"0.1\"},\"weight\":{" W8 "}}", NULL,
+      "ignoring metadata key \"momentum\": the known keys are stride, padding, "
+      "output_padding, dilation and groups");
+  expect_warning(
+      "a bare \"stride\" for layer ups.0 with no bare layer",
+      "{\"__metadata__\":{\"stride\":\"2\"},\"ups.0.weight\":{" W8 "}}", "ups.0",
+      "ignoring metadata key \"stride\": the file has no layer without a "
+      "prefix, and the keys of layer \"ups.0\" are \"ups.0.stride\" and so on");
+
+  /* Quiet: every known key, "format", other layers' keys (another prefix, a
+   * sub-layer), bare keys beside a bare layer. */
+  static const struct {
+    const char *label, *header, *prefix;
+  } quiet[] = {
+      {"every known key and format",
+       "{\"__metadata__\":{\"format\":\"pt\",\"stride\":\"2\",\"padding\":\"0\","
+       "\"output_padding\":\"1\",\"dilation\":\"1\",\"groups\":\"1\"},\"weight\":{" W8
+       "}}",
+       NULL},
+      {"other layers' keys",
+       "{\"__metadata__\":{\"ups.1.strides\":\"2\",\"bn.eps\":\"1\"},"
+       "\"weight\":{" W8 "}}",
+       NULL},
+      {"layer ups.0: keys of ups.1, of ups.0.sub, and format",
+       "{\"__metadata__\":{\"format\":\"pt\",\"ups.1.strides\":\"2\",\"ups.0.sub.x\":"
+       "\"2\","
+       "\"ups.0.stride\":\"2\",\"ups.00.stride\":\"3\"},\"ups.0.weight\":{" W8 "}}",
+       "ups.0"},
+      {"layer ups.0: a bare stride of the bare layer",
+       "{\"__metadata__\":{\"stride\":\"2\"},\"ups.0.weight\":{" W8 "},\"weight\":{"
+       "\"dtype\":\"F32\",\"shape\":[1,1,1],\"data_offsets\":[8,12]}}",
+       "ups.0"},
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS(quiet); i++) {
+    float w[3] = {0};
+    const char *path =
+        write_st(quiet[i].header, w, strstr(quiet[i].header, "[8,12]") ? 12 : 8);
+    gboolean loaded;
+    GPtrArray *warnings = load_warnings(path, quiet[i].prefix, &loaded);
+    tap_ok(loaded && warnings->len == 0, "%s: loads without warnings", quiet[i].label);
+    for (guint j = 0; j < warnings->len; j++)
+      tap_diag("got: %s", (const char *)g_ptr_array_index(warnings, j));
+    g_ptr_array_unref(warnings);
+  }
+
+  /* Warnings come even when the load then fails; NULL means none wanted. */
+  float w[2] = {0};
+  const char *path =
+      write_st("{\"__metadata__\":{\"dilations\":\"2\"},\"weights\":{" W8 "}}", w, 8);
+  gboolean loaded;
+  GPtrArray *warnings = load_warnings(path, NULL, &loaded);
+  tap_ok(!loaded && warnings->len == 1 &&
+             strstr(g_ptr_array_index(warnings, 0), "(did you mean \"dilation\"?)"),
+         "a failed load still reports its warnings");
+  g_ptr_array_unref(warnings);
+  GError *err = NULL;
+  ct_layer *l = ct_model_load_full(
+      write_st("{\"__metadata__\":{\"strides\":\"2\"},\"weight\":{" W8 "}}", w, 8), NULL,
+      NULL, NULL, &err);
+  tap_ok(l && !err && ct_layer_params(l)->stride[0] == 1,
+         "warnings NULL: loads, the unknown key ignored");
+  ct_layer_free(l);
+  g_clear_error(&err);
+}
+
+/* ------------------------------------------------------------------------ */
+/* resource limits */
+
+/* A 4 KB sparse file declaring an F16 weight of 5e7 taps is refused from its
+ * header: quickly, and within 64 MB of address space (it used to take 15 s
+ * and 2.5 GB). */
+static void test_sparse_limits(void) {
+  const char header[] =
+      "{\"weight\":{\"dtype\":\"F16\",\"shape\":[1,1,50000000],\"data_offsets\":[0,"
+      "100000000]}}";
+  const char *path = write_st(header, NULL, 0);
+  tap_ok(truncate(path, 8 + (off_t)strlen(header) + 100000000) == 0,
+         "sparse file of 100 MB declared");
+  expect_error("F16 [1,1,5e7]", path, NULL, NULL, CT_MODEL_ERROR_LAYER,
+               "kernel 50000000 is over the limit of 1048576 taps");
+#if defined(__SANITIZE_ADDRESS__)
+  tap_ok(1, "refused within 64 MB of address space # SKIP ASan reserves more");
+#else
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    struct rlimit lim = {.rlim_cur = 64u << 20, .rlim_max = 64u << 20};
+    setrlimit(RLIMIT_AS, &lim);
+    GError *e = NULL;
+    ct_layer *l = ct_model_load(path, NULL, NULL, &e);
+    _exit(!l && e && strstr(e->message, "over the limit of 1048576 taps") ? 0 : 1);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  tap_ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+         "refused within 64 MB of address space, from the header alone");
+#endif
+  const char wide[] =
+      "{\"weight\":{\"dtype\":\"BF16\",\"shape\":[4096,4096,16],\"data_offsets\":[0,"
+      "536870912]}}";
+  path = write_st(wide, NULL, 0);
+  tap_ok(truncate(path, 8 + (off_t)strlen(wide) + 536870912) == 0,
+         "sparse file of 512 MB declared");
+  expect_error("BF16 [4096,4096,16]", path, NULL, NULL, CT_MODEL_ERROR_LAYER,
+               "over the limit of 134217728 weights");
+}
+
 int main(int argc, char **argv) {
   GError *err = NULL;
   tmp_dir = g_dir_make_tmp("ct-model-XXXXXX", &err);
@@ -1045,8 +1526,13 @@ int main(int argc, char **argv) {
   test_file_changes_after_load();
   test_mutations();
   test_override_parse();
-  if (argc > 1)
+  test_weight_norm();
+  test_metadata_warnings();
+  test_sparse_limits();
+  if (argc > 1) {
     test_golden(argv[1]);
+    test_weight_norm_golden(argv[1]);
+  }
 
   for (guint i = 0; i < tmp_files->len; i++)
     g_unlink(g_ptr_array_index(tmp_files, i));
