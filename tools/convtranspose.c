@@ -40,6 +40,7 @@ static const char usage_text[] =
     "                      [--stride S] [--padding P] [--output-padding O]\n"
     "                      [--dilation D] [--groups G]\n"
     "  convtranspose bench [--case NAME[,NAME...]] [--threads N] [--json]\n"
+    "  convtranspose --version\n"
     "\n"
     "Applies a PyTorch ConvTranspose1d/2d/3d layer stored in a .safetensors MODEL.\n"
     "\n"
@@ -59,7 +60,8 @@ static const char usage_text[] =
     "  --output-padding O\n"
     "  --dilation D\n"
     "  --groups G          override the file's groups\n"
-    "  -h, --help          show this help\n";
+    "  -h, --help          show this help\n"
+    "  --version           show the version\n";
 
 /* Everything after the command. */
 typedef struct {
@@ -850,6 +852,10 @@ int main(int argc, char **argv) {
       strcmp(command, "help") == 0) {
     fputs(usage_text, stdout);
     return 0;
+  }
+  if (strcmp(command, "--version") == 0) {
+    printf("convtranspose %s\n", PROJECT_VERSION);
+    return fflush(stdout) == 0 ? 0 : EXIT_FAILED;
   }
   if (strcmp(command, "bench") == 0)
     return run_bench(argc - 2, argv + 2);

@@ -750,6 +750,12 @@ static void check_info(void) {
   r = RUN("--help");
   tap_ok(r.exit_code == 0 && strstr(r.out, "convtranspose apply MODEL INPUT OUTPUT"),
          "--help prints usage on stdout");
+  tap_ok(strstr(r.out, "convtranspose --version") != NULL, "--help names --version");
+  run_clear(&r);
+  r = RUN("--version");
+  tap_ok(r.exit_code == 0 && strcmp(r.out, "convtranspose " PROJECT_VERSION "\n") == 0 &&
+             r.err[0] == '\0',
+         "--version prints 'convtranspose " PROJECT_VERSION "': %s", r.out);
   run_clear(&r);
   r = RUN("apply", "--help");
   tap_ok(r.exit_code == 0 && strstr(r.out, "Usage:"), "apply --help prints usage");
