@@ -10,13 +10,19 @@
 #include "tools/npy.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib.h>
+#include <glib-unix.h>
 #include <json-glib/json-glib.h>
 #include <glib/gstdio.h>
 #include <sndfile.h>
@@ -227,6 +233,186 @@ static int count_prefixed(const char *dir, const char *prefix) {
 static gboolean one_error_line(const char *err) {
   const char *nl = strchr(err, '\n');
   return g_str_has_prefix(err, "convtranspose: ") && nl && nl[1] == '\0';
+}
+
+/* ---- running the CLI with its streams wired up --------------------------- */
+
+/* How spawn_cli connects the CLI: standard output is always a pipe whose
+ * bytes (binary) land in Spawned.out. */
+typedef struct {
+  const char *cwd;        /* NULL: this process's */
+  const char *fifo;       /* a FIFO read while the CLI runs, into Spawned.fifo */
+  gsize fifo_close_after; /* > 0: stop reading (close it) after this many bytes */
+  gboolean stderr_tty;    /* the CLI's stderr is a terminal (a pty) */
+  gint64 fsize_limit;     /* > 0: RLIMIT_FSIZE of the CLI, in bytes */
+} SpawnOpts;
+
+typedef struct {
+  int exit_code; /* -1 when killed by a signal, or not run */
+  GByteArray *out, *fifo;
+  gchar *err;
+  long max_rss_kb; /* the CLI's peak resident set */
+} Spawned;
+
+static void spawned_clear(Spawned *s) {
+  if (s->out)
+    g_byte_array_unref(s->out);
+  if (s->fifo)
+    g_byte_array_unref(s->fifo);
+  g_free(s->err);
+  memset(s, 0, sizeof *s);
+}
+
+static void limit_file_size(gpointer data) {
+  const struct rlimit lim = {(rlim_t) * (const gint64 *)data,
+                             (rlim_t) * (const gint64 *)data};
+  setrlimit(RLIMIT_FSIZE, &lim);
+  signal(SIGXFSZ, SIG_IGN); /* a write past the limit fails with EFBIG instead */
+}
+
+/* Appends what fd has to buf; FALSE at its end (or an error: a pty whose
+ * other side closed reads EIO). */
+static gboolean drain_fd(int fd, GByteArray *buf) {
+  guint8 block[65536];
+  for (;;) {
+    ssize_t n = read(fd, block, sizeof block);
+    if (n > 0) {
+      g_byte_array_append(buf, block, (guint)n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR)
+      continue;
+    return n < 0 && errno == EAGAIN;
+  }
+}
+
+/* Runs the CLI, collecting its stdout, stderr and the FIFO concurrently
+ * (a CLI writing into a full pipe must not wait on us), then reaps it with
+ * wait4 for its peak memory. */
+static Spawned spawn_cli(const char *const *args, const SpawnOpts *opts) {
+  static const SpawnOpts none = {0};
+  if (!opts)
+    opts = &none;
+  Spawned s = {.exit_code = -1, .out = g_byte_array_new(), .fifo = g_byte_array_new()};
+  GPtrArray *argv = g_ptr_array_new();
+  g_ptr_array_add(argv, (gpointer)cli_path);
+  for (int i = 0; args[i]; i++)
+    g_ptr_array_add(argv, (gpointer)args[i]);
+  g_ptr_array_add(argv, NULL);
+
+  int tty_master = -1, tty_slave = -1;
+  if (opts->stderr_tty) {
+    tty_master = posix_openpt(O_RDWR | O_NOCTTY);
+    if (tty_master >= 0 && grantpt(tty_master) == 0 && unlockpt(tty_master) == 0)
+      tty_slave = open(ptsname(tty_master), O_RDWR | O_NOCTTY);
+  }
+  /* Opened before the CLI, non-blocking: its open for writing then returns
+   * at once, and a FIFO no one writes to reads as empty. */
+  int fifo = opts->fifo ? open(opts->fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC) : -1;
+  GPid pid = 0;
+  int out_fd = -1, err_fd = -1;
+  GError *error = NULL;
+  gint64 limit = opts->fsize_limit;
+  gboolean started =
+      (!opts->stderr_tty || tty_slave >= 0) &&
+      g_spawn_async_with_pipes_and_fds(
+          opts->cwd, (const gchar *const *)argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+          limit > 0 ? limit_file_size : NULL, &limit, -1, -1, tty_slave, NULL, NULL, 0,
+          &pid, NULL, &out_fd, tty_slave >= 0 ? NULL : &err_fd, &error);
+  g_ptr_array_free(argv, TRUE);
+  if (tty_slave >= 0)
+    close(tty_slave); /* the master reads EIO once the CLI has closed its side */
+  if (!started) {
+    tap_diag("cannot run %s: %s", cli_path, error ? error->message : "no pty");
+    g_clear_error(&error);
+    if (fifo >= 0)
+      close(fifo);
+    if (tty_master >= 0)
+      close(tty_master);
+    s.err = g_strdup("");
+    return s;
+  }
+  if (tty_master >= 0)
+    err_fd = tty_master;
+  GByteArray *err = g_byte_array_new();
+  g_unix_set_fd_nonblocking(out_fd, TRUE, NULL);
+  g_unix_set_fd_nonblocking(err_fd, TRUE, NULL);
+  const gint64 deadline = g_get_monotonic_time() + 300 * G_TIME_SPAN_SECOND;
+  while (out_fd >= 0 || err_fd >= 0) {
+    struct pollfd p[3] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}, {fifo, POLLIN, 0}};
+    if (poll(p, 3, 200) < 0 && errno != EINTR)
+      break;
+    if (g_get_monotonic_time() > deadline) {
+      tap_diag("the CLI ran for 300 s: killed");
+      kill(pid, SIGKILL);
+      break;
+    }
+    if (p[0].revents && !drain_fd(out_fd, s.out)) {
+      close(out_fd);
+      out_fd = -1;
+    }
+    if (p[1].revents && !drain_fd(err_fd, err)) {
+      close(err_fd);
+      err_fd = -1;
+    }
+    /* POLLHUP only once a writer came and went: then the FIFO is done. */
+    if (fifo >= 0 && p[2].revents &&
+        (!drain_fd(fifo, s.fifo) ||
+         (opts->fifo_close_after && s.fifo->len >= opts->fifo_close_after))) {
+      close(fifo);
+      fifo = -1;
+    }
+  }
+  if (fifo >= 0) {
+    drain_fd(fifo, s.fifo);
+    close(fifo);
+  }
+  if (out_fd >= 0)
+    close(out_fd);
+  if (err_fd >= 0)
+    close(err_fd);
+  int status = 0;
+  struct rusage usage = {0};
+  if (wait4(pid, &status, 0, &usage) == pid && WIFEXITED(status))
+    s.exit_code = WEXITSTATUS(status);
+  g_spawn_close_pid(pid);
+  s.max_rss_kb = usage.ru_maxrss;
+  g_byte_array_append(err, (const guint8 *)"", 1);
+  s.err = (gchar *)g_byte_array_free(err, FALSE);
+  return s;
+}
+
+#define SPAWN(opts, ...) spawn_cli((const char *const[]){__VA_ARGS__, NULL}, opts)
+
+static GByteArray *file_bytes(const char *path) {
+  gchar *contents = NULL;
+  gsize len = 0;
+  if (!g_file_get_contents(path, &contents, &len, NULL))
+    return NULL;
+  GByteArray *b = g_byte_array_new_take((guint8 *)contents, len);
+  return b;
+}
+
+/* libsndfile stamps float WAV and AIFF files with the time of writing (in
+ * their PEAK chunk): two runs compare equal once it is zeroed. */
+static void zero_peak_time(GByteArray *b) {
+  for (guint i = 0; b && i + 16 <= MIN(b->len, 4096u); i++)
+    if (memcmp(b->data + i, "PEAK", 4) == 0) {
+      memset(b->data + i + 12, 0, 4);
+      return;
+    }
+}
+
+static gboolean same_bytes(GByteArray *a, GByteArray *b) {
+  zero_peak_time(a);
+  zero_peak_time(b);
+  return a && b && a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
+}
+
+static gboolean is_kind(const char *path, mode_t kind, gboolean follow) {
+  struct stat st;
+  return (follow ? stat(path, &st) : lstat(path, &st)) == 0 &&
+         (st.st_mode & S_IFMT) == kind;
 }
 
 /* ---- golden vectors ----------------------------------------------------- */
@@ -1048,6 +1234,270 @@ static void check_errors(void) {
   g_free(model);
 }
 
+/* ---- OUTPUT that is not a regular file ------------------------------------ */
+
+/* A 2->2 1d layer, k4 s2 p1, for the audio cases outside check_audio. */
+static gchar *write_stereo_model(const char *name) {
+  static float weight[2 * 2 * 4], bias[2] = {0.01f, -0.02f};
+  for (int i = 0; i < 16; i++)
+    weight[i] = 0.25f * (float)((i * 7) % 5 - 2);
+  const Tensor tensors[] = {{"weight", 3, {2, 2, 4}, weight}, {"bias", 1, {2}, bias}};
+  gchar *path = tmp_path(name);
+  write_safetensors(path, "{\"stride\":\"2\",\"padding\":\"1\"}", tensors, 2);
+  return path;
+}
+
+/* A random [n, 16, len] input for doc_1d. */
+static gchar *write_doc_input(const char *name, gint64 n, gint64 len) {
+  const gint64 shape[3] = {n, 16, len};
+  float *data = g_malloc(sizeof(float) * (gsize)(n * 16 * len));
+  fill_random(data, n * 16 * len);
+  gchar *path = tmp_path(name);
+  ct_npy_save_f32(path, shape, 3, data, NULL);
+  g_free(data);
+  return path;
+}
+
+static gboolean says(const char *err, int errnum) {
+  return strstr(err, g_strerror(errnum)) != NULL;
+}
+
+static gboolean link_reads(const char *link, const char *to) {
+  gchar *got = g_file_read_link(link, NULL);
+  gboolean same = got && strcmp(got, to) == 0;
+  g_free(got);
+  return same;
+}
+
+/* OUTPUT as /dev/full, through a symbolic link: the data must go into the
+ * device, which is full. The link goes first: a CLI that renamed over it
+ * would replace /dev/full itself, so that one is tried only if the link
+ * survived. */
+static void check_dev_full(const char *model, const char *in, const char *amodel,
+                           const char *wav) {
+  if (!is_kind("/dev/full", S_IFCHR, TRUE)) {
+    tap_ok(TRUE, "/dev/full # SKIP no /dev/full here");
+    return;
+  }
+  gboolean links_ok = TRUE;
+  const char *names[] = {"full-link.npy", "full-link.wav"};
+  for (int k = 0; k < 2; k++) {
+    gchar *link = tmp_path(names[k]);
+    symlink("/dev/full", link);
+    Spawned r = SPAWN(NULL, "apply", k ? amodel : model, k ? wav : in, link);
+    gboolean good = r.exit_code == 1 && one_error_line(r.err) && says(r.err, ENOSPC) &&
+                    is_kind(link, S_IFLNK, FALSE) && link_reads(link, "/dev/full") &&
+                    is_kind("/dev/full", S_IFCHR, FALSE);
+    tap_ok(good, "OUTPUT a link to /dev/full (%s): exit %d, %s, \"%s\"",
+           k ? "audio" : ".npy", r.exit_code,
+           is_kind(link, S_IFLNK, FALSE) ? "link kept" : "link REPLACED by a file",
+           g_strchomp(r.err));
+    links_ok = links_ok && good;
+    spawned_clear(&r);
+    g_unlink(link);
+    g_free(link);
+  }
+  for (int k = 0; k < 2; k++) {
+    if (!links_ok) {
+      tap_ok(FALSE, "OUTPUT /dev/full (%s): not tried, the CLI replaced a link to it",
+             k ? "audio" : ".npy");
+      continue;
+    }
+    Spawned r = SPAWN(NULL, "apply", k ? amodel : model, k ? wav : in, "/dev/full");
+    const gboolean good = r.exit_code == 1 && one_error_line(r.err) &&
+                          says(r.err, ENOSPC) && is_kind("/dev/full", S_IFCHR, FALSE);
+    tap_ok(good, "OUTPUT /dev/full (%s): exit %d, still a device, \"%s\"",
+           k ? "audio" : ".npy", r.exit_code, g_strchomp(r.err));
+    spawned_clear(&r);
+  }
+}
+
+static void check_output_kinds(void) {
+  gchar *model = golden_path("doc_1d.safetensors"), *in = golden_path("doc_1d.in.npy");
+  gchar *amodel = write_stereo_model("kinds.safetensors");
+  gchar *wav = tmp_path("kinds-in.wav");
+  float *planar = g_malloc(sizeof(float) * 2 * AUDIO_FRAMES);
+  write_stereo_wav(wav, planar);
+  g_free(planar);
+
+  /* What a regular OUTPUT receives, to compare every other kind with. */
+  gchar *ref_npy_path = tmp_path("kinds-ref.npy"),
+        *ref_wav_path = tmp_path("kinds-ref.wav");
+  Run r0 = RUN("apply", model, in, ref_npy_path);
+  Run r1 = RUN("apply", amodel, wav, ref_wav_path);
+  GByteArray *ref_npy = file_bytes(ref_npy_path), *ref_wav = file_bytes(ref_wav_path);
+  tap_ok(r0.exit_code == 0 && r1.exit_code == 0 && ref_npy && ref_wav,
+         "control: regular .npy and WAV outputs written");
+  run_clear(&r0);
+  run_clear(&r1);
+
+  check_dev_full(model, in, amodel, wav);
+
+  /* A FIFO: read back while the CLI writes, still a FIFO afterwards. WAV
+   * needs seeking, so it takes the other path (a spool). */
+  const char *fifo_names[] = {"out-fifo.npy", "out-fifo.wav"};
+  for (int k = 0; k < 2; k++) {
+    gchar *fifo = tmp_path(fifo_names[k]);
+    mkfifo(fifo, 0600);
+    SpawnOpts opts = {.fifo = fifo};
+    Spawned r = SPAWN(&opts, "apply", k ? amodel : model, k ? wav : in, fifo);
+    tap_ok(r.exit_code == 0 && same_bytes(r.fifo, k ? ref_wav : ref_npy) &&
+               is_kind(fifo, S_IFIFO, FALSE),
+           "OUTPUT a FIFO (%s): %u bytes read from it, equal to the regular file's, "
+           "%s%s%s",
+           k ? "WAV" : ".npy", r.fifo->len,
+           is_kind(fifo, S_IFIFO, FALSE) ? "still a FIFO" : "REPLACED by a file",
+           r.exit_code ? " -- " : "", r.err);
+    spawned_clear(&r);
+    g_unlink(fifo);
+    g_free(fifo);
+  }
+
+  /* "-": standard output (a pipe), the summary line on stderr instead, and
+   * no file named "-" made in the working directory. */
+  gchar *dash = tmp_path("-");
+  for (int k = 0; k < 2; k++) {
+    SpawnOpts opts = {.cwd = tmp_dir};
+    Spawned r = SPAWN(&opts, "apply", k ? amodel : model, k ? wav : in, "-");
+    tap_ok(r.exit_code == 0 && same_bytes(r.out, k ? ref_wav : ref_npy) &&
+               g_str_has_prefix(r.err, "applied ") && !file_exists(dash),
+           "OUTPUT - (%s): %u bytes on stdout, equal to the regular file's, summary on "
+           "stderr%s",
+           k ? "WAV" : ".npy", r.out->len, file_exists(dash) ? ", made a file '-'" : "");
+    spawned_clear(&r);
+    g_unlink(dash);
+  }
+  g_free(dash);
+
+  /* Symbolic links: the target gets the output, the link stays a link;
+   * the temporary file lives beside the target (no leftovers in either
+   * directory). A chain of links, and dangling ones: the target is made. */
+  gchar *sub = tmp_path("linked");
+  g_mkdir(sub, 0755);
+  gchar *target = g_build_filename(sub, "target.npy", NULL);
+  gchar *link = tmp_path("link.npy"), *chain = tmp_path("chain.npy");
+  g_file_set_contents(target, "old contents", -1, NULL);
+  symlink("linked/target.npy", link);
+  symlink("link.npy", chain);
+  const char *via[] = {link, chain};
+  for (int k = 0; k < 2; k++) {
+    Run r = RUN("apply", model, in, via[k]);
+    GByteArray *got = file_bytes(target);
+    tap_ok(r.exit_code == 0 && is_kind(link, S_IFLNK, FALSE) &&
+               is_kind(chain, S_IFLNK, FALSE) && link_reads(link, "linked/target.npy") &&
+               same_bytes(got, ref_npy) && count_prefixed(tmp_dir, ".") == 0 &&
+               count_prefixed(sub, ".") == 0,
+           "OUTPUT a %s: links kept, the target holds the output, no temporaries%s%s",
+           k ? "chain of two links" : "symbolic link", r.exit_code ? " -- " : "", r.err);
+    if (got)
+      g_byte_array_unref(got);
+    run_clear(&r);
+  }
+  const char *dangling[][3] = {{"dangle.npy", "linked/new.npy", "new.npy"},
+                               {"dangle.wav", "linked/new.wav", "new.wav"}};
+  for (int k = 0; k < 2; k++) {
+    gchar *d = tmp_path(dangling[k][0]);
+    gchar *made = g_build_filename(sub, dangling[k][2], NULL);
+    symlink(dangling[k][1], d);
+    Run r = RUN("apply", k ? amodel : model, k ? wav : in, d);
+    GByteArray *got = file_bytes(made);
+    tap_ok(r.exit_code == 0 && is_kind(d, S_IFLNK, FALSE) &&
+               link_reads(d, dangling[k][1]) && same_bytes(got, k ? ref_wav : ref_npy) &&
+               count_prefixed(sub, ".") == 0,
+           "OUTPUT a dangling link (%s): its target is made, the link kept%s%s",
+           k ? "WAV" : ".npy", r.exit_code ? " -- " : "", r.err);
+    if (got)
+      g_byte_array_unref(got);
+    run_clear(&r);
+    g_unlink(made);
+    g_unlink(d);
+    g_free(made);
+    g_free(d);
+  }
+
+  /* A write that fails part-way (past RLIMIT_FSIZE: EFBIG) leaves no
+   * partial regular file: none at OUTPUT or a link's target, an old file
+   * untouched, no temporary in either directory. */
+  static const char sentinel[] = "pre-existing output, must survive\n";
+  gchar *ptarget = g_build_filename(sub, "ptarget.npy", NULL);
+  gchar *plink = tmp_path("plink.npy"), *pdangle = tmp_path("pdangle.wav");
+  gchar *pnew = g_build_filename(sub, "pnew.wav", NULL);
+  gchar *pnpy = tmp_path("partial.npy"), *pwav = tmp_path("partial.wav");
+  symlink("linked/ptarget.npy", plink);
+  symlink("linked/pnew.wav", pdangle);
+  const struct {
+    const char *what, *out, *check; /* check: the file that must be as before */
+    gboolean audio, existed;
+  } partial[] = {
+      {"new .npy file", pnpy, pnpy, FALSE, FALSE},
+      {"existing .npy file", pnpy, pnpy, FALSE, TRUE},
+      {"new WAV file", pwav, pwav, TRUE, FALSE},
+      {"link to an existing file", plink, ptarget, FALSE, TRUE},
+      {"dangling link (WAV)", pdangle, pnew, TRUE, FALSE},
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(partial); i++) {
+    g_unlink(partial[i].check);
+    if (partial[i].existed)
+      g_file_set_contents(partial[i].check, sentinel, -1, NULL);
+    SpawnOpts opts = {.fsize_limit = 4096};
+    Spawned r = SPAWN(&opts, "apply", partial[i].audio ? amodel : model,
+                      partial[i].audio ? wav : in, partial[i].out);
+    gchar *contents = NULL;
+    gboolean kept = partial[i].existed
+                        ? g_file_get_contents(partial[i].check, &contents, NULL, NULL) &&
+                              strcmp(contents, sentinel) == 0
+                        : !file_exists(partial[i].check);
+    const gboolean good =
+        r.exit_code == 1 && one_error_line(r.err) && says(r.err, EFBIG) && kept &&
+        is_kind(plink, S_IFLNK, FALSE) && is_kind(pdangle, S_IFLNK, FALSE) &&
+        count_prefixed(tmp_dir, ".") == 0 && count_prefixed(sub, ".") == 0;
+    tap_ok(good, "write failing part-way, %s: exit %d, nothing partial left, \"%s\"",
+           partial[i].what, r.exit_code, g_strchomp(r.err));
+    g_free(contents);
+    spawned_clear(&r);
+    g_unlink(partial[i].check);
+  }
+  /* A FIFO whose reader goes away (EPIPE), with more output than the pipe
+   * holds: a one-line error, and still a FIFO. */
+  gchar *big = write_doc_input("kinds-big.npy", 20, 200); /* 1 MB of output */
+  gchar *pfifo = tmp_path("pfifo.npy");
+  mkfifo(pfifo, 0600);
+  SpawnOpts early = {.fifo = pfifo, .fifo_close_after = 1};
+  Spawned rp = SPAWN(&early, "apply", model, big, pfifo);
+  const gboolean epipe = rp.exit_code == 1 && one_error_line(rp.err) &&
+                         says(rp.err, EPIPE) && is_kind(pfifo, S_IFIFO, FALSE);
+  tap_ok(epipe, "OUTPUT a FIFO whose reader leaves: exit %d, %s, \"%s\"", rp.exit_code,
+         is_kind(pfifo, S_IFIFO, FALSE) ? "still a FIFO" : "REPLACED by a file",
+         g_strchomp(rp.err));
+  spawned_clear(&rp);
+  const gchar *const doomed[] = {pfifo,  big,  plink,   pdangle,      pnpy,
+                                 pwav,   pnew, ptarget, link,         chain,
+                                 target, wav,  amodel,  ref_npy_path, ref_wav_path};
+  for (gsize i = 0; i < G_N_ELEMENTS(doomed); i++)
+    g_unlink(doomed[i]);
+  g_rmdir(sub);
+  g_free(pfifo);
+  g_free(big);
+  g_free(plink);
+  g_free(pdangle);
+  g_free(pnpy);
+  g_free(pwav);
+  g_free(pnew);
+  g_free(ptarget);
+  g_free(link);
+  g_free(chain);
+  g_free(target);
+  g_free(sub);
+  g_byte_array_unref(ref_npy);
+  g_byte_array_unref(ref_wav);
+  g_free(ref_npy_path);
+  g_free(ref_wav_path);
+  g_free(wav);
+  g_free(amodel);
+  g_free(model);
+  g_free(in);
+}
+
 /* Options anywhere, both spellings, and an output that replaces a file. */
 static void check_option_syntax(void) {
   gchar *model = golden_path("override_2d.safetensors");
@@ -1080,8 +1530,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s CONVTRANSPOSE SOURCE_ROOT\n", argv[0]);
     return 2;
   }
-  cli_path = argv[1];
-  source_root = argv[2];
+  /* Absolute: some runs happen in another working directory. */
+  cli_path = g_canonicalize_filename(argv[1], NULL);
+  source_root = g_canonicalize_filename(argv[2], NULL);
   const char *seed = g_getenv("CT_TEST_SEED");
   if (seed)
     rng_state = g_ascii_strtoull(seed, NULL, 0) | 1;
@@ -1096,6 +1547,7 @@ int main(int argc, char **argv) {
   check_errors();
   check_option_syntax();
   check_audio();
+  check_output_kinds();
   check_golden();
   check_docs();
   if (!tap_ok(count_prefixed(tmp_dir, "") == 0, "temporary directory left empty")) {
