@@ -6,109 +6,106 @@
 
 G_DEFINE_QUARK(ct - audio - error - quark, ct_audio_error)
 
-/* Frames converted per libsndfile call: bounds the interleaved scratch. */
+/* Frames converted per libsndfile call: bounds the interleaved scratch, and
+ * keeps the encoders fed in the same blocks whatever the caller's chunks,
+ * so an output never depends on them. */
 enum { BLOCK_FRAMES = 4096 };
 
-void ct_audio_clear(CtAudio *audio) {
-  g_free(audio->data);
-  memset(audio, 0, sizeof *audio);
+/* An interleaved block of BLOCK_FRAMES frames, or NULL. */
+static float *block_new(gint channels) {
+  gsize count;
+  if (channels < 1 || !g_size_checked_mul(&count, BLOCK_FRAMES, (gsize)channels) ||
+      !g_size_checked_mul(&count, count, sizeof(float)))
+    return NULL;
+  return g_try_malloc(count);
 }
 
-/* Deinterleaves n frames into planar data at frame offset `at`. */
-static void deinterleave(const float *src, gint channels, gint64 n, float *data,
-                         gint64 chan_stride, gint64 at) {
-  for (gint c = 0; c < channels; c++) {
-    float *dst = data + c * chan_stride + at;
-    for (gint64 i = 0; i < n; i++)
-      dst[i] = src[i * channels + c];
-  }
-}
+/* ---- reading ------------------------------------------------------------ */
 
-static gboolean planar_bytes(gint channels, gint64 frames, gsize *bytes) {
-  gint64 count;
-  if (frames < 0 || __builtin_mul_overflow(frames, (gint64)channels, &count) ||
-      (guint64)count > G_MAXSIZE / sizeof(float))
-    return FALSE;
-  *bytes = (gsize)count * sizeof(float);
-  return TRUE;
-}
+struct CtAudioReader {
+  SNDFILE *sf;
+  gint channels;
+  gint64 frames, done; /* declared, delivered */
+  float *block;
+};
 
-gboolean ct_audio_read(const gchar *path, CtAudio *out, GError **error) {
-  memset(out, 0, sizeof *out);
-  SF_INFO info = {0};
-  SNDFILE *sf = sf_open(path, SFM_READ, &info);
+CtAudioReader *ct_audio_reader_open(const gchar *path, int fd, CtAudioInfo *info,
+                                    GError **error) {
+  memset(info, 0, sizeof *info);
+  SF_INFO sfi = {0};
+  SNDFILE *sf =
+      fd >= 0 ? sf_open_fd(fd, SFM_READ, &sfi, SF_FALSE) : sf_open(path, SFM_READ, &sfi);
   if (!sf) {
     g_set_error(error, CT_AUDIO_ERROR, CT_AUDIO_ERROR_READ,
                 "not an audio file libsndfile can read (%s)", sf_strerror(NULL));
-    return FALSE;
+    return NULL;
   }
-  if (info.channels < 1 || info.samplerate < 1) {
+  if (sfi.channels < 1 || sfi.samplerate < 1) {
     g_set_error(error, CT_AUDIO_ERROR, CT_AUDIO_ERROR_READ,
-                "audio file with %d channels at %d Hz", info.channels, info.samplerate);
+                "audio file with %d channels at %d Hz", sfi.channels, sfi.samplerate);
     sf_close(sf);
-    return FALSE;
+    return NULL;
   }
-  /* The declared length sizes the buffer; an unknown one (a pipe) or a file
-   * shorter than declared is handled by growing or trimming. */
-  gint64 cap = info.seekable && info.frames >= 0 && info.frames < SF_COUNT_MAX
-                   ? info.frames
-                   : BLOCK_FRAMES;
-  gsize bytes;
-  if (!planar_bytes(info.channels, cap, &bytes)) {
-    g_set_error(error, CT_AUDIO_ERROR, CT_AUDIO_ERROR_READ, "audio file too large");
-    sf_close(sf);
-    return FALSE;
-  }
-  float *data = g_try_malloc(bytes ? bytes : 1);
-  float *block = g_try_malloc(sizeof(float) * BLOCK_FRAMES * (gsize)info.channels);
-  gint64 frames = 0;
-  gboolean ok = data && block;
-  if (!ok)
+  /* A seekable file declares its length (streams were copied to one). */
+  if (!sfi.seekable || sfi.frames < 0 || sfi.frames >= SF_COUNT_MAX) {
     g_set_error(error, CT_AUDIO_ERROR, CT_AUDIO_ERROR_READ,
-                "out of memory for %" G_GINT64_FORMAT " frames", cap);
-  while (ok) {
-    sf_count_t got = sf_readf_float(sf, block, BLOCK_FRAMES);
-    if (got <= 0)
-      break;
-    if (frames + got > cap) {
-      gint64 new_cap = MAX(cap * 2, frames + got);
-      float *grown =
-          planar_bytes(info.channels, new_cap, &bytes) ? g_try_malloc(bytes) : NULL;
-      if (!grown) {
-        g_set_error(error, CT_AUDIO_ERROR, CT_AUDIO_ERROR_READ, "audio file too large");
-        ok = FALSE;
-        break;
-      }
-      for (gint c = 0; c < info.channels; c++)
-        memcpy(grown + c * new_cap, data + c * cap, (gsize)frames * sizeof(float));
-      g_free(data);
-      data = grown;
-      cap = new_cap;
-    }
-    deinterleave(block, info.channels, got, data, cap, frames);
-    frames += got;
+                "audio file of unknown length");
+    sf_close(sf);
+    return NULL;
   }
-  if (ok && sf_error(sf) != SF_ERR_NO_ERROR) {
-    g_set_error(error, CT_AUDIO_ERROR, CT_AUDIO_ERROR_READ, "reading failed: %s",
-                sf_strerror(sf));
-    ok = FALSE;
+  CtAudioReader *r = g_new0(CtAudioReader, 1);
+  r->sf = sf;
+  r->channels = sfi.channels;
+  r->frames = sfi.frames;
+  r->block = block_new(sfi.channels);
+  if (!r->block) {
+    g_set_error(error, CT_AUDIO_ERROR, CT_AUDIO_ERROR_READ, "out of memory");
+    ct_audio_reader_free(r);
+    return NULL;
   }
-  sf_close(sf);
-  g_free(block);
-  if (!ok) {
-    g_free(data);
-    return FALSE;
-  }
-  /* Close the gaps a short read left between channels. */
-  for (gint c = 1; c < info.channels && frames < cap; c++)
-    memmove(data + c * frames, data + c * cap, (gsize)frames * sizeof(float));
-  out->channels = info.channels;
-  out->rate = info.samplerate;
-  out->frames = frames;
-  out->format = info.format;
-  out->data = data;
-  return TRUE;
+  info->channels = sfi.channels;
+  info->rate = sfi.samplerate;
+  info->frames = sfi.frames;
+  info->format = sfi.format;
+  return r;
 }
+
+gint64 ct_audio_reader_read(CtAudioReader *r, float *dst, gint64 chan_stride, gint64 n,
+                            GError **error) {
+  gint64 got_total = 0;
+  while (got_total < n && r->done < r->frames) {
+    const sf_count_t want = MIN(MIN(n - got_total, r->frames - r->done), BLOCK_FRAMES);
+    const sf_count_t got = sf_readf_float(r->sf, r->block, want);
+    if (got <= 0) {
+      r->frames = r->done; /* shorter than declared: this is the end */
+      break;
+    }
+    for (gint c = 0; c < r->channels; c++) {
+      float *out = dst + c * chan_stride + got_total;
+      for (sf_count_t i = 0; i < got; i++)
+        out[i] = r->block[i * r->channels + c];
+    }
+    got_total += got;
+    r->done += got;
+  }
+  if (sf_error(r->sf) != SF_ERR_NO_ERROR) {
+    g_set_error(error, CT_AUDIO_ERROR, CT_AUDIO_ERROR_READ, "reading failed: %s",
+                sf_strerror(r->sf));
+    return -1;
+  }
+  return got_total;
+}
+
+void ct_audio_reader_free(CtAudioReader *r) {
+  if (!r)
+    return;
+  if (r->sf)
+    sf_close(r->sf);
+  g_free(r->block);
+  g_free(r);
+}
+
+/* ---- formats ------------------------------------------------------------ */
 
 static gboolean has_extension(const gchar *path, const gchar *ext) {
   gsize n = strlen(path), e = strlen(ext);
@@ -161,55 +158,117 @@ static gboolean needs_clipping(gint format) {
   }
 }
 
-gboolean ct_audio_write_fd(int fd, gint format, const float *data, gint64 chan_stride,
-                           gint channels, gint64 frames, gint rate, GError **error) {
-  gsize bytes;
-  if (channels < 1 || !planar_bytes(channels, frames, &bytes)) {
+/* ---- writing ------------------------------------------------------------ */
+
+struct CtAudioWriter {
+  SNDFILE *sf;
+  gint channels;
+  gboolean clip;
+  float *block;   /* interleaved */
+  gint64 filled;  /* frames in block */
+  gboolean ok;    /* no write has failed */
+  gchar *message; /* of the first failure */
+};
+
+/* libsndfile words some errors "Error : ..." or "System error : ...". */
+static const gchar *sndfile_message(SNDFILE *sf) {
+  const gchar *m = sf_strerror(sf);
+  static const char *const prefixes[] = {"Error : ", "System error : "};
+  for (gsize i = 0; i < G_N_ELEMENTS(prefixes); i++)
+    if (g_str_has_prefix(m, prefixes[i]))
+      return m + strlen(prefixes[i]);
+  return m;
+}
+
+CtAudioWriter *ct_audio_writer_open_fd(int fd, gint format, gint channels, gint rate,
+                                       gint64 frames, GError **error) {
+  gint64 bytes;
+  if (channels < 1 || frames < 0 ||
+      __builtin_mul_overflow(frames, (gint64)channels, &bytes) ||
+      __builtin_mul_overflow(bytes, (gint64)sizeof(float), &bytes)) {
     g_set_error(error, CT_AUDIO_ERROR, CT_AUDIO_ERROR_WRITE, "bad audio size");
-    return FALSE;
+    return NULL;
   }
   /* RIFF sizes are 32-bit: keep headroom for the header chunks. */
-  if ((format & SF_FORMAT_TYPEMASK) == SF_FORMAT_WAV && (guint64)bytes > 0xFFFF0000u)
+  if ((format & SF_FORMAT_TYPEMASK) == SF_FORMAT_WAV && bytes > 0xFFFF0000)
     format = SF_FORMAT_RF64 | (format & SF_FORMAT_SUBMASK);
   SF_INFO info = {.samplerate = rate, .channels = channels, .format = format};
   if (!sf_format_check(&info)) {
     g_set_error(error, CT_AUDIO_ERROR, CT_AUDIO_ERROR_WRITE,
                 "%s cannot hold %d channels at %d Hz", ct_audio_format_name(format),
                 channels, rate);
-    return FALSE;
+    return NULL;
   }
+  float *block = block_new(channels);
+  if (!block) {
+    g_set_error(error, CT_AUDIO_ERROR, CT_AUDIO_ERROR_WRITE, "out of memory");
+    return NULL;
+  }
+  /* Encoders check their limits (MP3 and Opus rates) when opened. */
   SNDFILE *sf = sf_open_fd(fd, SFM_WRITE, &info, SF_FALSE);
   if (!sf) {
-    g_set_error(error, CT_AUDIO_ERROR, CT_AUDIO_ERROR_WRITE, "cannot write %s: %s",
-                ct_audio_format_name(format), sf_strerror(NULL));
-    return FALSE;
+    g_set_error(error, CT_AUDIO_ERROR, CT_AUDIO_ERROR_WRITE,
+                "cannot write %s of %d channels at %d Hz: %s",
+                ct_audio_format_name(format), channels, rate, sndfile_message(NULL));
+    g_free(block);
+    return NULL;
   }
-  const gboolean clip = needs_clipping(format);
-  float *block = g_malloc(sizeof(float) * BLOCK_FRAMES * (gsize)channels);
-  gboolean ok = TRUE;
-  for (gint64 done = 0; ok && done < frames;) {
-    const gint64 n = MIN(frames - done, (gint64)BLOCK_FRAMES);
-    for (gint c = 0; c < channels; c++) {
+  CtAudioWriter *w = g_new0(CtAudioWriter, 1);
+  w->sf = sf;
+  w->channels = channels;
+  w->clip = needs_clipping(format);
+  w->block = block;
+  w->ok = TRUE;
+  return w;
+}
+
+static gboolean flush_block(CtAudioWriter *w) {
+  if (w->ok && w->filled > 0 &&
+      sf_writef_float(w->sf, w->block, w->filled) != w->filled) {
+    w->ok = FALSE;
+    w->message = g_strdup_printf("writing failed: %s", sndfile_message(w->sf));
+  }
+  w->filled = 0;
+  return w->ok;
+}
+
+gboolean ct_audio_writer_write(CtAudioWriter *w, const float *data, gint64 chan_stride,
+                               gint64 frames, GError **error) {
+  for (gint64 done = 0; w->ok && done < frames;) {
+    const gint64 n = MIN(frames - done, BLOCK_FRAMES - w->filled);
+    for (gint c = 0; c < w->channels; c++) {
       const float *src = data + c * chan_stride + done;
+      float *dst = w->block + w->filled * w->channels + c;
       for (gint64 i = 0; i < n; i++) {
         float v = src[i];
-        if (clip)
+        if (w->clip)
           v = v > 1.0f ? 1.0f : v < -1.0f ? -1.0f : v == v ? v : 0.0f; /* NaN: 0 */
-        block[i * channels + c] = v;
+        dst[i * w->channels] = v;
       }
     }
-    ok = sf_writef_float(sf, block, n) == n;
+    w->filled += n;
     done += n;
+    if (w->filled == BLOCK_FRAMES)
+      flush_block(w);
   }
-  g_free(block);
+  if (!w->ok)
+    g_set_error_literal(error, CT_AUDIO_ERROR, CT_AUDIO_ERROR_WRITE, w->message);
+  return w->ok;
+}
+
+gboolean ct_audio_writer_close(CtAudioWriter *w, GError **error) {
+  flush_block(w);
+  gboolean ok = w->ok;
   if (!ok)
-    g_set_error(error, CT_AUDIO_ERROR, CT_AUDIO_ERROR_WRITE, "writing failed: %s",
-                sf_strerror(sf));
+    g_set_error_literal(error, CT_AUDIO_ERROR, CT_AUDIO_ERROR_WRITE, w->message);
   /* Closing writes the final header sizes (and flushes encoders). */
-  if (sf_close(sf) != 0 && ok) {
+  if (sf_close(w->sf) != 0 && ok) {
     g_set_error(error, CT_AUDIO_ERROR, CT_AUDIO_ERROR_WRITE, "closing failed: %s",
-                sf_strerror(NULL));
+                sndfile_message(NULL));
     ok = FALSE;
   }
+  g_free(w->message);
+  g_free(w->block);
+  g_free(w);
   return ok;
 }

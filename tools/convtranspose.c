@@ -822,46 +822,226 @@ out:
   return ok;
 }
 
-static const float *audio_chunk(gpointer ctx, gint64 item, gint64 first, gint64 n,
-                                gint64 *chan_stride) {
-  const CtAudio *audio = ctx;
-  *chan_stride = audio->frames;
-  return audio->data + first;
+/* ---- apply to audio --------------------------------------------------- */
+
+/* A progress line on a terminal's stderr, redrawn when the percentage
+ * changes and erased at the end; nothing when stderr is a file or pipe. */
+typedef struct {
+  gboolean on;
+  gint64 total;
+  gint rate;
+  int shown, width;
+} Progress;
+
+static void progress_start(Progress *p, gint64 total, gint rate) {
+  *p = (Progress){.on = total > 0 && isatty(STDERR_FILENO),
+                  .total = total,
+                  .rate = rate,
+                  .shown = -1};
 }
 
+static void progress_show(Progress *p, gint64 done) {
+  if (!p->on)
+    return;
+  const int percent = (int)((double)done / (double)p->total * 100.0);
+  if (percent == p->shown)
+    return;
+  p->shown = percent;
+  const int n = fprintf(stderr, "\r%3d%% (%.1f of %.1f s of audio)", percent,
+                        (double)done / p->rate, (double)p->total / p->rate);
+  p->width = MAX(p->width, n - 1);
+}
+
+static void progress_clear(Progress *p) {
+  if (p->on && p->width > 0)
+    fprintf(stderr, "\r%*s\r", p->width, "");
+  p->width = 0;
+}
+
+/* Where an audio apply's samples go: an audio file, or a [Cout, L] .npy
+ * array whose channels are written each at its place, block by block. */
+typedef struct {
+  const gchar *name;
+  CtAudioWriter *audio;
+  FILE *npy; /* over the output's (seekable) fd */
+  gint64 channels;
+  gint64 npy_data, npy_len; /* offset of the data, L in the header */
+  gint64 written;           /* steps so far */
+} AudioSink;
+
+static gboolean sink_write(AudioSink *s, const float *data, gint64 chan_stride, gint64 n,
+                           GError **error) {
+  if (s->audio) {
+    if (!ct_audio_writer_write(s->audio, data, chan_stride, n, error)) {
+      g_prefix_error(error, "%s: ", s->name);
+      return FALSE;
+    }
+  } else {
+    /* In bounds: the data's size (npy_len * channels floats after npy_data)
+     * was checked, and written + n <= npy_len. */
+    for (gint64 c = 0; c < s->channels; c++) {
+      const gint64 at =
+          s->npy_data + (c * s->npy_len + s->written) * (gint64)sizeof(float);
+      if (fseeko(s->npy, (off_t)at, SEEK_SET) != 0)
+        return errno_failed(error, errno, "write failed", s->name);
+      if (!ct_npy_write_f32_data(s->npy, data + c * chan_stride, (gsize)n, error)) {
+        g_prefix_error(error, "%s: ", s->name);
+        return FALSE;
+      }
+    }
+  }
+  s->written += n;
+  return TRUE;
+}
+
+/* Copies n bytes within fd from src to dst <= src, front to back, so that
+ * a block is read before anything overwrites it. */
+static gboolean move_down(int fd, off_t src, off_t dst, gint64 n, guint8 *buf,
+                          gsize buf_size) {
+  while (n > 0) {
+    const gsize len = (gsize)MIN(n, (gint64)buf_size);
+    ssize_t done = pread(fd, buf, len, src);
+    if (done == (ssize_t)len)
+      done = pwrite(fd, buf, len, dst);
+    if (done != (ssize_t)len) {
+      if (done >= 0)
+        errno = EIO; /* short */
+      return FALSE;
+    }
+    src += (off_t)len;
+    dst += (off_t)len;
+    n -= (gint64)len;
+  }
+  return TRUE;
+}
+
+/* The input ended before the length its header declared: the array
+ * becomes [Cout, len], each channel moved down to its place (the new
+ * header is no longer than the old one), the file cut after the last. */
+static gboolean sink_shrink_npy(AudioSink *s, int fd, gint64 len, GError **error) {
+  if (fflush(s->npy) != 0)
+    return errno_failed(error, errno, "write failed", s->name);
+  const gint64 shape[2] = {s->channels, len};
+  gsize header_len;
+  guint8 *header = ct_npy_header_f32(shape, 2, &header_len, error);
+  if (!header) {
+    g_prefix_error(error, "%s: ", s->name);
+    return FALSE;
+  }
+  enum { MOVE_BYTES = 1 << 16 };
+  guint8 *buf = g_malloc(MOVE_BYTES);
+  const gint64 f = (gint64)sizeof(float);
+  gboolean ok = TRUE;
+  for (gint64 c = 0; ok && c < s->channels; c++)
+    ok = move_down(fd, (off_t)(s->npy_data + c * s->npy_len * f),
+                   (off_t)((gint64)header_len + c * len * f), len * f, buf, MOVE_BYTES);
+  ok = ok && pwrite(fd, header, header_len, 0) == (ssize_t)header_len &&
+       ftruncate(fd, (off_t)((gint64)header_len + s->channels * len * f)) == 0;
+  if (!ok)
+    errno_failed(error, errno, "write failed", s->name);
+  g_free(buf);
+  g_free(header);
+  return ok;
+}
+
+/* Pipes and devices have no length and cannot be read twice: their bytes
+ * go to an unnamed temporary file first. Returns it, or -1. */
+static int copy_input(const gchar *path, GError **error) {
+  int in = g_open(path, O_RDONLY | O_CLOEXEC, 0);
+  if (in < 0) {
+    errno_failed(error, errno, "cannot open INPUT", path);
+    return -1;
+  }
+  int fd = anonymous_temp(path, error);
+  enum { COPY_BYTES = 1 << 20 };
+  guint8 *buf = g_malloc(COPY_BYTES);
+  gboolean ok = fd >= 0;
+  while (ok) {
+    ssize_t n = read(in, buf, COPY_BYTES);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      ok = errno_failed(error, errno, "cannot read INPUT", path);
+    else if (n == 0)
+      break;
+    else if (!write_all(fd, buf, (gsize)n))
+      ok = errno_failed(error, errno, "cannot copy INPUT to a temporary file", path);
+  }
+  g_free(buf);
+  close(in);
+  if (ok && lseek(fd, 0, SEEK_SET) != 0)
+    ok = errno_failed(error, errno, "cannot read back INPUT's copy", path);
+  if (!ok && fd >= 0) {
+    close(fd);
+    fd = -1;
+  }
+  return fd;
+}
+
+/* Makes room for n steps of channels planar floats in *buf (capacity *cap
+ * steps per channel, the channel stride). */
+static gboolean ensure_steps(float **buf, gint64 *cap, gint64 channels, gint64 n,
+                             const gchar *what, GError **error) {
+  if (n <= *cap)
+    return TRUE;
+  gint64 count;
+  if (!ct_mul_i64(channels, n, &count))
+    return failed(error, "the %s is too large", what);
+  float *grown = alloc_floats(count, what, error);
+  if (!grown)
+    return FALSE;
+  g_free(*buf);
+  *buf = grown;
+  *cap = n;
+  return TRUE;
+}
+
+/* Streams the file through the layer one --chunk block at a time: read,
+ * push, write what the push emitted; memory does not grow with the file. */
 static gboolean apply_audio(const ApplyJob *job, Output *output, GError **error) {
   const ct_params *params = job->params;
   if (params->rank != 1)
     return failed(
         error, "%s: audio input needs a 1d layer, this layer is %dd (use a .npy INPUT)",
         job->input, params->rank);
-  CtAudio audio;
+  struct stat st;
+  int copy = -1;
+  if (stat(job->input, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode) &&
+      (copy = copy_input(job->input, error)) < 0)
+    return FALSE;
+  CtAudioInfo info;
   GError *local = NULL;
-  if (!ct_audio_read(job->input, &audio, &local)) {
+  CtAudioReader *reader = ct_audio_reader_open(job->input, copy, &info, &local);
+  if (!reader) {
     failed(error, "%s: %s", job->input, local->message);
     g_error_free(local);
+    if (copy >= 0)
+      close(copy);
     return FALSE;
   }
   gboolean ok = FALSE;
   ct_stream *stream = NULL;
-  float *out = NULL;
-  const gint64 in_len = audio.frames;
-  int64_t out_len = 0, out_count;
-  gint64 out_rate;
+  float *in = NULL, *out = NULL;
+  gint64 in_cap = 0, out_cap = 0;
+  AudioSink sink = {.name = job->output, .channels = params->out_channels};
+  Progress progress = {0};
+  const gint64 declared = info.frames;
+  int64_t out_len = 0;
+  gint64 out_rate, in_len = 0;
   char msg[256];
 
-  if (audio.channels != params->in_channels) {
+  if (info.channels != params->in_channels) {
     failed(error, "%s: has %d channels, the layer takes %lld (in_channels)", job->input,
-           audio.channels, (long long)params->in_channels);
+           info.channels, (long long)params->in_channels);
     goto out;
   }
-  if (!ct_mul_i64(audio.rate, params->stride[0], &out_rate) || out_rate > G_MAXINT) {
-    failed(error, "%s: output rate %d Hz x %lld is too high", job->input, audio.rate,
+  if (!ct_mul_i64(info.rate, params->stride[0], &out_rate) || out_rate > G_MAXINT) {
+    failed(error, "%s: output rate %d Hz x %lld is too high", job->input, info.rate,
            (long long)params->stride[0]);
     goto out;
   }
-  if (ct_output_shape(params, &in_len, &out_len, msg, sizeof msg) != CT_OK) {
-    failed(error, "%s: %" G_GINT64_FORMAT " frames: %s", job->input, in_len, msg);
+  if (ct_output_shape(params, &declared, &out_len, msg, sizeof msg) != CT_OK) {
+    failed(error, "%s: %" G_GINT64_FORMAT " frames: %s", job->input, declared, msg);
     goto out;
   }
   stream = new_stream(job, NULL, msg, sizeof msg);
@@ -869,9 +1049,6 @@ static gboolean apply_audio(const ApplyJob *job, Output *output, GError **error)
     failed(error, "%s: %s", job->input, msg);
     goto out;
   }
-  if (!ct_mul_i64(params->out_channels, out_len, &out_count) ||
-      !(out = alloc_floats(out_count, "output", error)))
-    goto out;
   /* libsndfile's own limit; a .npy OUTPUT has none. */
   if (!job->to_npy && params->out_channels > 1024) {
     failed(error,
@@ -880,45 +1057,139 @@ static gboolean apply_audio(const ApplyJob *job, Output *output, GError **error)
            job->output, (long long)params->out_channels);
     goto out;
   }
-  /* Audio writers seek (headers are completed at the end): a stream OUTPUT
-   * gets a spool. */
+  const gint64 chunk = MIN(job->chunk, declared);
+  if (!ensure_steps(&in, &in_cap, params->in_channels, chunk, "input block", error))
+    goto out;
+
+  /* Both writers seek (audio headers are completed at the end; channels of
+   * an array lie apart): a stream OUTPUT gets a spool. The writer opens
+   * before anything is computed, so an encoder's refusal comes first. */
   if (!output_open(output, TRUE, error))
     goto out;
-  if (!stream_signal(stream, audio_chunk, &audio, 0, in_len, MIN(job->chunk, in_len), out,
-                     out_len, error))
-    goto out;
   if (job->to_npy) {
-    FILE *f = output_file(output, error);
-    if (!f)
-      goto out;
     const gint64 shape[2] = {params->out_channels, out_len};
     gsize header_len;
-    ok = write_npy_header(f, job->output, shape, 2, &header_len, error);
-    if (ok && !ct_npy_write_f32_data(f, out, (gsize)out_count, error)) {
-      g_prefix_error(error, "%s: ", job->output);
-      ok = FALSE;
+    gint64 data_bytes, end;
+    if (!ct_mul_i64(params->out_channels, out_len, &data_bytes) ||
+        !ct_mul_i64(data_bytes, sizeof(float), &data_bytes)) {
+      failed(error, "%s: the output is too large", job->output);
+      goto out;
     }
-    ok = close_file(f, job->output, ok, error);
+    if (!(sink.npy = output_file(output, error)) ||
+        !write_npy_header(sink.npy, job->output, shape, 2, &header_len, error))
+      goto out;
+    if (!ct_add_i64((gint64)header_len, data_bytes, &end)) {
+      failed(error, "%s: the output is too large", job->output);
+      goto out;
+    }
+    sink.npy_data = (gint64)header_len;
+    sink.npy_len = out_len;
   } else {
-    ok = ct_audio_write_fd(output->fd, job->audio_format, out, out_len,
-                           (gint)params->out_channels, out_len, (gint)out_rate, error);
+    sink.audio =
+        ct_audio_writer_open_fd(output->fd, job->audio_format, (gint)params->out_channels,
+                                (gint)out_rate, out_len, error);
+    if (!sink.audio) {
+      g_prefix_error(error, "%s: ", job->output);
+      goto out;
+    }
+  }
+
+  progress_start(&progress, declared, info.rate);
+  gint64 n_out = 0;
+  for (;;) {
+    const gint64 n = ct_audio_reader_read(reader, in, in_cap, chunk, &local);
+    if (n < 0) {
+      failed(error, "%s: %s", job->input, local->message);
+      g_error_free(local);
+      goto out;
+    }
+    if (n == 0)
+      break;
+    in_len += n;
+    const gint64 expect = ct_stream_push_out_steps(stream, n);
+    if (expect < 0 || expect > out_len - sink.written) {
+      failed(error,
+             "internal error: the stream would emit %" G_GINT64_FORMAT
+             " steps past the output length",
+             expect);
+      goto out;
+    }
+    /* At least one step: push never gets a NULL buffer. */
+    if (!ensure_steps(&out, &out_cap, params->out_channels, MAX(expect, 1),
+                      "output block", error))
+      goto out;
+    ct_status status = ct_stream_push(stream, in, in_cap, n, out, out_cap, &n_out);
+    if (status != CT_OK) {
+      failed(error, "%s", status == CT_ERR_NOMEM ? "out of memory" : "streaming failed");
+      goto out;
+    }
+    if (!sink_write(&sink, out, out_cap, n_out, error))
+      goto out;
+    progress_show(&progress, in_len);
+  }
+  /* A file shorter than declared ends early; is it still long enough? */
+  if (in_len != declared &&
+      ct_output_shape(params, &in_len, &out_len, msg, sizeof msg) != CT_OK) {
+    failed(error,
+           "%s: %" G_GINT64_FORMAT " frames (of %" G_GINT64_FORMAT " declared): %s",
+           job->input, in_len, declared, msg);
+    goto out;
+  }
+  const gint64 tail = ct_stream_finish_out_steps(stream);
+  if (tail < 0 || tail > out_len - sink.written) {
+    failed(error, "internal error: the stream tail exceeds the output length");
+    goto out;
+  }
+  if (!ensure_steps(&out, &out_cap, params->out_channels, MAX(tail, 1), "output block",
+                    error))
+    goto out;
+  if (ct_stream_finish(stream, out, out_cap, &n_out) != CT_OK) {
+    failed(error, "streaming failed");
+    goto out;
+  }
+  if (!sink_write(&sink, out, out_cap, n_out, error))
+    goto out;
+  if (sink.written != out_len) {
+    failed(error,
+           "internal error: the stream emitted %" G_GINT64_FORMAT
+           " steps, expected %" G_GINT64_FORMAT,
+           sink.written, (gint64)out_len);
+    goto out;
+  }
+  progress_clear(&progress);
+  if (sink.audio) {
+    ok = ct_audio_writer_close(sink.audio, error);
+    sink.audio = NULL;
     if (!ok)
       g_prefix_error(error, "%s: ", job->output);
+    ok = output_finish(output, ok, error);
+  } else {
+    ok = out_len == sink.npy_len || sink_shrink_npy(&sink, output->fd, out_len, error);
+    ok = close_file(sink.npy, job->output, ok, error);
+    sink.npy = NULL;
+    ok = output_finish(output, ok, error);
   }
-  ok = output_finish(output, ok, error);
   if (ok)
     fprintf(summary_stream(output),
             "applied 1d layer %lld->%lld (stride %lld) to %s: %d x %" G_GINT64_FORMAT
             " @ %d Hz -> %lld x %lld @ %" G_GINT64_FORMAT " Hz, wrote %s\n",
             (long long)params->in_channels, (long long)params->out_channels,
-            (long long)params->stride[0], job->input, audio.channels, in_len, audio.rate,
+            (long long)params->stride[0], job->input, info.channels, in_len, info.rate,
             (long long)params->out_channels, (long long)out_len, out_rate, job->output);
 
 out:
+  progress_clear(&progress);
+  if (sink.audio)
+    ct_audio_writer_close(sink.audio, NULL);
+  if (sink.npy)
+    fclose(sink.npy);
   output_discard(output);
+  g_free(in);
   g_free(out);
   ct_stream_free(stream);
-  ct_audio_clear(&audio);
+  ct_audio_reader_free(reader);
+  if (copy >= 0)
+    close(copy);
   return ok;
 }
 

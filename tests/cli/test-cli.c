@@ -1498,6 +1498,248 @@ static void check_output_kinds(void) {
   g_free(in);
 }
 
+/* Writes bytes into a FIFO once a reader has opened it (within a minute). */
+typedef struct {
+  const char *path;
+  GByteArray *bytes;
+} FifoFeed;
+
+static gpointer feed_fifo(gpointer data) {
+  const FifoFeed *feed = data;
+  int fd = -1;
+  for (int tries = 0; fd < 0 && tries < 6000; tries++) {
+    fd = open(feed->path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+      g_usleep(10000); /* ENXIO: no reader yet */
+  }
+  if (fd >= 0) {
+    g_unix_set_fd_nonblocking(fd, FALSE, NULL);
+    gsize done = 0;
+    while (done < feed->bytes->len) {
+      ssize_t n = write(fd, feed->bytes->data + done, feed->bytes->len - done);
+      if (n <= 0)
+        break;
+      done += (gsize)n;
+    }
+    close(fd);
+  }
+  return NULL;
+}
+
+/* ---- audio in blocks ------------------------------------------------------- */
+
+/* A 1->1 1d layer, k4 s2 p1 (L_out = 2L). */
+static gchar *write_mono_model(const char *name) {
+  static const float weight[4] = {0.25f, -0.5f, 0.75f, 0.125f}, bias[1] = {0.01f};
+  const Tensor tensors[] = {{"weight", 3, {1, 1, 4}, weight}, {"bias", 1, {1}, bias}};
+  gchar *path = tmp_path(name);
+  write_safetensors(path, "{\"stride\":\"2\",\"padding\":\"1\"}", tensors, 2);
+  return path;
+}
+
+/* frames of 16-bit mono at 8 kHz, written a block at a time. */
+static gboolean write_mono_wav(const char *path, gint64 frames, int format) {
+  SF_INFO info = {.samplerate = 8000, .channels = 1, .format = format};
+  SNDFILE *sf = sf_open(path, SFM_WRITE, &info);
+  if (!sf)
+    return FALSE;
+  float block[4096];
+  gboolean ok = TRUE;
+  for (gint64 done = 0; ok && done < frames;) {
+    const gint64 n = MIN(frames - done, 4096);
+    for (gint64 i = 0; i < n; i++)
+      block[i] = 0.5f * sinf((float)(done + i) * 0.05f) + 0.1f * rng_float();
+    ok = sf_writef_float(sf, block, n) == n;
+    done += n;
+  }
+  return sf_close(sf) == 0 && ok;
+}
+
+/* Peak memory does not grow with the file: 20 minutes and 1 minute of
+ * 8 kHz mono (in 16-bit WAV, out 32-bit float at 16 kHz). Holding the
+ * signal in memory, as the CLI once did, costs the long file 110 MB more. */
+static void check_bounded_memory(const char *model) {
+  const gint64 minutes[2] = {1, 20};
+  long rss[2] = {0, 0};
+  gboolean ran = TRUE;
+  for (int k = 0; k < 2; k++) {
+    gchar *in = tmp_path("long.wav"), *out = tmp_path("long-out.wav");
+    const gint64 frames = minutes[k] * 60 * 8000;
+    gboolean wrote = write_mono_wav(in, frames, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+    Spawned r = SPAWN(NULL, "apply", model, in, out);
+    SF_INFO info = {0};
+    SNDFILE *sf = sf_open(out, SFM_READ, &info);
+    if (sf)
+      sf_close(sf);
+    gboolean good = wrote && r.exit_code == 0 && sf && info.frames == 2 * frames;
+    tap_ok(good,
+           "%" G_GINT64_FORMAT " min of audio: %lld frames out, peak RSS %ld KB%s%s",
+           minutes[k], (long long)info.frames, r.max_rss_kb, r.exit_code ? " -- " : "",
+           r.err);
+    ran = ran && good;
+    rss[k] = r.max_rss_kb;
+    spawned_clear(&r);
+    g_unlink(in);
+    g_unlink(out);
+    g_free(in);
+    g_free(out);
+  }
+  tap_ok(ran && rss[1] < rss[0] + 16 * 1024,
+         "peak RSS independent of length: 20 min %ld KB, 1 min %ld KB (bound: +16 MB)",
+         rss[1], rss[0]);
+}
+
+static void check_audio_stream(void) {
+  gchar *model = write_mono_model("mono.safetensors");
+  check_bounded_memory(model);
+
+  /* Every --chunk gives the same bytes, whatever the format, and the
+   * samples of the one-shot forward. */
+  gchar *smodel = write_stereo_model("blocks.safetensors");
+  gchar *wav = tmp_path("blocks-in.wav");
+  float *input = g_malloc(sizeof(float) * 2 * AUDIO_FRAMES);
+  write_stereo_wav(wav, input);
+  ct_layer *layer = load_model(smodel, NULL);
+  const gint64 in_len = AUDIO_FRAMES, out_len = 2 * AUDIO_FRAMES;
+  float *expect = g_malloc(sizeof(float) * 2 * (gsize)out_len);
+  tap_ok(layer && ct_forward(layer, &in_len, input, expect, NULL, 0) == CT_OK,
+         "one-shot forward of the block test's input");
+  const char *outs[] = {"blocks.wav", "blocks.flac", "blocks.npy"};
+  const char *chunks[] = {NULL, "1", "7", "4096", "4097", "100000"};
+  GByteArray *first[3] = {NULL, NULL, NULL};
+  for (gsize o = 0; o < G_N_ELEMENTS(outs); o++) {
+    gchar *out = tmp_path(outs[o]);
+    GString *bad = g_string_new(NULL);
+    for (gsize c = 0; c < G_N_ELEMENTS(chunks); c++) {
+      Run r = chunks[c] ? RUN("apply", smodel, wav, out, "--chunk", chunks[c])
+                        : RUN("apply", smodel, wav, out);
+      GByteArray *got = r.exit_code == 0 ? file_bytes(out) : NULL;
+      if (c == 0)
+        first[o] = got;
+      else if (!same_bytes(got, first[o]))
+        g_string_append_printf(bad, " --chunk %s", chunks[c]);
+      if (c > 0 && got)
+        g_byte_array_unref(got);
+      run_clear(&r);
+    }
+    tap_ok(first[o] && bad->len == 0,
+           "%s: --chunk 1, 7, 4096, 4097, 100000 byte-identical to the default%s%s",
+           outs[o], bad->len ? ": differ:" : "", bad->str);
+    g_string_free(bad, TRUE);
+    g_unlink(out);
+    g_free(out);
+  }
+  gchar *wav_out = tmp_path("blocks.wav");
+  g_file_set_contents(wav_out, first[0] ? (const gchar *)first[0]->data : "",
+                      first[0] ? first[0]->len : 0, NULL);
+  SF_INFO info;
+  float *got = read_audio(wav_out, &info);
+  tap_ok(got && info.frames == out_len &&
+             memcmp(got, expect, sizeof(float) * 2 * (gsize)out_len) == 0,
+         "WAV output bitwise equal to the one-shot forward");
+  g_free(got);
+  g_unlink(wav_out);
+  g_free(wav_out);
+  for (int o = 0; o < 3; o++)
+    if (first[o])
+      g_byte_array_unref(first[o]);
+
+  /* A file shorter than its header says (a FLAC whose STREAMINFO claims
+   * twice its samples) gives what the samples it holds give. */
+  gchar *honest = tmp_path("short-honest.flac"), *liar = tmp_path("short-liar.flac");
+  write_mono_wav(honest, 10000, SF_FORMAT_FLAC | SF_FORMAT_PCM_16);
+  GByteArray *flac = file_bytes(honest);
+  gboolean patched = flac && flac->len > 26 && memcmp(flac->data, "fLaC", 4) == 0;
+  if (patched) { /* total samples: the low 32 of 36 bits at bytes 22..25 */
+    const guint32 total = 20000;
+    for (int i = 0; i < 4; i++)
+      flac->data[22 + i] = (guint8)(total >> (24 - 8 * i));
+    patched = g_file_set_contents(liar, (const gchar *)flac->data, flac->len, NULL);
+  }
+  SF_INFO liar_info = {0};
+  SNDFILE *sf = patched ? sf_open(liar, SFM_READ, &liar_info) : NULL;
+  if (sf)
+    sf_close(sf);
+  tap_ok(sf && liar_info.frames == 20000, "a FLAC declaring 20000 of its 10000 frames");
+  for (int k = 0; k < 2; k++) {
+    gchar *a = tmp_path(k ? "short-a.wav" : "short-a.npy");
+    gchar *b = tmp_path(k ? "short-b.wav" : "short-b.npy");
+    Run ra = RUN("apply", model, honest, a), rb = RUN("apply", model, liar, b);
+    GByteArray *ga = file_bytes(a), *gb = file_bytes(b);
+    tap_ok(ra.exit_code == 0 && rb.exit_code == 0 && same_bytes(ga, gb) &&
+               strstr(rb.out, "1 x 10000 @ 8000 Hz -> 1 x 20000 @ 16000 Hz"),
+           "short input, %s OUTPUT: the output of its 10000 frames%s%s",
+           k ? "WAV" : ".npy", rb.exit_code ? " -- " : "", rb.err);
+    if (ga)
+      g_byte_array_unref(ga);
+    if (gb)
+      g_byte_array_unref(gb);
+    run_clear(&ra);
+    run_clear(&rb);
+    g_unlink(a);
+    g_unlink(b);
+    g_free(a);
+    g_free(b);
+  }
+  if (flac)
+    g_byte_array_unref(flac);
+
+  /* An INPUT that is a FIFO (no length, read once): the same output. */
+  gchar *fifo_in = tmp_path("in-fifo.flac"), *from_fifo = tmp_path("from-fifo.npy");
+  gchar *from_file = tmp_path("from-file.npy");
+  mkfifo(fifo_in, 0600);
+  GByteArray *in_bytes = file_bytes(honest);
+  GThread *feeder = g_thread_new("feeder", feed_fifo, &(FifoFeed){fifo_in, in_bytes});
+  Run rf = RUN("apply", model, fifo_in, from_fifo);
+  g_thread_join(feeder);
+  Run rr = RUN("apply", model, honest, from_file);
+  GByteArray *gf = file_bytes(from_fifo), *gr = file_bytes(from_file);
+  tap_ok(rf.exit_code == 0 && same_bytes(gf, gr), "INPUT a FIFO: the same output%s%s",
+         rf.exit_code ? " -- " : "", rf.err);
+  run_clear(&rf);
+  run_clear(&rr);
+  if (gf)
+    g_byte_array_unref(gf);
+  if (gr)
+    g_byte_array_unref(gr);
+  g_byte_array_unref(in_bytes);
+  g_unlink(fifo_in);
+  g_unlink(from_fifo);
+  g_unlink(from_file);
+  g_free(fifo_in);
+  g_free(from_fifo);
+  g_free(from_file);
+
+  /* A progress line on a terminal (and none elsewhere, see check_audio). */
+  gchar *prog_out = tmp_path("progress.wav"), *prog_in = tmp_path("progress-in.wav");
+  write_mono_wav(prog_in, 8000 * 60, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  SpawnOpts tty = {.stderr_tty = TRUE};
+  Spawned rp = SPAWN(&tty, "apply", model, prog_in, prog_out);
+  const gsize elen = strlen(rp.err);
+  tap_ok(rp.exit_code == 0 && strstr(rp.err, "\r100% (60.0 of 60.0 s of audio)") &&
+             elen > 1 && rp.err[elen - 1] == '\r' && rp.err[elen - 2] == ' ',
+         "stderr a terminal: a progress line, erased at the end");
+  spawned_clear(&rp);
+  g_unlink(prog_in);
+  g_unlink(prog_out);
+  g_free(prog_in);
+  g_free(prog_out);
+
+  g_unlink(honest);
+  g_unlink(liar);
+  g_free(honest);
+  g_free(liar);
+  g_free(expect);
+  ct_layer_free(layer);
+  g_free(input);
+  g_unlink(wav);
+  g_free(wav);
+  g_unlink(smodel);
+  g_free(smodel);
+  g_unlink(model);
+  g_free(model);
+}
+
 /* Options anywhere, both spellings, and an output that replaces a file. */
 static void check_option_syntax(void) {
   gchar *model = golden_path("override_2d.safetensors");
@@ -1548,6 +1790,7 @@ int main(int argc, char **argv) {
   check_option_syntax();
   check_audio();
   check_output_kinds();
+  check_audio_stream();
   check_golden();
   check_docs();
   if (!tap_ok(count_prefixed(tmp_dir, "") == 0, "temporary directory left empty")) {
