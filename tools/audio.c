@@ -11,6 +11,15 @@ G_DEFINE_QUARK(ct - audio - error - quark, ct_audio_error)
  * so an output never depends on them. */
 enum { BLOCK_FRAMES = 4096 };
 
+/* libsndfile 1.1's SF_FORMAT_MPEG and SF_FORMAT_MPEG_LAYER_III and 1.0.29's
+ * SF_FORMAT_OPUS, spelt out so that older headers still build; whether this
+ * library has them is asked at run time. */
+enum {
+  CT_SF_FORMAT_MPEG = 0x230000,
+  CT_SF_FORMAT_MPEG_LAYER_III = 0x0082,
+  CT_SF_FORMAT_OPUS = 0x0064,
+};
+
 /* An interleaved block of BLOCK_FRAMES frames, or NULL. */
 static float *block_new(gint channels) {
   gsize count;
@@ -107,51 +116,98 @@ void ct_audio_reader_free(CtAudioReader *r) {
 
 /* ---- formats ------------------------------------------------------------ */
 
-static gboolean has_extension(const gchar *path, const gchar *ext) {
-  gsize n = strlen(path), e = strlen(ext);
-  return n > e && path[n - e - 1] == '.' && g_ascii_strcasecmp(path + n - e, ext) == 0;
+typedef struct {
+  const char *ext;
+  gint format;
+  const char *name;
+} OutputFormat;
+
+/* Float wherever the container holds it, so nothing is lost; FLAC 24-bit,
+ * its best. One extension per line; the first line of a format names it. */
+static const OutputFormat output_formats[] = {
+    {"wav", SF_FORMAT_WAV | SF_FORMAT_FLOAT, "WAV float"},
+    {"w64", SF_FORMAT_W64 | SF_FORMAT_FLOAT, "W64 float"},
+    {"rf64", SF_FORMAT_RF64 | SF_FORMAT_FLOAT, "RF64 float"},
+    {"flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_24, "FLAC 24-bit"},
+    {"aiff", SF_FORMAT_AIFF | SF_FORMAT_FLOAT, "AIFF float"},
+    {"aif", SF_FORMAT_AIFF | SF_FORMAT_FLOAT, "AIFF float"},
+    {"au", SF_FORMAT_AU | SF_FORMAT_FLOAT, "AU float"},
+    {"snd", SF_FORMAT_AU | SF_FORMAT_FLOAT, "AU float"},
+    {"caf", SF_FORMAT_CAF | SF_FORMAT_FLOAT, "CAF float"},
+    {"ogg", SF_FORMAT_OGG | SF_FORMAT_VORBIS, "Ogg Vorbis"},
+    {"oga", SF_FORMAT_OGG | SF_FORMAT_VORBIS, "Ogg Vorbis"},
+    {"opus", SF_FORMAT_OGG | CT_SF_FORMAT_OPUS, "Ogg Opus"},
+    {"mp3", CT_SF_FORMAT_MPEG | CT_SF_FORMAT_MPEG_LAYER_III, "MP3"},
+};
+
+/* Whether libsndfile lists `value` among its major formats or subtypes. */
+static gboolean library_lists(int count_command, int get_command, gint value) {
+  int count = 0;
+  if (sf_command(NULL, count_command, &count, sizeof count) != 0)
+    return FALSE;
+  for (int i = 0; i < count; i++) {
+    SF_FORMAT_INFO fi = {.format = i};
+    if (sf_command(NULL, get_command, &fi, sizeof fi) == 0 && fi.format == value)
+      return TRUE;
+  }
+  return FALSE;
 }
 
-gint ct_audio_format_for_path(const gchar *path) {
-  if (has_extension(path, "flac"))
-    return SF_FORMAT_FLAC | SF_FORMAT_PCM_24;
-  if (has_extension(path, "aiff") || has_extension(path, "aif"))
-    return SF_FORMAT_AIFF | SF_FORMAT_FLOAT;
-  if (has_extension(path, "ogg") || has_extension(path, "oga"))
-    return SF_FORMAT_OGG | SF_FORMAT_VORBIS;
-  if (has_extension(path, "au") || has_extension(path, "snd"))
-    return SF_FORMAT_AU | SF_FORMAT_FLOAT;
-  if (has_extension(path, "caf"))
-    return SF_FORMAT_CAF | SF_FORMAT_FLOAT;
-  return SF_FORMAT_WAV | SF_FORMAT_FLOAT;
+/* Formats the library was built without (MPEG before 1.1, Opus or Vorbis
+ * without their codecs) are neither listed nor pass sf_format_check. */
+static gboolean library_writes(gint format) {
+  SF_INFO probe = {.samplerate = 48000, .channels = 1, .format = format};
+  return library_lists(SFC_GET_FORMAT_MAJOR_COUNT, SFC_GET_FORMAT_MAJOR,
+                       format & SF_FORMAT_TYPEMASK) &&
+         library_lists(SFC_GET_FORMAT_SUBTYPE_COUNT, SFC_GET_FORMAT_SUBTYPE,
+                       format & SF_FORMAT_SUBMASK) &&
+         sf_format_check(&probe);
+}
+
+gchar *ct_audio_writable_extensions(void) {
+  GString *s = g_string_new(NULL);
+  for (gsize i = 0; i < G_N_ELEMENTS(output_formats); i++)
+    if (library_writes(output_formats[i].format))
+      g_string_append_printf(s, "%s.%s", s->len ? ", " : "", output_formats[i].ext);
+  return g_string_free(s, FALSE);
+}
+
+gboolean ct_audio_format_for_extension(const gchar *ext, gint *format, GError **error) {
+  const OutputFormat *found = NULL;
+  for (gsize i = 0; !found && i < G_N_ELEMENTS(output_formats); i++)
+    if (g_ascii_strcasecmp(ext ? ext : "wav", output_formats[i].ext) == 0)
+      found = &output_formats[i];
+  if (!found) {
+    g_set_error(error, CT_AUDIO_ERROR, CT_AUDIO_ERROR_UNKNOWN_EXTENSION,
+                "'.%s' is not an audio format this tool writes", ext);
+    return FALSE;
+  }
+  if (!library_writes(found->format)) {
+    char version[64] = "libsndfile";
+    sf_command(NULL, SFC_GET_LIB_VERSION, version, sizeof version);
+    g_set_error(error, CT_AUDIO_ERROR, CT_AUDIO_ERROR_NO_ENCODER,
+                "this libsndfile (%s) cannot write %s files", version, found->name);
+    return FALSE;
+  }
+  *format = found->format;
+  return TRUE;
 }
 
 const gchar *ct_audio_format_name(gint format) {
-  switch (format & SF_FORMAT_TYPEMASK) {
-  case SF_FORMAT_FLAC:
-    return "FLAC 24-bit";
-  case SF_FORMAT_AIFF:
-    return "AIFF float";
-  case SF_FORMAT_OGG:
-    return "Ogg Vorbis";
-  case SF_FORMAT_AU:
-    return "AU float";
-  case SF_FORMAT_CAF:
-    return "CAF float";
-  case SF_FORMAT_RF64:
-    return "RF64 float";
-  default:
-    return "WAV float";
-  }
+  for (gsize i = 0; i < G_N_ELEMENTS(output_formats); i++)
+    if (output_formats[i].format == format)
+      return output_formats[i].name;
+  return "audio";
 }
 
-/* Formats that store integers wrap around outside [-1, 1]; float and
- * Vorbis ones keep any value. */
+/* Formats that store integers wrap around outside [-1, 1], and MP3 encoders
+ * distort there; float, Vorbis and Opus keep any value. */
 static gboolean needs_clipping(gint format) {
   switch (format & SF_FORMAT_SUBMASK) {
   case SF_FORMAT_FLOAT:
   case SF_FORMAT_DOUBLE:
   case SF_FORMAT_VORBIS:
+  case CT_SF_FORMAT_OPUS:
     return FALSE;
   default:
     return TRUE;

@@ -15,6 +15,8 @@ GQuark ct_audio_error_quark(void);
 typedef enum {
   CT_AUDIO_ERROR_READ,
   CT_AUDIO_ERROR_WRITE,
+  CT_AUDIO_ERROR_UNKNOWN_EXTENSION, /* not the extension of a format we write */
+  CT_AUDIO_ERROR_NO_ENCODER,        /* a format this libsndfile cannot write */
 } CtAudioError;
 
 typedef struct {
@@ -38,18 +40,23 @@ gint64 ct_audio_reader_read(CtAudioReader *reader, float *dst, gint64 chan_strid
                             gint64 n, GError **error);
 void ct_audio_reader_free(CtAudioReader *reader);
 
-/* The libsndfile format written for an output path: by extension
- * (case-insensitive) .flac FLAC 24-bit, .aiff/.aif AIFF float, .ogg/.oga
- * Ogg Vorbis, .au/.snd AU float, .caf CAF float; 32-bit float WAV for .wav
- * and anything else. */
-gint ct_audio_format_for_path(const gchar *path);
+/* The format written for an output file extension (without the dot,
+ * case-insensitive; NULL for a name without one): .wav (and no extension)
+ * 32-bit float WAV, .w64 and .rf64 float, .flac FLAC 24-bit, .aiff/.aif,
+ * .au/.snd and .caf float, .ogg/.oga Ogg Vorbis, .opus Ogg Opus, .mp3 MPEG
+ * layer III. Fails for other extensions and for formats this libsndfile
+ * has no encoder for. */
+gboolean ct_audio_format_for_extension(const gchar *ext, gint *format, GError **error);
+
+/* ".wav, .w64, ..." : the extensions this libsndfile writes; g_free it. */
+gchar *ct_audio_writable_extensions(void);
 
 /* A short name of a format, e.g. "FLAC 24-bit", for messages. */
 const gchar *ct_audio_format_name(gint format);
 
 typedef struct CtAudioWriter CtAudioWriter;
 
-/* Starts a file of the given format (from ct_audio_format_for_path) on
+/* Starts a file of the given format (from ct_audio_format_for_extension) on
  * fd, which must be open, empty and seekable (formats write their sizes
  * into the header at the end), at rate Hz. frames is the expected length:
  * a WAV too large for 32-bit sizes becomes RF64. Every encoder limit
@@ -59,7 +66,7 @@ CtAudioWriter *ct_audio_writer_open_fd(int fd, gint format, gint channels, gint 
                                        gint64 frames, GError **error);
 
 /* Appends frames planar samples (channel c at data + c * chan_stride).
- * Integer formats are clipped to [-1, 1]. */
+ * Integer and MP3 formats are clipped to [-1, 1]. */
 gboolean ct_audio_writer_write(CtAudioWriter *writer, const float *data,
                                gint64 chan_stride, gint64 frames, GError **error);
 

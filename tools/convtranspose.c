@@ -48,9 +48,11 @@ static const char usage_text[] =
     "\n"
     "INPUT is a .npy array (float32 or float64, C order) of shape [C, S1..] or\n"
     "[N, C, S1..] with C = in_channels, written to OUTPUT as a float32 .npy; or,\n"
-    "for a 1d layer, any audio file libsndfile reads, written at rate * stride as\n"
-    "32-bit float WAV (.flac: FLAC 24-bit, .aiff/.aif, .ogg, .au, .caf: that format;\n"
-    ".npy: a [C, L] array).\n"
+    "for a 1d layer, any audio file libsndfile reads, streamed block by block and\n"
+    "written at rate * stride in the format of OUTPUT's extension: .wav (or no\n"
+    "extension) 32-bit float WAV, .w64, .rf64, .aiff/.aif, .au/.snd, .caf float,\n"
+    ".flac FLAC 24-bit, .ogg/.oga Ogg Vorbis, .opus Ogg Opus, .mp3 MP3 (where this\n"
+    "libsndfile writes them), .npy a [C, L] array.\n"
     "\n"
     "OUTPUT - is standard output. Devices and FIFOs are written through, symbolic\n"
     "links into their target; a regular file is replaced only once complete.\n"
@@ -1213,8 +1215,23 @@ static gboolean choose_output_format(ApplyJob *job, gboolean npy_in, GError **er
                        "%s: a .npy INPUT is written as .npy, so OUTPUT must end in .npy "
                        "(an array has no sample rate for an audio file)",
                        job->output);
-  job->audio_format = ct_audio_format_for_path(job->output);
-  return TRUE;
+  if (job->to_npy)
+    return TRUE;
+  GError *local = NULL;
+  if (ct_audio_format_for_extension(ext, &job->audio_format, &local))
+    return TRUE;
+  if (g_error_matches(local, CT_AUDIO_ERROR, CT_AUDIO_ERROR_UNKNOWN_EXTENSION)) {
+    gchar *list = ct_audio_writable_extensions();
+    usage_error(error,
+                "%s: unknown output extension '.%s': audio is written as %s (no "
+                "extension: WAV), arrays as .npy",
+                job->output, ext, list);
+    g_free(list);
+  } else {
+    failed(error, "%s: %s", job->output, local->message);
+  }
+  g_error_free(local);
+  return FALSE;
 }
 
 static gboolean run_apply(const Options *o, GError **error) {

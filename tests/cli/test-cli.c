@@ -795,7 +795,8 @@ static void check_audio(void) {
       {"out.flac", SF_FORMAT_FLAC, TRUE},  {"out.FLAC", SF_FORMAT_FLAC, TRUE},
       {"out.aiff", SF_FORMAT_AIFF, FALSE}, {"out.aif", SF_FORMAT_AIFF, FALSE},
       {"out.au", SF_FORMAT_AU, FALSE},     {"out.caf", SF_FORMAT_CAF, FALSE},
-      {"out.ogg", SF_FORMAT_OGG, TRUE},    {"out.xyz", SF_FORMAT_WAV, FALSE},
+      {"out.ogg", SF_FORMAT_OGG, TRUE},    {"out", SF_FORMAT_WAV, FALSE},
+      {"out.w64", SF_FORMAT_W64, FALSE},   {"out.rf64", SF_FORMAT_RF64, FALSE},
   };
   for (gsize i = 0; i < G_N_ELEMENTS(formats); i++) {
     gchar *path = tmp_path(formats[i].name);
@@ -1555,6 +1556,22 @@ static gboolean write_mono_wav(const char *path, gint64 frames, int format) {
   return sf_close(sf) == 0 && ok;
 }
 
+static gboolean library_writes(int format) {
+  SF_INFO probe = {.samplerate = 16000, .channels = 1, .format = format};
+  int count = 0;
+  gboolean listed = FALSE;
+  sf_command(NULL, SFC_GET_FORMAT_MAJOR_COUNT, &count, sizeof count);
+  for (int i = 0; i < count; i++) {
+    SF_FORMAT_INFO fi = {.format = i};
+    sf_command(NULL, SFC_GET_FORMAT_MAJOR, &fi, sizeof fi);
+    listed = listed || fi.format == (format & SF_FORMAT_TYPEMASK);
+  }
+  return listed && sf_format_check(&probe);
+}
+
+/* libsndfile 1.1's MPEG and Opus values, for older headers. */
+enum { FORMAT_MPEG = 0x230000, FORMAT_MPEG_LAYER_III = 0x0082, FORMAT_OPUS = 0x0064 };
+
 /* Peak memory does not grow with the file: 20 minutes and 1 minute of
  * 8 kHz mono (in 16-bit WAV, out 32-bit float at 16 kHz). Holding the
  * signal in memory, as the CLI once did, costs the long file 110 MB more. */
@@ -1710,6 +1727,69 @@ static void check_audio_stream(void) {
   g_free(from_fifo);
   g_free(from_file);
 
+  /* The extension's format, where libsndfile writes it. */
+  gchar *mono_in = tmp_path("fmt-in.wav");
+  write_mono_wav(mono_in, 8000, SF_FORMAT_WAV | SF_FORMAT_FLOAT);
+  static const struct {
+    const char *name;
+    int format;     /* what the file must be (major, and subtype if set) */
+    gboolean exact; /* lossless: the one-shot's frames */
+  } formats[] = {
+      {"fmt.w64", SF_FORMAT_W64 | SF_FORMAT_FLOAT, TRUE},
+      {"fmt.rf64", SF_FORMAT_RF64 | SF_FORMAT_FLOAT, TRUE},
+      {"fmt", SF_FORMAT_WAV | SF_FORMAT_FLOAT, TRUE},
+      {"fmt.WAV", SF_FORMAT_WAV | SF_FORMAT_FLOAT, TRUE},
+      {"fmt.mp3", FORMAT_MPEG | FORMAT_MPEG_LAYER_III, FALSE},
+      {"fmt.opus", SF_FORMAT_OGG | FORMAT_OPUS, FALSE},
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(formats); i++) {
+    if (!library_writes(formats[i].format)) {
+      tap_ok(TRUE, "%s # SKIP this libsndfile cannot write it", formats[i].name);
+      continue;
+    }
+    gchar *out = tmp_path(formats[i].name);
+    Run r = RUN("apply", model, mono_in, out);
+    SF_INFO fi = {0};
+    SNDFILE *f = sf_open(out, SFM_READ, &fi);
+    if (f)
+      sf_close(f);
+    const int mask = SF_FORMAT_TYPEMASK | SF_FORMAT_SUBMASK;
+    tap_ok(r.exit_code == 0 && f && (fi.format & mask) == formats[i].format &&
+               fi.samplerate == 16000 && fi.channels == 1 &&
+               (!formats[i].exact || fi.frames == 16000),
+           "%s written as format 0x%x (want 0x%x), %d Hz, %lld frames%s%s",
+           formats[i].name, fi.format, formats[i].format, fi.samplerate,
+           (long long)fi.frames, r.exit_code ? " -- " : "", r.err);
+    run_clear(&r);
+    g_unlink(out);
+    g_free(out);
+  }
+
+  /* Refused before anything is computed, nothing left behind: an unknown
+   * extension (the message lists the known ones), and an encoder's limit
+   * (MP3 stops at 48 kHz; this layer makes 96 kHz of the 48 kHz input). */
+  gchar *xyz = tmp_path("out.xyz");
+  FAILS("unknown extension .xyz", 2, xyz, "apply", model, mono_in, xyz);
+  Run rx = RUN("apply", model, mono_in, xyz);
+  tap_ok(strstr(rx.err, ".wav") && strstr(rx.err, ".flac") && strstr(rx.err, ".npy"),
+         "the message lists the extensions: %s", g_strchomp(rx.err));
+  run_clear(&rx);
+  gchar *missing = tmp_path("no-such-input.wav");
+  rx = RUN("apply", model, missing, xyz);
+  const gboolean first_refusal = rx.exit_code == 2 && strstr(rx.err, ".xyz");
+  tap_ok(first_refusal, "the extension is refused before INPUT is read: %s",
+         g_strchomp(rx.err));
+  run_clear(&rx);
+  g_free(missing);
+  g_free(xyz);
+  if (library_writes(FORMAT_MPEG | FORMAT_MPEG_LAYER_III)) {
+    gchar *mp3 = tmp_path("out96k.mp3");
+    FAILS("MP3 at 96 kHz", 1, mp3, "apply", smodel, wav, mp3);
+    g_free(mp3);
+  } else {
+    tap_ok(TRUE, "MP3 at 96 kHz # SKIP this libsndfile writes no MP3");
+  }
+
   /* A progress line on a terminal (and none elsewhere, see check_audio). */
   gchar *prog_out = tmp_path("progress.wav"), *prog_in = tmp_path("progress-in.wav");
   write_mono_wav(prog_in, 8000 * 60, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
@@ -1725,6 +1805,8 @@ static void check_audio_stream(void) {
   g_free(prog_in);
   g_free(prog_out);
 
+  g_unlink(mono_in);
+  g_free(mono_in);
   g_unlink(honest);
   g_unlink(liar);
   g_free(honest);
