@@ -276,8 +276,6 @@ static void remove_temp_on_signal(int sig) {
   raise(sig);
 }
 
-/* SIGPIPE is ignored: a reader that goes away is then a write error
- * (EPIPE), reported in one line like any other. */
 static void install_signal_cleanup(void) {
   const int signals[] = {SIGINT, SIGTERM, SIGHUP};
   for (gsize i = 0; i < G_N_ELEMENTS(signals); i++) {
@@ -286,7 +284,6 @@ static void install_signal_cleanup(void) {
     sigemptyset(&action.sa_mask);
     sigaction(signals[i], &action, NULL);
   }
-  signal(SIGPIPE, SIG_IGN);
 }
 
 typedef enum {
@@ -1244,6 +1241,9 @@ static gboolean run_apply(const Options *o, GError **error) {
       .output = g_ptr_array_index(o->positional, 2),
   };
   const gboolean npy_in = has_extension(job.input, "npy");
+  /* A reader of OUTPUT that goes away is then a write error (EPIPE),
+   * reported in one line like any other, not a silent death. */
+  signal(SIGPIPE, SIG_IGN);
   Output output = {.fd = -1};
   if (!choose_output_format(&job, npy_in, error) ||
       !output_resolve(&output, job.output, error)) {
