@@ -3,13 +3,15 @@
  *
  * Contract: shared design, section 5. Every failure is one line on stderr
  * starting "convtranspose: ", exit 2 for usage errors and 1 otherwise, and
- * leaves no OUTPUT behind: the result is written to a temporary file in
- * OUTPUT's directory and renamed over OUTPUT only once complete. */
+ * leaves no OUTPUT behind: a regular OUTPUT is written to a temporary file
+ * beside it (beside a symbolic link's target) and renamed over it only once
+ * complete; devices, FIFOs and "-" (standard output) are written through. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -40,14 +42,20 @@ static const char usage_text[] =
     "                      [--stride S] [--padding P] [--output-padding O]\n"
     "                      [--dilation D] [--groups G]\n"
     "  convtranspose bench [--case NAME[,NAME...]] [--threads N] [--json]\n"
+    "  convtranspose --version\n"
     "\n"
     "Applies a PyTorch ConvTranspose1d/2d/3d layer stored in a .safetensors MODEL.\n"
     "\n"
     "INPUT is a .npy array (float32 or float64, C order) of shape [C, S1..] or\n"
     "[N, C, S1..] with C = in_channels, written to OUTPUT as a float32 .npy; or,\n"
-    "for a 1d layer, any audio file libsndfile reads, written at rate * stride as\n"
-    "32-bit float WAV (.flac: FLAC 24-bit, .aiff/.aif, .ogg, .au, .caf: that format;\n"
-    ".npy: a [C, L] array).\n"
+    "for a 1d layer, any audio file libsndfile reads, streamed block by block and\n"
+    "written at rate * stride in the format of OUTPUT's extension: .wav (or no\n"
+    "extension) 32-bit float WAV, .w64, .rf64, .aiff/.aif, .au/.snd, .caf float,\n"
+    ".flac FLAC 24-bit, .ogg/.oga Ogg Vorbis, .opus Ogg Opus, .mp3 MP3 (where this\n"
+    "libsndfile writes them), .npy a [C, L] array.\n"
+    "\n"
+    "OUTPUT - is standard output. Devices and FIFOs are written through, symbolic\n"
+    "links into their target; a regular file is replaced only once complete.\n"
     "\n"
     "Options (anywhere after the command; --opt VALUE or --opt=VALUE):\n"
     "  --layer P           use tensors P.weight and P.bias (and P.* metadata)\n"
@@ -59,7 +67,8 @@ static const char usage_text[] =
     "  --output-padding O\n"
     "  --dilation D\n"
     "  --groups G          override the file's groups\n"
-    "  -h, --help          show this help\n";
+    "  -h, --help          show this help\n"
+    "  --version           show the version\n";
 
 /* Everything after the command. */
 typedef struct {
@@ -265,7 +274,7 @@ static gboolean parse_options(const gchar *command, gboolean for_info, int argc,
   return TRUE;
 }
 
-/* ---- the temporary output file ------------------------------------------ */
+/* ---- where the result goes ------------------------------------------------ */
 
 /* Read by the signal handler, so an interrupted run leaves nothing behind. */
 static char *volatile pending_temp_path;
@@ -279,7 +288,7 @@ static void remove_temp_on_signal(int sig) {
 }
 
 static void install_signal_cleanup(void) {
-  const int signals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+  const int signals[] = {SIGINT, SIGTERM, SIGHUP};
   for (gsize i = 0; i < G_N_ELEMENTS(signals); i++) {
     struct sigaction action = {0};
     action.sa_handler = remove_temp_on_signal;
@@ -288,61 +297,250 @@ static void install_signal_cleanup(void) {
   }
 }
 
-typedef struct {
-  const gchar *output;
-  gchar *path;
-  int fd;
-} TempFile;
+typedef enum {
+  OUT_FILE,   /* a regular file, or none yet: replaced by rename, atomically */
+  OUT_STREAM, /* a device or FIFO, or "-": written through, never replaced */
+} OutputKind;
 
-/* Creates .OUTPUT.XXXXXX beside OUTPUT: the same directory, hence the same
- * file system, so the final rename is atomic. */
-static gboolean temp_open(TempFile *t, const gchar *output, GError **error) {
-  t->output = output;
-  t->fd = -1;
-  if (g_file_test(output, G_FILE_TEST_IS_DIR))
-    return failed(error, "%s: OUTPUT is a directory", output);
-  gchar *dir = g_path_get_dirname(output), *base = g_path_get_basename(output);
+typedef struct {
+  const gchar *name; /* OUTPUT as given, for messages */
+  OutputKind kind;
+  gboolean is_stdout; /* "-" */
+  gboolean on_stdout; /* the stream is standard output's file: no summary there */
+  gchar *target;      /* OUT_FILE: the file to create or replace, links followed */
+  gchar *temp_path;   /* OUT_FILE: the temporary file beside target */
+  int fd;             /* the temporary file, the spool or the stream; or -1 */
+  gboolean spooled;   /* fd is an unnamed file, copied to the stream at the end */
+} Output;
+
+static gboolean errno_failed(GError **error, int saved, const gchar *what,
+                             const gchar *path) {
+  return failed(error, "%s: %s: %s", path, what, g_strerror(saved));
+}
+
+/* Where a dangling symbolic link (or a chain of them) leads: the output is
+ * created there, as a shell redirection would. */
+static gchar *dangling_link_target(const gchar *link, GError **error) {
+  gchar *path = g_strdup(link);
+  for (int hops = 0; hops < 40; hops++) { /* the kernel's own limit */
+    struct stat st;
+    gchar *to;
+    if (lstat(path, &st) != 0 || !S_ISLNK(st.st_mode) ||
+        !(to = g_file_read_link(path, NULL)))
+      return path; /* creating it names any other problem */
+    gchar *next;
+    if (g_path_is_absolute(to)) {
+      next = to;
+    } else {
+      gchar *dir = g_path_get_dirname(path);
+      next = g_build_filename(dir, to, NULL);
+      g_free(dir);
+      g_free(to);
+    }
+    g_free(path);
+    path = next;
+  }
+  g_free(path);
+  failed(error, "%s: too many levels of symbolic links", link);
+  return NULL;
+}
+
+/* Decides how OUTPUT is written, before anything is computed. */
+static gboolean output_resolve(Output *o, const gchar *name, GError **error) {
+  memset(o, 0, sizeof *o);
+  o->name = name;
+  o->fd = -1;
+  if (strcmp(name, "-") == 0) {
+    if (isatty(STDOUT_FILENO))
+      return failed(error, "refusing to write binary data to a terminal: redirect "
+                           "standard output or name an OUTPUT file");
+    o->kind = OUT_STREAM;
+    o->is_stdout = o->on_stdout = TRUE;
+    return TRUE;
+  }
+  struct stat st;
+  o->kind = OUT_FILE;
+  if (stat(name, &st) == 0) {
+    if (S_ISDIR(st.st_mode))
+      return failed(error, "%s: OUTPUT is a directory", name);
+    if (!S_ISREG(st.st_mode)) {
+      o->kind = OUT_STREAM;
+      return TRUE;
+    }
+    /* Replace the link's target, not the link: rename in its directory. */
+    struct stat lst;
+    if (lstat(name, &lst) == 0 && S_ISLNK(lst.st_mode)) {
+      char *real = realpath(name, NULL);
+      if (!real)
+        return errno_failed(error, errno, "cannot follow the symbolic link", name);
+      o->target = g_strdup(real);
+      free(real);
+    } else {
+      o->target = g_strdup(name);
+    }
+    return TRUE;
+  }
+  if (errno == ELOOP)
+    return failed(error, "%s: too many levels of symbolic links", name);
+  struct stat lst;
+  if (errno == ENOENT && lstat(name, &lst) == 0 && S_ISLNK(lst.st_mode))
+    o->target = dangling_link_target(name, error);
+  else
+    o->target = g_strdup(name); /* creating it names any problem */
+  return o->target != NULL;
+}
+
+/* Creates .TARGET.XXXXXX beside the target: the same directory, hence the
+ * same file system, so the final rename is atomic. */
+static gboolean temp_create(Output *o, GError **error) {
+  gchar *dir = g_path_get_dirname(o->target), *base = g_path_get_basename(o->target);
   gchar *name = g_strdup_printf(".%s.XXXXXX", base);
-  t->path = g_build_filename(dir, name, NULL);
+  o->temp_path = g_build_filename(dir, name, NULL);
   g_free(name);
   g_free(base);
   /* 0666 through the umask: the file gets the mode a plain create would. */
-  t->fd = g_mkstemp_full(t->path, O_RDWR | O_CLOEXEC, 0666);
-  if (t->fd < 0) {
+  o->fd = g_mkstemp_full(o->temp_path, O_RDWR | O_CLOEXEC, 0666);
+  if (o->fd < 0) {
     int saved = errno;
-    failed(error, "%s: cannot create a file in %s: %s", output, dir, g_strerror(saved));
+    failed(error, "%s: cannot create a file in %s: %s", o->name, dir, g_strerror(saved));
     g_free(dir);
-    g_clear_pointer(&t->path, g_free);
+    g_clear_pointer(&o->temp_path, g_free);
     return FALSE;
   }
   g_free(dir);
-  pending_temp_path = t->path;
+  pending_temp_path = o->temp_path;
   return TRUE;
+}
+
+/* A file without a name in the temporary directory: nothing to clean up,
+ * however the process ends. */
+static int anonymous_temp(const gchar *for_path, GError **error) {
+  const gchar *dir = g_get_tmp_dir();
+  int fd = -1;
+#ifdef O_TMPFILE
+  fd = open(dir, O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
+#endif
+  if (fd < 0) { /* no O_TMPFILE here, or not on this file system */
+    gchar *path = g_build_filename(dir, "convtranspose-XXXXXX", NULL);
+    fd = g_mkstemp_full(path, O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0)
+      g_unlink(path);
+    g_free(path);
+  }
+  if (fd < 0) {
+    int saved = errno;
+    failed(error, "%s: cannot create a temporary file in %s: %s", for_path, dir,
+           g_strerror(saved));
+  }
+  return fd;
+}
+
+static gboolean stream_open(Output *o, GError **error) {
+  o->fd = o->is_stdout ? fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0)
+                       : open(o->name, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+  if (o->fd < 0)
+    return errno_failed(error, errno, "cannot open OUTPUT", o->name);
+  /* /dev/stdout and the like: the summary line must not go into the data. */
+  struct stat a, b;
+  if (!o->is_stdout && fstat(o->fd, &a) == 0 && fstat(STDOUT_FILENO, &b) == 0)
+    o->on_stdout = a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+  return TRUE;
+}
+
+/* Opens where the bytes go. A writer that must seek (audio headers are
+ * completed at the end) gets, for a stream, an unnamed spool file that
+ * output_finish copies through; a sequential writer gets the stream itself. */
+static gboolean output_open(Output *o, gboolean seekable, GError **error) {
+  if (o->kind == OUT_FILE)
+    return temp_create(o, error);
+  if (!seekable)
+    return stream_open(o, error);
+  o->fd = anonymous_temp(o->name, error);
+  o->spooled = o->fd >= 0;
+  return o->spooled;
+}
+
+static gboolean write_all(int fd, const guint8 *data, gsize n) {
+  while (n > 0) {
+    ssize_t w = write(fd, data, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return FALSE;
+    data += w;
+    n -= (gsize)w;
+  }
+  return TRUE;
+}
+
+/* Copies the spool into the stream, which is opened only now: a failure
+ * before this point never touches it. */
+static gboolean spool_copy(Output *o, GError **error) {
+  const int spool = o->fd;
+  o->fd = -1;
+  gboolean ok = stream_open(o, error);
+  enum { COPY_BYTES = 1 << 20 };
+  guint8 *buf = ok ? g_malloc(COPY_BYTES) : NULL;
+  for (off_t at = 0; ok;) {
+    const ssize_t n = pread(spool, buf, COPY_BYTES, at);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n == 0)
+      break;
+    if (n < 0)
+      ok = errno_failed(error, errno, "cannot read the temporary file", o->name);
+    else if (!write_all(o->fd, buf, (gsize)n))
+      ok = errno_failed(error, errno, "write failed", o->name);
+    else
+      at += n;
+  }
+  g_free(buf);
+  close(spool);
+  return ok;
 }
 
 /* Removes the temporary file (after a failure); safe to call twice. */
-static void temp_discard(TempFile *t) {
-  if (t->fd >= 0)
-    close(t->fd);
-  t->fd = -1;
-  if (t->path) {
+static void output_discard(Output *o) {
+  if (o->fd >= 0)
+    close(o->fd);
+  o->fd = -1;
+  if (o->temp_path) {
     pending_temp_path = NULL;
-    g_unlink(t->path);
-    g_clear_pointer(&t->path, g_free);
+    g_unlink(o->temp_path);
+    g_clear_pointer(&o->temp_path, g_free);
   }
 }
 
-/* The fd must already be closed (and its writes checked). */
-static gboolean temp_commit(TempFile *t, GError **error) {
-  if (g_rename(t->path, t->output) != 0) {
-    int saved = errno;
-    failed(error, "%s: cannot replace OUTPUT: %s", t->output, g_strerror(saved));
-    temp_discard(t);
+/* Completes the output after a writer that succeeded (ok) or not: copies
+ * the spool through or closes the fd and renames the temporary file into
+ * place; on failure leaves nothing. */
+static gboolean output_finish(Output *o, gboolean ok, GError **error) {
+  if (ok && o->spooled)
+    ok = spool_copy(o, error);
+  if (o->fd >= 0) {
+    if (close(o->fd) != 0 && ok)
+      ok = errno_failed(error, errno, "write failed", o->name);
+    o->fd = -1;
+  }
+  if (ok && o->temp_path && g_rename(o->temp_path, o->target) != 0)
+    ok = errno_failed(error, errno, "cannot replace OUTPUT", o->name);
+  if (!ok) {
+    output_discard(o);
     return FALSE;
   }
   pending_temp_path = NULL;
-  g_clear_pointer(&t->path, g_free);
+  g_clear_pointer(&o->temp_path, g_free);
   return TRUE;
+}
+
+static void output_clear(Output *o) {
+  output_discard(o);
+  g_clear_pointer(&o->target, g_free);
+}
+
+/* The summary line goes to stdout, unless the data does. */
+static FILE *summary_stream(const Output *o) {
+  return o->on_stdout ? stderr : stdout;
 }
 
 /* ---- streaming one signal ------------------------------------------------ */
@@ -417,13 +615,6 @@ static const float *npy_chunk(gpointer ctx, gint64 item, gint64 first, gint64 n,
   return s->scratch;
 }
 
-static const float *audio_chunk(gpointer ctx, gint64 item, gint64 first, gint64 n,
-                                gint64 *chan_stride) {
-  const CtAudio *audio = ctx;
-  *chan_stride = audio->frames;
-  return audio->data + first;
-}
-
 static gint64 default_chunk(int rank) {
   /* Long enough to amortise each push, short enough that the converted
    * input chunk stays at a few MB for typical shapes. */
@@ -445,7 +636,9 @@ typedef struct {
   const ct_layer *layer;
   const ct_params *params;
   gint64 chunk;
-  gint threads; /* >= 1 */
+  gint threads;      /* >= 1 */
+  gboolean to_npy;   /* else audio_format */
+  gint audio_format; /* libsndfile's, for audio OUTPUT */
 } ApplyJob;
 
 /* A stream for the job, running on its threads. */
@@ -465,14 +658,13 @@ static gchar *stride_string(const ct_params *params) {
 }
 
 static gboolean write_npy_header(FILE *f, const gchar *output, const gint64 *shape,
-                                 gint ndim, GError **error) {
-  gsize len;
-  guint8 *header = ct_npy_header_f32(shape, ndim, &len, error);
+                                 gint ndim, gsize *len, GError **error) {
+  guint8 *header = ct_npy_header_f32(shape, ndim, len, error);
   if (!header) {
     g_prefix_error(error, "%s: ", output);
     return FALSE;
   }
-  gboolean ok = fwrite(header, 1, len, f) == len;
+  gboolean ok = fwrite(header, 1, *len, f) == *len;
   int saved = errno;
   g_free(header);
   if (!ok)
@@ -480,25 +672,29 @@ static gboolean write_npy_header(FILE *f, const gchar *output, const gint64 *sha
   return TRUE;
 }
 
-/* Finishes a FILE over the temporary file, then renames it into place. */
-static gboolean finish_file(FILE *f, TempFile *t, gboolean ok, GError **error) {
-  if (fflush(f) != 0 && ok) {
-    int saved = errno;
-    ok = failed(error, "%s: write failed: %s", t->output, g_strerror(saved));
+/* A FILE over a duplicate of the output's fd, so that closing it leaves
+ * the output's own fd (a spool is still to be copied). */
+static FILE *output_file(const Output *o, GError **error) {
+  const int fd = fcntl(o->fd, F_DUPFD_CLOEXEC, 0);
+  FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+  if (!f) {
+    errno_failed(error, errno, "cannot write", o->name);
+    if (fd >= 0)
+      close(fd);
   }
-  if (fclose(f) != 0 && ok) {
-    int saved = errno;
-    ok = failed(error, "%s: write failed: %s", t->output, g_strerror(saved));
-  }
-  t->fd = -1; /* fclose closed it */
-  if (!ok) {
-    temp_discard(t);
-    return FALSE;
-  }
-  return temp_commit(t, error);
+  return f;
 }
 
-static gboolean apply_npy(const ApplyJob *job, GError **error) {
+/* Flushes and closes it; ok is whether everything so far succeeded. */
+static gboolean close_file(FILE *f, const gchar *name, gboolean ok, GError **error) {
+  if (fflush(f) != 0 && ok)
+    ok = errno_failed(error, errno, "write failed", name);
+  if (fclose(f) != 0 && ok)
+    ok = errno_failed(error, errno, "write failed", name);
+  return ok;
+}
+
+static gboolean apply_npy(const ApplyJob *job, Output *output, GError **error) {
   const ct_params *params = job->params;
   const int rank = params->rank;
   GError *local = NULL;
@@ -520,7 +716,6 @@ static gboolean apply_npy(const ApplyJob *job, GError **error) {
   NpySource source = {.npy = &npy};
   float *out = NULL;
   ct_stream *stream = NULL;
-  TempFile temp = {.fd = -1};
   FILE *f = NULL;
   gchar *shape_str = NULL;
 
@@ -590,17 +785,17 @@ static gboolean apply_npy(const ApplyJob *job, GError **error) {
     goto out;
   }
 
-  if (!temp_open(&temp, job->output, error)) {
+  /* The header is known up front and items come in order: no seeking. */
+  if (!output_open(output, FALSE, error)) {
     ok = FALSE;
     goto out;
   }
-  f = fdopen(temp.fd, "wb");
-  if (!f) {
-    int saved = errno;
-    ok = failed(error, "%s: %s", job->output, g_strerror(saved));
+  if (!(f = output_file(output, error))) {
+    ok = FALSE;
     goto out;
   }
-  ok = write_npy_header(f, job->output, out_shape, out_ndim, error);
+  gsize header_len;
+  ok = write_npy_header(f, job->output, out_shape, out_ndim, &header_len, error);
   for (gint64 item = 0; ok && item < batch; item++) {
     ok = stream_signal(stream, npy_chunk, &source, item, in_spatial[0], chunk, out,
                        out_spatial[0], error);
@@ -609,26 +804,26 @@ static gboolean apply_npy(const ApplyJob *job, GError **error) {
       ok = FALSE;
     }
   }
-  ok = finish_file(f, &temp, ok, error);
+  ok = close_file(f, job->output, ok, error);
   f = NULL;
+  ok = output_finish(output, ok, error);
   if (ok) {
     gchar *in_desc = dims_string(npy.shape, npy.ndim);
     gchar *out_desc = dims_string(out_shape, out_ndim);
     gchar *strides = stride_string(params);
-    printf("applied %dd layer %lld->%lld (stride %s) to %s: %s -> %s, wrote %s\n", rank,
-           (long long)params->in_channels, (long long)params->out_channels, strides,
-           job->input, in_desc, out_desc, job->output);
+    fprintf(summary_stream(output),
+            "applied %dd layer %lld->%lld (stride %s) to %s: %s -> %s, wrote %s\n", rank,
+            (long long)params->in_channels, (long long)params->out_channels, strides,
+            job->input, in_desc, out_desc, job->output);
     g_free(in_desc);
     g_free(out_desc);
     g_free(strides);
   }
 
 out:
-  if (f) {
+  if (f)
     fclose(f);
-    temp.fd = -1;
-  }
-  temp_discard(&temp);
+  output_discard(output);
   g_free(shape_str);
   g_free(out);
   g_free(source.scratch);
@@ -637,40 +832,226 @@ out:
   return ok;
 }
 
-static gboolean apply_audio(const ApplyJob *job, GError **error) {
+/* ---- apply to audio --------------------------------------------------- */
+
+/* A progress line on a terminal's stderr, redrawn when the percentage
+ * changes and erased at the end; nothing when stderr is a file or pipe. */
+typedef struct {
+  gboolean on;
+  gint64 total;
+  gint rate;
+  int shown, width;
+} Progress;
+
+static void progress_start(Progress *p, gint64 total, gint rate) {
+  *p = (Progress){.on = total > 0 && isatty(STDERR_FILENO),
+                  .total = total,
+                  .rate = rate,
+                  .shown = -1};
+}
+
+static void progress_show(Progress *p, gint64 done) {
+  if (!p->on)
+    return;
+  const int percent = (int)((double)done / (double)p->total * 100.0);
+  if (percent == p->shown)
+    return;
+  p->shown = percent;
+  const int n = fprintf(stderr, "\r%3d%% (%.1f of %.1f s of audio)", percent,
+                        (double)done / p->rate, (double)p->total / p->rate);
+  p->width = MAX(p->width, n - 1);
+}
+
+static void progress_clear(Progress *p) {
+  if (p->on && p->width > 0)
+    fprintf(stderr, "\r%*s\r", p->width, "");
+  p->width = 0;
+}
+
+/* Where an audio apply's samples go: an audio file, or a [Cout, L] .npy
+ * array whose channels are written each at its place, block by block. */
+typedef struct {
+  const gchar *name;
+  CtAudioWriter *audio;
+  FILE *npy; /* over the output's (seekable) fd */
+  gint64 channels;
+  gint64 npy_data, npy_len; /* offset of the data, L in the header */
+  gint64 written;           /* steps so far */
+} AudioSink;
+
+static gboolean sink_write(AudioSink *s, const float *data, gint64 chan_stride, gint64 n,
+                           GError **error) {
+  if (s->audio) {
+    if (!ct_audio_writer_write(s->audio, data, chan_stride, n, error)) {
+      g_prefix_error(error, "%s: ", s->name);
+      return FALSE;
+    }
+  } else {
+    /* In bounds: the data's size (npy_len * channels floats after npy_data)
+     * was checked, and written + n <= npy_len. */
+    for (gint64 c = 0; c < s->channels; c++) {
+      const gint64 at =
+          s->npy_data + (c * s->npy_len + s->written) * (gint64)sizeof(float);
+      if (fseeko(s->npy, (off_t)at, SEEK_SET) != 0)
+        return errno_failed(error, errno, "write failed", s->name);
+      if (!ct_npy_write_f32_data(s->npy, data + c * chan_stride, (gsize)n, error)) {
+        g_prefix_error(error, "%s: ", s->name);
+        return FALSE;
+      }
+    }
+  }
+  s->written += n;
+  return TRUE;
+}
+
+/* Copies n bytes within fd from src to dst <= src, front to back, so that
+ * a block is read before anything overwrites it. */
+static gboolean move_down(int fd, off_t src, off_t dst, gint64 n, guint8 *buf,
+                          gsize buf_size) {
+  while (n > 0) {
+    const gsize len = (gsize)MIN(n, (gint64)buf_size);
+    ssize_t done = pread(fd, buf, len, src);
+    if (done == (ssize_t)len)
+      done = pwrite(fd, buf, len, dst);
+    if (done != (ssize_t)len) {
+      if (done >= 0)
+        errno = EIO; /* short */
+      return FALSE;
+    }
+    src += (off_t)len;
+    dst += (off_t)len;
+    n -= (gint64)len;
+  }
+  return TRUE;
+}
+
+/* The input ended before the length its header declared: the array
+ * becomes [Cout, len], each channel moved down to its place (the new
+ * header is no longer than the old one), the file cut after the last. */
+static gboolean sink_shrink_npy(AudioSink *s, int fd, gint64 len, GError **error) {
+  if (fflush(s->npy) != 0)
+    return errno_failed(error, errno, "write failed", s->name);
+  const gint64 shape[2] = {s->channels, len};
+  gsize header_len;
+  guint8 *header = ct_npy_header_f32(shape, 2, &header_len, error);
+  if (!header) {
+    g_prefix_error(error, "%s: ", s->name);
+    return FALSE;
+  }
+  enum { MOVE_BYTES = 1 << 16 };
+  guint8 *buf = g_malloc(MOVE_BYTES);
+  const gint64 f = (gint64)sizeof(float);
+  gboolean ok = TRUE;
+  for (gint64 c = 0; ok && c < s->channels; c++)
+    ok = move_down(fd, (off_t)(s->npy_data + c * s->npy_len * f),
+                   (off_t)((gint64)header_len + c * len * f), len * f, buf, MOVE_BYTES);
+  ok = ok && pwrite(fd, header, header_len, 0) == (ssize_t)header_len &&
+       ftruncate(fd, (off_t)((gint64)header_len + s->channels * len * f)) == 0;
+  if (!ok)
+    errno_failed(error, errno, "write failed", s->name);
+  g_free(buf);
+  g_free(header);
+  return ok;
+}
+
+/* Pipes and devices have no length and cannot be read twice: their bytes
+ * go to an unnamed temporary file first. Returns it, or -1. */
+static int copy_input(const gchar *path, GError **error) {
+  int in = g_open(path, O_RDONLY | O_CLOEXEC, 0);
+  if (in < 0) {
+    errno_failed(error, errno, "cannot open INPUT", path);
+    return -1;
+  }
+  int fd = anonymous_temp(path, error);
+  enum { COPY_BYTES = 1 << 20 };
+  guint8 *buf = g_malloc(COPY_BYTES);
+  gboolean ok = fd >= 0;
+  while (ok) {
+    ssize_t n = read(in, buf, COPY_BYTES);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      ok = errno_failed(error, errno, "cannot read INPUT", path);
+    else if (n == 0)
+      break;
+    else if (!write_all(fd, buf, (gsize)n))
+      ok = errno_failed(error, errno, "cannot copy INPUT to a temporary file", path);
+  }
+  g_free(buf);
+  close(in);
+  if (ok && lseek(fd, 0, SEEK_SET) != 0)
+    ok = errno_failed(error, errno, "cannot read back INPUT's copy", path);
+  if (!ok && fd >= 0) {
+    close(fd);
+    fd = -1;
+  }
+  return fd;
+}
+
+/* Makes room for n steps of channels planar floats in *buf (capacity *cap
+ * steps per channel, the channel stride). */
+static gboolean ensure_steps(float **buf, gint64 *cap, gint64 channels, gint64 n,
+                             const gchar *what, GError **error) {
+  if (n <= *cap)
+    return TRUE;
+  gint64 count;
+  if (!ct_mul_i64(channels, n, &count))
+    return failed(error, "the %s is too large", what);
+  float *grown = alloc_floats(count, what, error);
+  if (!grown)
+    return FALSE;
+  g_free(*buf);
+  *buf = grown;
+  *cap = n;
+  return TRUE;
+}
+
+/* Streams the file through the layer one --chunk block at a time: read,
+ * push, write what the push emitted; memory does not grow with the file. */
+static gboolean apply_audio(const ApplyJob *job, Output *output, GError **error) {
   const ct_params *params = job->params;
   if (params->rank != 1)
     return failed(
         error, "%s: audio input needs a 1d layer, this layer is %dd (use a .npy INPUT)",
         job->input, params->rank);
-  CtAudio audio;
+  struct stat st;
+  int copy = -1;
+  if (stat(job->input, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode) &&
+      (copy = copy_input(job->input, error)) < 0)
+    return FALSE;
+  CtAudioInfo info;
   GError *local = NULL;
-  if (!ct_audio_read(job->input, &audio, &local)) {
+  CtAudioReader *reader = ct_audio_reader_open(job->input, copy, &info, &local);
+  if (!reader) {
     failed(error, "%s: %s", job->input, local->message);
     g_error_free(local);
+    if (copy >= 0)
+      close(copy);
     return FALSE;
   }
   gboolean ok = FALSE;
   ct_stream *stream = NULL;
-  float *out = NULL;
-  TempFile temp = {.fd = -1};
-  const gint64 in_len = audio.frames;
-  int64_t out_len = 0, out_count;
-  gint64 out_rate;
+  float *in = NULL, *out = NULL;
+  gint64 in_cap = 0, out_cap = 0;
+  AudioSink sink = {.name = job->output, .channels = params->out_channels};
+  Progress progress = {0};
+  const gint64 declared = info.frames;
+  int64_t out_len = 0;
+  gint64 out_rate, in_len = 0;
   char msg[256];
 
-  if (audio.channels != params->in_channels) {
+  if (info.channels != params->in_channels) {
     failed(error, "%s: has %d channels, the layer takes %lld (in_channels)", job->input,
-           audio.channels, (long long)params->in_channels);
+           info.channels, (long long)params->in_channels);
     goto out;
   }
-  if (!ct_mul_i64(audio.rate, params->stride[0], &out_rate) || out_rate > G_MAXINT) {
-    failed(error, "%s: output rate %d Hz x %lld is too high", job->input, audio.rate,
+  if (!ct_mul_i64(info.rate, params->stride[0], &out_rate) || out_rate > G_MAXINT) {
+    failed(error, "%s: output rate %d Hz x %lld is too high", job->input, info.rate,
            (long long)params->stride[0]);
     goto out;
   }
-  if (ct_output_shape(params, &in_len, &out_len, msg, sizeof msg) != CT_OK) {
-    failed(error, "%s: %" G_GINT64_FORMAT " frames: %s", job->input, in_len, msg);
+  if (ct_output_shape(params, &declared, &out_len, msg, sizeof msg) != CT_OK) {
+    failed(error, "%s: %" G_GINT64_FORMAT " frames: %s", job->input, declared, msg);
     goto out;
   }
   stream = new_stream(job, NULL, msg, sizeof msg);
@@ -678,63 +1059,187 @@ static gboolean apply_audio(const ApplyJob *job, GError **error) {
     failed(error, "%s: %s", job->input, msg);
     goto out;
   }
-  if (!ct_mul_i64(params->out_channels, out_len, &out_count) ||
-      !(out = alloc_floats(out_count, "output", error)))
-    goto out;
-  const gboolean to_npy = has_extension(job->output, "npy");
-  const gint format = ct_audio_format_for_path(job->output);
   /* libsndfile's own limit; a .npy OUTPUT has none. */
-  if (!to_npy && params->out_channels > 1024) {
+  if (!job->to_npy && params->out_channels > 1024) {
     failed(error,
            "%s: %lld output channels are more than an audio file holds (use a .npy "
            "OUTPUT)",
            job->output, (long long)params->out_channels);
     goto out;
   }
-  if (!temp_open(&temp, job->output, error))
+  const gint64 chunk = MIN(job->chunk, declared);
+  if (!ensure_steps(&in, &in_cap, params->in_channels, chunk, "input block", error))
     goto out;
-  if (!stream_signal(stream, audio_chunk, &audio, 0, in_len, MIN(job->chunk, in_len), out,
-                     out_len, error))
+
+  /* Both writers seek (audio headers are completed at the end; channels of
+   * an array lie apart): a stream OUTPUT gets a spool. The writer opens
+   * before anything is computed, so an encoder's refusal comes first. */
+  if (!output_open(output, TRUE, error))
     goto out;
-  if (to_npy) {
-    FILE *f = fdopen(temp.fd, "wb");
-    if (!f) {
-      int saved = errno;
-      failed(error, "%s: %s", job->output, g_strerror(saved));
+  if (job->to_npy) {
+    const gint64 shape[2] = {params->out_channels, out_len};
+    gsize header_len;
+    gint64 data_bytes, end;
+    if (!ct_mul_i64(params->out_channels, out_len, &data_bytes) ||
+        !ct_mul_i64(data_bytes, sizeof(float), &data_bytes)) {
+      failed(error, "%s: the output is too large", job->output);
       goto out;
     }
-    const gint64 shape[2] = {params->out_channels, out_len};
-    ok = write_npy_header(f, job->output, shape, 2, error);
-    if (ok && !ct_npy_write_f32_data(f, out, (gsize)out_count, error)) {
-      g_prefix_error(error, "%s: ", job->output);
-      ok = FALSE;
+    if (!(sink.npy = output_file(output, error)) ||
+        !write_npy_header(sink.npy, job->output, shape, 2, &header_len, error))
+      goto out;
+    if (!ct_add_i64((gint64)header_len, data_bytes, &end)) {
+      failed(error, "%s: the output is too large", job->output);
+      goto out;
     }
-    ok = finish_file(f, &temp, ok, error);
+    sink.npy_data = (gint64)header_len;
+    sink.npy_len = out_len;
   } else {
-    ok = ct_audio_write_fd(temp.fd, format, out, out_len, (gint)params->out_channels,
-                           out_len, (gint)out_rate, error);
+    sink.audio =
+        ct_audio_writer_open_fd(output->fd, job->audio_format, (gint)params->out_channels,
+                                (gint)out_rate, out_len, error);
+    if (!sink.audio) {
+      g_prefix_error(error, "%s: ", job->output);
+      goto out;
+    }
+  }
+
+  progress_start(&progress, declared, info.rate);
+  gint64 n_out = 0;
+  for (;;) {
+    const gint64 n = ct_audio_reader_read(reader, in, in_cap, chunk, &local);
+    if (n < 0) {
+      failed(error, "%s: %s", job->input, local->message);
+      g_error_free(local);
+      goto out;
+    }
+    if (n == 0)
+      break;
+    in_len += n;
+    const gint64 expect = ct_stream_push_out_steps(stream, n);
+    if (expect < 0 || expect > out_len - sink.written) {
+      failed(error,
+             "internal error: the stream would emit %" G_GINT64_FORMAT
+             " steps past the output length",
+             expect);
+      goto out;
+    }
+    /* At least one step: push never gets a NULL buffer. */
+    if (!ensure_steps(&out, &out_cap, params->out_channels, MAX(expect, 1),
+                      "output block", error))
+      goto out;
+    ct_status status = ct_stream_push(stream, in, in_cap, n, out, out_cap, &n_out);
+    if (status != CT_OK) {
+      failed(error, "%s", status == CT_ERR_NOMEM ? "out of memory" : "streaming failed");
+      goto out;
+    }
+    if (!sink_write(&sink, out, out_cap, n_out, error))
+      goto out;
+    progress_show(&progress, in_len);
+  }
+  /* A file shorter than declared ends early; is it still long enough? */
+  if (in_len != declared &&
+      ct_output_shape(params, &in_len, &out_len, msg, sizeof msg) != CT_OK) {
+    failed(error,
+           "%s: %" G_GINT64_FORMAT " frames (of %" G_GINT64_FORMAT " declared): %s",
+           job->input, in_len, declared, msg);
+    goto out;
+  }
+  const gint64 tail = ct_stream_finish_out_steps(stream);
+  if (tail < 0 || tail > out_len - sink.written) {
+    failed(error, "internal error: the stream tail exceeds the output length");
+    goto out;
+  }
+  if (!ensure_steps(&out, &out_cap, params->out_channels, MAX(tail, 1), "output block",
+                    error))
+    goto out;
+  if (ct_stream_finish(stream, out, out_cap, &n_out) != CT_OK) {
+    failed(error, "streaming failed");
+    goto out;
+  }
+  if (!sink_write(&sink, out, out_cap, n_out, error))
+    goto out;
+  if (sink.written != out_len) {
+    failed(error,
+           "internal error: the stream emitted %" G_GINT64_FORMAT
+           " steps, expected %" G_GINT64_FORMAT,
+           sink.written, (gint64)out_len);
+    goto out;
+  }
+  progress_clear(&progress);
+  if (sink.audio) {
+    ok = ct_audio_writer_close(sink.audio, error);
+    sink.audio = NULL;
     if (!ok)
       g_prefix_error(error, "%s: ", job->output);
-    if (close(temp.fd) != 0 && ok) {
-      int saved = errno;
-      ok = failed(error, "%s: write failed: %s", job->output, g_strerror(saved));
-    }
-    temp.fd = -1;
-    ok = ok && temp_commit(&temp, error);
+    ok = output_finish(output, ok, error);
+  } else {
+    ok = out_len == sink.npy_len || sink_shrink_npy(&sink, output->fd, out_len, error);
+    ok = close_file(sink.npy, job->output, ok, error);
+    sink.npy = NULL;
+    ok = output_finish(output, ok, error);
   }
   if (ok)
-    printf("applied 1d layer %lld->%lld (stride %lld) to %s: %d x %" G_GINT64_FORMAT
-           " @ %d Hz -> %lld x %lld @ %" G_GINT64_FORMAT " Hz, wrote %s\n",
-           (long long)params->in_channels, (long long)params->out_channels,
-           (long long)params->stride[0], job->input, audio.channels, in_len, audio.rate,
-           (long long)params->out_channels, (long long)out_len, out_rate, job->output);
+    fprintf(summary_stream(output),
+            "applied 1d layer %lld->%lld (stride %lld) to %s: %d x %" G_GINT64_FORMAT
+            " @ %d Hz -> %lld x %lld @ %" G_GINT64_FORMAT " Hz, wrote %s\n",
+            (long long)params->in_channels, (long long)params->out_channels,
+            (long long)params->stride[0], job->input, info.channels, in_len, info.rate,
+            (long long)params->out_channels, (long long)out_len, out_rate, job->output);
 
 out:
-  temp_discard(&temp);
+  progress_clear(&progress);
+  if (sink.audio)
+    ct_audio_writer_close(sink.audio, NULL);
+  if (sink.npy)
+    fclose(sink.npy);
+  output_discard(output);
+  g_free(in);
   g_free(out);
   ct_stream_free(stream);
-  ct_audio_clear(&audio);
+  ct_audio_reader_free(reader);
+  if (copy >= 0)
+    close(copy);
   return ok;
+}
+
+/* The extension of OUTPUT's file name (after its last dot, not a leading
+ * one), or NULL. */
+static const gchar *output_extension(const gchar *path) {
+  const gchar *slash = strrchr(path, '/');
+  const gchar *base = slash ? slash + 1 : path;
+  const gchar *dot = strrchr(base, '.');
+  return dot && dot != base && dot[1] ? dot + 1 : NULL;
+}
+
+/* The format OUTPUT's name asks for, checked before anything else is done.
+ * A name without an extension (also "-", a device) gets the default: .npy
+ * for a .npy INPUT, 32-bit float WAV for audio. */
+static gboolean choose_output_format(ApplyJob *job, gboolean npy_in, GError **error) {
+  const gchar *ext = output_extension(job->output);
+  job->to_npy = npy_in || (ext && g_ascii_strcasecmp(ext, "npy") == 0);
+  if (npy_in && ext && g_ascii_strcasecmp(ext, "npy") != 0)
+    return usage_error(error,
+                       "%s: a .npy INPUT is written as .npy, so OUTPUT must end in .npy "
+                       "(an array has no sample rate for an audio file)",
+                       job->output);
+  if (job->to_npy)
+    return TRUE;
+  GError *local = NULL;
+  if (ct_audio_format_for_extension(ext, &job->audio_format, &local))
+    return TRUE;
+  if (g_error_matches(local, CT_AUDIO_ERROR, CT_AUDIO_ERROR_UNKNOWN_EXTENSION)) {
+    gchar *list = ct_audio_writable_extensions();
+    usage_error(error,
+                "%s: unknown output extension '.%s': audio is written as %s (no "
+                "extension: WAV), arrays as .npy",
+                job->output, ext, list);
+    g_free(list);
+  } else {
+    failed(error, "%s: %s", job->output, local->message);
+  }
+  g_error_free(local);
+  return FALSE;
 }
 
 static gboolean run_apply(const Options *o, GError **error) {
@@ -747,25 +1252,28 @@ static gboolean run_apply(const Options *o, GError **error) {
       .output = g_ptr_array_index(o->positional, 2),
   };
   const gboolean npy_in = has_extension(job.input, "npy");
-  if (npy_in && !has_extension(job.output, "npy"))
-    return usage_error(error,
-                       "%s: a .npy INPUT is written as .npy, so OUTPUT must end in .npy "
-                       "(an array has no sample rate for an audio file)",
-                       job.output);
-  ct_layer *layer = load_layer(job.model, o, error);
-  if (!layer)
+  /* A reader of OUTPUT that goes away is then a write error (EPIPE),
+   * reported in one line like any other, not a silent death. */
+  signal(SIGPIPE, SIG_IGN);
+  Output output = {.fd = -1};
+  if (!choose_output_format(&job, npy_in, error) ||
+      !output_resolve(&output, job.output, error)) {
+    output_clear(&output);
     return FALSE;
-  /* A plain reason for a missing input, before libsndfile words it. */
-  if (g_access(job.input, R_OK) != 0) {
-    int saved = errno;
-    ct_layer_free(layer);
-    return failed(error, "%s: cannot open INPUT: %s", job.input, g_strerror(saved));
   }
-  job.layer = layer;
-  job.params = ct_layer_params(layer);
-  job.chunk = o->chunk ? o->chunk : default_chunk(job.params->rank);
-  job.threads = o->threads ? (gint)MIN(o->threads, 1024) : (gint)g_get_num_processors();
-  gboolean ok = npy_in ? apply_npy(&job, error) : apply_audio(&job, error);
+  ct_layer *layer = load_layer(job.model, o, error);
+  gboolean ok = layer != NULL;
+  /* A plain reason for a missing input, before libsndfile words it. */
+  if (ok && g_access(job.input, R_OK) != 0)
+    ok = errno_failed(error, errno, "cannot open INPUT", job.input);
+  if (ok) {
+    job.layer = layer;
+    job.params = ct_layer_params(layer);
+    job.chunk = o->chunk ? o->chunk : default_chunk(job.params->rank);
+    job.threads = o->threads ? (gint)MIN(o->threads, 1024) : (gint)g_get_num_processors();
+    ok = npy_in ? apply_npy(&job, &output, error) : apply_audio(&job, &output, error);
+  }
+  output_clear(&output);
   ct_layer_free(layer);
   return ok;
 }
@@ -861,6 +1369,10 @@ int main(int argc, char **argv) {
       strcmp(command, "help") == 0) {
     fputs(usage_text, stdout);
     return 0;
+  }
+  if (strcmp(command, "--version") == 0) {
+    printf("convtranspose %s\n", PROJECT_VERSION);
+    return fflush(stdout) == 0 ? 0 : EXIT_FAILED;
   }
   if (strcmp(command, "bench") == 0)
     return run_bench(argc - 2, argv + 2);

@@ -10,13 +10,19 @@
 #include "tools/npy.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib.h>
+#include <glib-unix.h>
 #include <json-glib/json-glib.h>
 #include <glib/gstdio.h>
 #include <sndfile.h>
@@ -227,6 +233,186 @@ static int count_prefixed(const char *dir, const char *prefix) {
 static gboolean one_error_line(const char *err) {
   const char *nl = strchr(err, '\n');
   return g_str_has_prefix(err, "convtranspose: ") && nl && nl[1] == '\0';
+}
+
+/* ---- running the CLI with its streams wired up --------------------------- */
+
+/* How spawn_cli connects the CLI: standard output is always a pipe whose
+ * bytes (binary) land in Spawned.out. */
+typedef struct {
+  const char *cwd;        /* NULL: this process's */
+  const char *fifo;       /* a FIFO read while the CLI runs, into Spawned.fifo */
+  gsize fifo_close_after; /* > 0: stop reading (close it) after this many bytes */
+  gboolean stderr_tty;    /* the CLI's stderr is a terminal (a pty) */
+  gint64 fsize_limit;     /* > 0: RLIMIT_FSIZE of the CLI, in bytes */
+} SpawnOpts;
+
+typedef struct {
+  int exit_code; /* -1 when killed by a signal, or not run */
+  GByteArray *out, *fifo;
+  gchar *err;
+  long max_rss_kb; /* the CLI's peak resident set */
+} Spawned;
+
+static void spawned_clear(Spawned *s) {
+  if (s->out)
+    g_byte_array_unref(s->out);
+  if (s->fifo)
+    g_byte_array_unref(s->fifo);
+  g_free(s->err);
+  memset(s, 0, sizeof *s);
+}
+
+static void limit_file_size(gpointer data) {
+  const struct rlimit lim = {(rlim_t) * (const gint64 *)data,
+                             (rlim_t) * (const gint64 *)data};
+  setrlimit(RLIMIT_FSIZE, &lim);
+  signal(SIGXFSZ, SIG_IGN); /* a write past the limit fails with EFBIG instead */
+}
+
+/* Appends what fd has to buf; FALSE at its end (or an error: a pty whose
+ * other side closed reads EIO). */
+static gboolean drain_fd(int fd, GByteArray *buf) {
+  guint8 block[65536];
+  for (;;) {
+    ssize_t n = read(fd, block, sizeof block);
+    if (n > 0) {
+      g_byte_array_append(buf, block, (guint)n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR)
+      continue;
+    return n < 0 && errno == EAGAIN;
+  }
+}
+
+/* Runs the CLI, collecting its stdout, stderr and the FIFO concurrently
+ * (a CLI writing into a full pipe must not wait on us), then reaps it with
+ * wait4 for its peak memory. */
+static Spawned spawn_cli(const char *const *args, const SpawnOpts *opts) {
+  static const SpawnOpts none = {0};
+  if (!opts)
+    opts = &none;
+  Spawned s = {.exit_code = -1, .out = g_byte_array_new(), .fifo = g_byte_array_new()};
+  GPtrArray *argv = g_ptr_array_new();
+  g_ptr_array_add(argv, (gpointer)cli_path);
+  for (int i = 0; args[i]; i++)
+    g_ptr_array_add(argv, (gpointer)args[i]);
+  g_ptr_array_add(argv, NULL);
+
+  int tty_master = -1, tty_slave = -1;
+  if (opts->stderr_tty) {
+    tty_master = posix_openpt(O_RDWR | O_NOCTTY);
+    if (tty_master >= 0 && grantpt(tty_master) == 0 && unlockpt(tty_master) == 0)
+      tty_slave = open(ptsname(tty_master), O_RDWR | O_NOCTTY);
+  }
+  /* Opened before the CLI, non-blocking: its open for writing then returns
+   * at once, and a FIFO no one writes to reads as empty. */
+  int fifo = opts->fifo ? open(opts->fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC) : -1;
+  GPid pid = 0;
+  int out_fd = -1, err_fd = -1;
+  GError *error = NULL;
+  gint64 limit = opts->fsize_limit;
+  gboolean started =
+      (!opts->stderr_tty || tty_slave >= 0) &&
+      g_spawn_async_with_pipes_and_fds(
+          opts->cwd, (const gchar *const *)argv->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD,
+          limit > 0 ? limit_file_size : NULL, &limit, -1, -1, tty_slave, NULL, NULL, 0,
+          &pid, NULL, &out_fd, tty_slave >= 0 ? NULL : &err_fd, &error);
+  g_ptr_array_free(argv, TRUE);
+  if (tty_slave >= 0)
+    close(tty_slave); /* the master reads EIO once the CLI has closed its side */
+  if (!started) {
+    tap_diag("cannot run %s: %s", cli_path, error ? error->message : "no pty");
+    g_clear_error(&error);
+    if (fifo >= 0)
+      close(fifo);
+    if (tty_master >= 0)
+      close(tty_master);
+    s.err = g_strdup("");
+    return s;
+  }
+  if (tty_master >= 0)
+    err_fd = tty_master;
+  GByteArray *err = g_byte_array_new();
+  g_unix_set_fd_nonblocking(out_fd, TRUE, NULL);
+  g_unix_set_fd_nonblocking(err_fd, TRUE, NULL);
+  const gint64 deadline = g_get_monotonic_time() + 300 * G_TIME_SPAN_SECOND;
+  while (out_fd >= 0 || err_fd >= 0) {
+    struct pollfd p[3] = {{out_fd, POLLIN, 0}, {err_fd, POLLIN, 0}, {fifo, POLLIN, 0}};
+    if (poll(p, 3, 200) < 0 && errno != EINTR)
+      break;
+    if (g_get_monotonic_time() > deadline) {
+      tap_diag("the CLI ran for 300 s: killed");
+      kill(pid, SIGKILL);
+      break;
+    }
+    if (p[0].revents && !drain_fd(out_fd, s.out)) {
+      close(out_fd);
+      out_fd = -1;
+    }
+    if (p[1].revents && !drain_fd(err_fd, err)) {
+      close(err_fd);
+      err_fd = -1;
+    }
+    /* POLLHUP only once a writer came and went: then the FIFO is done. */
+    if (fifo >= 0 && p[2].revents &&
+        (!drain_fd(fifo, s.fifo) ||
+         (opts->fifo_close_after && s.fifo->len >= opts->fifo_close_after))) {
+      close(fifo);
+      fifo = -1;
+    }
+  }
+  if (fifo >= 0) {
+    drain_fd(fifo, s.fifo);
+    close(fifo);
+  }
+  if (out_fd >= 0)
+    close(out_fd);
+  if (err_fd >= 0)
+    close(err_fd);
+  int status = 0;
+  struct rusage usage = {0};
+  if (wait4(pid, &status, 0, &usage) == pid && WIFEXITED(status))
+    s.exit_code = WEXITSTATUS(status);
+  g_spawn_close_pid(pid);
+  s.max_rss_kb = usage.ru_maxrss;
+  g_byte_array_append(err, (const guint8 *)"", 1);
+  s.err = (gchar *)g_byte_array_free(err, FALSE);
+  return s;
+}
+
+#define SPAWN(opts, ...) spawn_cli((const char *const[]){__VA_ARGS__, NULL}, opts)
+
+static GByteArray *file_bytes(const char *path) {
+  gchar *contents = NULL;
+  gsize len = 0;
+  if (!g_file_get_contents(path, &contents, &len, NULL))
+    return NULL;
+  GByteArray *b = g_byte_array_new_take((guint8 *)contents, len);
+  return b;
+}
+
+/* libsndfile stamps float WAV and AIFF files with the time of writing (in
+ * their PEAK chunk): two runs compare equal once it is zeroed. */
+static void zero_peak_time(GByteArray *b) {
+  for (guint i = 0; b && i + 16 <= MIN(b->len, 4096u); i++)
+    if (memcmp(b->data + i, "PEAK", 4) == 0) {
+      memset(b->data + i + 12, 0, 4);
+      return;
+    }
+}
+
+static gboolean same_bytes(GByteArray *a, GByteArray *b) {
+  zero_peak_time(a);
+  zero_peak_time(b);
+  return a && b && a->len == b->len && memcmp(a->data, b->data, a->len) == 0;
+}
+
+static gboolean is_kind(const char *path, mode_t kind, gboolean follow) {
+  struct stat st;
+  return (follow ? stat(path, &st) : lstat(path, &st)) == 0 &&
+         (st.st_mode & S_IFMT) == kind;
 }
 
 /* ---- golden vectors ----------------------------------------------------- */
@@ -609,7 +795,8 @@ static void check_audio(void) {
       {"out.flac", SF_FORMAT_FLAC, TRUE},  {"out.FLAC", SF_FORMAT_FLAC, TRUE},
       {"out.aiff", SF_FORMAT_AIFF, FALSE}, {"out.aif", SF_FORMAT_AIFF, FALSE},
       {"out.au", SF_FORMAT_AU, FALSE},     {"out.caf", SF_FORMAT_CAF, FALSE},
-      {"out.ogg", SF_FORMAT_OGG, TRUE},    {"out.xyz", SF_FORMAT_WAV, FALSE},
+      {"out.ogg", SF_FORMAT_OGG, TRUE},    {"out", SF_FORMAT_WAV, FALSE},
+      {"out.w64", SF_FORMAT_W64, FALSE},   {"out.rf64", SF_FORMAT_RF64, FALSE},
   };
   for (gsize i = 0; i < G_N_ELEMENTS(formats); i++) {
     gchar *path = tmp_path(formats[i].name);
@@ -750,6 +937,12 @@ static void check_info(void) {
   r = RUN("--help");
   tap_ok(r.exit_code == 0 && strstr(r.out, "convtranspose apply MODEL INPUT OUTPUT"),
          "--help prints usage on stdout");
+  tap_ok(strstr(r.out, "convtranspose --version") != NULL, "--help names --version");
+  run_clear(&r);
+  r = RUN("--version");
+  tap_ok(r.exit_code == 0 && strcmp(r.out, "convtranspose " PROJECT_VERSION "\n") == 0 &&
+             r.err[0] == '\0',
+         "--version prints 'convtranspose " PROJECT_VERSION "': %s", r.out);
   run_clear(&r);
   r = RUN("apply", "--help");
   tap_ok(r.exit_code == 0 && strstr(r.out, "Usage:"), "apply --help prints usage");
@@ -1080,6 +1273,593 @@ static void check_errors(void) {
   g_free(model);
 }
 
+/* ---- OUTPUT that is not a regular file ------------------------------------ */
+
+/* A 2->2 1d layer, k4 s2 p1, for the audio cases outside check_audio. */
+static gchar *write_stereo_model(const char *name) {
+  static float weight[2 * 2 * 4], bias[2] = {0.01f, -0.02f};
+  for (int i = 0; i < 16; i++)
+    weight[i] = 0.25f * (float)((i * 7) % 5 - 2);
+  const Tensor tensors[] = {{"weight", 3, {2, 2, 4}, weight}, {"bias", 1, {2}, bias}};
+  gchar *path = tmp_path(name);
+  write_safetensors(path, "{\"stride\":\"2\",\"padding\":\"1\"}", tensors, 2);
+  return path;
+}
+
+/* A random [n, 16, len] input for doc_1d. */
+static gchar *write_doc_input(const char *name, gint64 n, gint64 len) {
+  const gint64 shape[3] = {n, 16, len};
+  float *data = g_malloc(sizeof(float) * (gsize)(n * 16 * len));
+  fill_random(data, n * 16 * len);
+  gchar *path = tmp_path(name);
+  ct_npy_save_f32(path, shape, 3, data, NULL);
+  g_free(data);
+  return path;
+}
+
+static gboolean says(const char *err, int errnum) {
+  return strstr(err, g_strerror(errnum)) != NULL;
+}
+
+static gboolean link_reads(const char *link, const char *to) {
+  gchar *got = g_file_read_link(link, NULL);
+  gboolean same = got && strcmp(got, to) == 0;
+  g_free(got);
+  return same;
+}
+
+/* OUTPUT as /dev/full, through a symbolic link: the data must go into the
+ * device, which is full. The link goes first: a CLI that renamed over it
+ * would replace /dev/full itself, so that one is tried only if the link
+ * survived. */
+static void check_dev_full(const char *model, const char *in, const char *amodel,
+                           const char *wav) {
+  if (!is_kind("/dev/full", S_IFCHR, TRUE)) {
+    tap_ok(TRUE, "/dev/full # SKIP no /dev/full here");
+    return;
+  }
+  gboolean links_ok = TRUE;
+  const char *names[] = {"full-link.npy", "full-link.wav"};
+  for (int k = 0; k < 2; k++) {
+    gchar *link = tmp_path(names[k]);
+    symlink("/dev/full", link);
+    Spawned r = SPAWN(NULL, "apply", k ? amodel : model, k ? wav : in, link);
+    gboolean good = r.exit_code == 1 && one_error_line(r.err) && says(r.err, ENOSPC) &&
+                    is_kind(link, S_IFLNK, FALSE) && link_reads(link, "/dev/full") &&
+                    is_kind("/dev/full", S_IFCHR, FALSE);
+    tap_ok(good, "OUTPUT a link to /dev/full (%s): exit %d, %s, \"%s\"",
+           k ? "audio" : ".npy", r.exit_code,
+           is_kind(link, S_IFLNK, FALSE) ? "link kept" : "link REPLACED by a file",
+           g_strchomp(r.err));
+    links_ok = links_ok && good;
+    spawned_clear(&r);
+    g_unlink(link);
+    g_free(link);
+  }
+  for (int k = 0; k < 2; k++) {
+    if (!links_ok) {
+      tap_ok(FALSE, "OUTPUT /dev/full (%s): not tried, the CLI replaced a link to it",
+             k ? "audio" : ".npy");
+      continue;
+    }
+    Spawned r = SPAWN(NULL, "apply", k ? amodel : model, k ? wav : in, "/dev/full");
+    const gboolean good = r.exit_code == 1 && one_error_line(r.err) &&
+                          says(r.err, ENOSPC) && is_kind("/dev/full", S_IFCHR, FALSE);
+    tap_ok(good, "OUTPUT /dev/full (%s): exit %d, still a device, \"%s\"",
+           k ? "audio" : ".npy", r.exit_code, g_strchomp(r.err));
+    spawned_clear(&r);
+  }
+}
+
+static void check_output_kinds(void) {
+  gchar *model = golden_path("doc_1d.safetensors"), *in = golden_path("doc_1d.in.npy");
+  gchar *amodel = write_stereo_model("kinds.safetensors");
+  gchar *wav = tmp_path("kinds-in.wav");
+  float *planar = g_malloc(sizeof(float) * 2 * AUDIO_FRAMES);
+  write_stereo_wav(wav, planar);
+  g_free(planar);
+
+  /* What a regular OUTPUT receives, to compare every other kind with. */
+  gchar *ref_npy_path = tmp_path("kinds-ref.npy"),
+        *ref_wav_path = tmp_path("kinds-ref.wav");
+  Run r0 = RUN("apply", model, in, ref_npy_path);
+  Run r1 = RUN("apply", amodel, wav, ref_wav_path);
+  GByteArray *ref_npy = file_bytes(ref_npy_path), *ref_wav = file_bytes(ref_wav_path);
+  tap_ok(r0.exit_code == 0 && r1.exit_code == 0 && ref_npy && ref_wav,
+         "control: regular .npy and WAV outputs written");
+  run_clear(&r0);
+  run_clear(&r1);
+
+  check_dev_full(model, in, amodel, wav);
+
+  /* A FIFO: read back while the CLI writes, still a FIFO afterwards. WAV
+   * needs seeking, so it takes the other path (a spool). */
+  const char *fifo_names[] = {"out-fifo.npy", "out-fifo.wav"};
+  for (int k = 0; k < 2; k++) {
+    gchar *fifo = tmp_path(fifo_names[k]);
+    mkfifo(fifo, 0600);
+    SpawnOpts opts = {.fifo = fifo};
+    Spawned r = SPAWN(&opts, "apply", k ? amodel : model, k ? wav : in, fifo);
+    tap_ok(r.exit_code == 0 && same_bytes(r.fifo, k ? ref_wav : ref_npy) &&
+               is_kind(fifo, S_IFIFO, FALSE),
+           "OUTPUT a FIFO (%s): %u bytes read from it, equal to the regular file's, "
+           "%s%s%s",
+           k ? "WAV" : ".npy", r.fifo->len,
+           is_kind(fifo, S_IFIFO, FALSE) ? "still a FIFO" : "REPLACED by a file",
+           r.exit_code ? " -- " : "", r.err);
+    spawned_clear(&r);
+    g_unlink(fifo);
+    g_free(fifo);
+  }
+
+  /* "-": standard output (a pipe), the summary line on stderr instead, and
+   * no file named "-" made in the working directory. */
+  gchar *dash = tmp_path("-");
+  for (int k = 0; k < 2; k++) {
+    SpawnOpts opts = {.cwd = tmp_dir};
+    Spawned r = SPAWN(&opts, "apply", k ? amodel : model, k ? wav : in, "-");
+    tap_ok(r.exit_code == 0 && same_bytes(r.out, k ? ref_wav : ref_npy) &&
+               g_str_has_prefix(r.err, "applied ") && !file_exists(dash),
+           "OUTPUT - (%s): %u bytes on stdout, equal to the regular file's, summary on "
+           "stderr%s",
+           k ? "WAV" : ".npy", r.out->len, file_exists(dash) ? ", made a file '-'" : "");
+    spawned_clear(&r);
+    g_unlink(dash);
+  }
+  g_free(dash);
+
+  /* Symbolic links: the target gets the output, the link stays a link;
+   * the temporary file lives beside the target (no leftovers in either
+   * directory). A chain of links, and dangling ones: the target is made. */
+  gchar *sub = tmp_path("linked");
+  g_mkdir(sub, 0755);
+  gchar *target = g_build_filename(sub, "target.npy", NULL);
+  gchar *link = tmp_path("link.npy"), *chain = tmp_path("chain.npy");
+  g_file_set_contents(target, "old contents", -1, NULL);
+  symlink("linked/target.npy", link);
+  symlink("link.npy", chain);
+  const char *via[] = {link, chain};
+  for (int k = 0; k < 2; k++) {
+    Run r = RUN("apply", model, in, via[k]);
+    GByteArray *got = file_bytes(target);
+    tap_ok(r.exit_code == 0 && is_kind(link, S_IFLNK, FALSE) &&
+               is_kind(chain, S_IFLNK, FALSE) && link_reads(link, "linked/target.npy") &&
+               same_bytes(got, ref_npy) && count_prefixed(tmp_dir, ".") == 0 &&
+               count_prefixed(sub, ".") == 0,
+           "OUTPUT a %s: links kept, the target holds the output, no temporaries%s%s",
+           k ? "chain of two links" : "symbolic link", r.exit_code ? " -- " : "", r.err);
+    if (got)
+      g_byte_array_unref(got);
+    run_clear(&r);
+  }
+  const char *dangling[][3] = {{"dangle.npy", "linked/new.npy", "new.npy"},
+                               {"dangle.wav", "linked/new.wav", "new.wav"}};
+  for (int k = 0; k < 2; k++) {
+    gchar *d = tmp_path(dangling[k][0]);
+    gchar *made = g_build_filename(sub, dangling[k][2], NULL);
+    symlink(dangling[k][1], d);
+    Run r = RUN("apply", k ? amodel : model, k ? wav : in, d);
+    GByteArray *got = file_bytes(made);
+    tap_ok(r.exit_code == 0 && is_kind(d, S_IFLNK, FALSE) &&
+               link_reads(d, dangling[k][1]) && same_bytes(got, k ? ref_wav : ref_npy) &&
+               count_prefixed(sub, ".") == 0,
+           "OUTPUT a dangling link (%s): its target is made, the link kept%s%s",
+           k ? "WAV" : ".npy", r.exit_code ? " -- " : "", r.err);
+    if (got)
+      g_byte_array_unref(got);
+    run_clear(&r);
+    g_unlink(made);
+    g_unlink(d);
+    g_free(made);
+    g_free(d);
+  }
+
+  /* A write that fails part-way (past RLIMIT_FSIZE: EFBIG) leaves no
+   * partial regular file: none at OUTPUT or a link's target, an old file
+   * untouched, no temporary in either directory. */
+  static const char sentinel[] = "pre-existing output, must survive\n";
+  gchar *ptarget = g_build_filename(sub, "ptarget.npy", NULL);
+  gchar *plink = tmp_path("plink.npy"), *pdangle = tmp_path("pdangle.wav");
+  gchar *pnew = g_build_filename(sub, "pnew.wav", NULL);
+  gchar *pnpy = tmp_path("partial.npy"), *pwav = tmp_path("partial.wav");
+  symlink("linked/ptarget.npy", plink);
+  symlink("linked/pnew.wav", pdangle);
+  const struct {
+    const char *what, *out, *check; /* check: the file that must be as before */
+    gboolean audio, existed;
+  } partial[] = {
+      {"new .npy file", pnpy, pnpy, FALSE, FALSE},
+      {"existing .npy file", pnpy, pnpy, FALSE, TRUE},
+      {"new WAV file", pwav, pwav, TRUE, FALSE},
+      {"link to an existing file", plink, ptarget, FALSE, TRUE},
+      {"dangling link (WAV)", pdangle, pnew, TRUE, FALSE},
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(partial); i++) {
+    g_unlink(partial[i].check);
+    if (partial[i].existed)
+      g_file_set_contents(partial[i].check, sentinel, -1, NULL);
+    SpawnOpts opts = {.fsize_limit = 4096};
+    Spawned r = SPAWN(&opts, "apply", partial[i].audio ? amodel : model,
+                      partial[i].audio ? wav : in, partial[i].out);
+    gchar *contents = NULL;
+    gboolean kept = partial[i].existed
+                        ? g_file_get_contents(partial[i].check, &contents, NULL, NULL) &&
+                              strcmp(contents, sentinel) == 0
+                        : !file_exists(partial[i].check);
+    const gboolean good =
+        r.exit_code == 1 && one_error_line(r.err) && says(r.err, EFBIG) && kept &&
+        is_kind(plink, S_IFLNK, FALSE) && is_kind(pdangle, S_IFLNK, FALSE) &&
+        count_prefixed(tmp_dir, ".") == 0 && count_prefixed(sub, ".") == 0;
+    tap_ok(good, "write failing part-way, %s: exit %d, nothing partial left, \"%s\"",
+           partial[i].what, r.exit_code, g_strchomp(r.err));
+    g_free(contents);
+    spawned_clear(&r);
+    g_unlink(partial[i].check);
+  }
+  /* A FIFO whose reader goes away (EPIPE), with more output than the pipe
+   * holds: a one-line error, and still a FIFO. */
+  gchar *big = write_doc_input("kinds-big.npy", 20, 200); /* 1 MB of output */
+  gchar *pfifo = tmp_path("pfifo.npy");
+  mkfifo(pfifo, 0600);
+  SpawnOpts early = {.fifo = pfifo, .fifo_close_after = 1};
+  Spawned rp = SPAWN(&early, "apply", model, big, pfifo);
+  const gboolean epipe = rp.exit_code == 1 && one_error_line(rp.err) &&
+                         says(rp.err, EPIPE) && is_kind(pfifo, S_IFIFO, FALSE);
+  tap_ok(epipe, "OUTPUT a FIFO whose reader leaves: exit %d, %s, \"%s\"", rp.exit_code,
+         is_kind(pfifo, S_IFIFO, FALSE) ? "still a FIFO" : "REPLACED by a file",
+         g_strchomp(rp.err));
+  spawned_clear(&rp);
+  const gchar *const doomed[] = {pfifo,  big,  plink,   pdangle,      pnpy,
+                                 pwav,   pnew, ptarget, link,         chain,
+                                 target, wav,  amodel,  ref_npy_path, ref_wav_path};
+  for (gsize i = 0; i < G_N_ELEMENTS(doomed); i++)
+    g_unlink(doomed[i]);
+  g_rmdir(sub);
+  g_free(pfifo);
+  g_free(big);
+  g_free(plink);
+  g_free(pdangle);
+  g_free(pnpy);
+  g_free(pwav);
+  g_free(pnew);
+  g_free(ptarget);
+  g_free(link);
+  g_free(chain);
+  g_free(target);
+  g_free(sub);
+  g_byte_array_unref(ref_npy);
+  g_byte_array_unref(ref_wav);
+  g_free(ref_npy_path);
+  g_free(ref_wav_path);
+  g_free(wav);
+  g_free(amodel);
+  g_free(model);
+  g_free(in);
+}
+
+/* Writes bytes into a FIFO once a reader has opened it (within a minute). */
+typedef struct {
+  const char *path;
+  GByteArray *bytes;
+} FifoFeed;
+
+static gpointer feed_fifo(gpointer data) {
+  const FifoFeed *feed = data;
+  int fd = -1;
+  for (int tries = 0; fd < 0 && tries < 6000; tries++) {
+    fd = open(feed->path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+      g_usleep(10000); /* ENXIO: no reader yet */
+  }
+  if (fd >= 0) {
+    g_unix_set_fd_nonblocking(fd, FALSE, NULL);
+    gsize done = 0;
+    while (done < feed->bytes->len) {
+      ssize_t n = write(fd, feed->bytes->data + done, feed->bytes->len - done);
+      if (n <= 0)
+        break;
+      done += (gsize)n;
+    }
+    close(fd);
+  }
+  return NULL;
+}
+
+/* ---- audio in blocks ------------------------------------------------------- */
+
+/* A 1->1 1d layer, k4 s2 p1 (L_out = 2L). */
+static gchar *write_mono_model(const char *name) {
+  static const float weight[4] = {0.25f, -0.5f, 0.75f, 0.125f}, bias[1] = {0.01f};
+  const Tensor tensors[] = {{"weight", 3, {1, 1, 4}, weight}, {"bias", 1, {1}, bias}};
+  gchar *path = tmp_path(name);
+  write_safetensors(path, "{\"stride\":\"2\",\"padding\":\"1\"}", tensors, 2);
+  return path;
+}
+
+/* frames of 16-bit mono at 8 kHz, written a block at a time. */
+static gboolean write_mono_wav(const char *path, gint64 frames, int format) {
+  SF_INFO info = {.samplerate = 8000, .channels = 1, .format = format};
+  SNDFILE *sf = sf_open(path, SFM_WRITE, &info);
+  if (!sf)
+    return FALSE;
+  float block[4096];
+  gboolean ok = TRUE;
+  for (gint64 done = 0; ok && done < frames;) {
+    const gint64 n = MIN(frames - done, 4096);
+    for (gint64 i = 0; i < n; i++)
+      block[i] = 0.5f * sinf((float)(done + i) * 0.05f) + 0.1f * rng_float();
+    ok = sf_writef_float(sf, block, n) == n;
+    done += n;
+  }
+  return sf_close(sf) == 0 && ok;
+}
+
+static gboolean library_writes(int format) {
+  SF_INFO probe = {.samplerate = 16000, .channels = 1, .format = format};
+  int count = 0;
+  gboolean listed = FALSE;
+  sf_command(NULL, SFC_GET_FORMAT_MAJOR_COUNT, &count, sizeof count);
+  for (int i = 0; i < count; i++) {
+    SF_FORMAT_INFO fi = {.format = i};
+    sf_command(NULL, SFC_GET_FORMAT_MAJOR, &fi, sizeof fi);
+    listed = listed || fi.format == (format & SF_FORMAT_TYPEMASK);
+  }
+  return listed && sf_format_check(&probe);
+}
+
+/* libsndfile 1.1's MPEG and Opus values, for older headers. */
+enum { FORMAT_MPEG = 0x230000, FORMAT_MPEG_LAYER_III = 0x0082, FORMAT_OPUS = 0x0064 };
+
+/* Peak memory does not grow with the file: 20 minutes and 1 minute of
+ * 8 kHz mono (in 16-bit WAV, out 32-bit float at 16 kHz). Holding the
+ * signal in memory, as the CLI once did, costs the long file 110 MB more. */
+static void check_bounded_memory(const char *model) {
+  const gint64 minutes[2] = {1, 20};
+  long rss[2] = {0, 0};
+  gboolean ran = TRUE;
+  for (int k = 0; k < 2; k++) {
+    gchar *in = tmp_path("long.wav"), *out = tmp_path("long-out.wav");
+    const gint64 frames = minutes[k] * 60 * 8000;
+    gboolean wrote = write_mono_wav(in, frames, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+    Spawned r = SPAWN(NULL, "apply", model, in, out);
+    SF_INFO info = {0};
+    SNDFILE *sf = sf_open(out, SFM_READ, &info);
+    if (sf)
+      sf_close(sf);
+    gboolean good = wrote && r.exit_code == 0 && sf && info.frames == 2 * frames;
+    tap_ok(good,
+           "%" G_GINT64_FORMAT " min of audio: %lld frames out, peak RSS %ld KB%s%s",
+           minutes[k], (long long)info.frames, r.max_rss_kb, r.exit_code ? " -- " : "",
+           r.err);
+    ran = ran && good;
+    rss[k] = r.max_rss_kb;
+    spawned_clear(&r);
+    g_unlink(in);
+    g_unlink(out);
+    g_free(in);
+    g_free(out);
+  }
+  tap_ok(ran && rss[1] < rss[0] + 16 * 1024,
+         "peak RSS independent of length: 20 min %ld KB, 1 min %ld KB (bound: +16 MB)",
+         rss[1], rss[0]);
+}
+
+static void check_audio_stream(void) {
+  gchar *model = write_mono_model("mono.safetensors");
+  check_bounded_memory(model);
+
+  /* Every --chunk gives the same bytes, whatever the format, and the
+   * samples of the one-shot forward. */
+  gchar *smodel = write_stereo_model("blocks.safetensors");
+  gchar *wav = tmp_path("blocks-in.wav");
+  float *input = g_malloc(sizeof(float) * 2 * AUDIO_FRAMES);
+  write_stereo_wav(wav, input);
+  ct_layer *layer = load_model(smodel, NULL);
+  const gint64 in_len = AUDIO_FRAMES, out_len = 2 * AUDIO_FRAMES;
+  float *expect = g_malloc(sizeof(float) * 2 * (gsize)out_len);
+  tap_ok(layer && ct_forward(layer, &in_len, input, expect, NULL, 0) == CT_OK,
+         "one-shot forward of the block test's input");
+  const char *outs[] = {"blocks.wav", "blocks.flac", "blocks.npy"};
+  const char *chunks[] = {NULL, "1", "7", "4096", "4097", "100000"};
+  GByteArray *first[3] = {NULL, NULL, NULL};
+  for (gsize o = 0; o < G_N_ELEMENTS(outs); o++) {
+    gchar *out = tmp_path(outs[o]);
+    GString *bad = g_string_new(NULL);
+    for (gsize c = 0; c < G_N_ELEMENTS(chunks); c++) {
+      Run r = chunks[c] ? RUN("apply", smodel, wav, out, "--chunk", chunks[c])
+                        : RUN("apply", smodel, wav, out);
+      GByteArray *got = r.exit_code == 0 ? file_bytes(out) : NULL;
+      if (c == 0)
+        first[o] = got;
+      else if (!same_bytes(got, first[o]))
+        g_string_append_printf(bad, " --chunk %s", chunks[c]);
+      if (c > 0 && got)
+        g_byte_array_unref(got);
+      run_clear(&r);
+    }
+    tap_ok(first[o] && bad->len == 0,
+           "%s: --chunk 1, 7, 4096, 4097, 100000 byte-identical to the default%s%s",
+           outs[o], bad->len ? ": differ:" : "", bad->str);
+    g_string_free(bad, TRUE);
+    g_unlink(out);
+    g_free(out);
+  }
+  gchar *wav_out = tmp_path("blocks.wav");
+  g_file_set_contents(wav_out, first[0] ? (const gchar *)first[0]->data : "",
+                      first[0] ? first[0]->len : 0, NULL);
+  SF_INFO info;
+  float *got = read_audio(wav_out, &info);
+  tap_ok(got && info.frames == out_len &&
+             memcmp(got, expect, sizeof(float) * 2 * (gsize)out_len) == 0,
+         "WAV output bitwise equal to the one-shot forward");
+  g_free(got);
+  g_unlink(wav_out);
+  g_free(wav_out);
+  for (int o = 0; o < 3; o++)
+    if (first[o])
+      g_byte_array_unref(first[o]);
+
+  /* A file shorter than its header says (a FLAC whose STREAMINFO claims
+   * twice its samples) gives what the samples it holds give. */
+  gchar *honest = tmp_path("short-honest.flac"), *liar = tmp_path("short-liar.flac");
+  write_mono_wav(honest, 10000, SF_FORMAT_FLAC | SF_FORMAT_PCM_16);
+  GByteArray *flac = file_bytes(honest);
+  gboolean patched = flac && flac->len > 26 && memcmp(flac->data, "fLaC", 4) == 0;
+  if (patched) { /* total samples: the low 32 of 36 bits at bytes 22..25 */
+    const guint32 total = 20000;
+    for (int i = 0; i < 4; i++)
+      flac->data[22 + i] = (guint8)(total >> (24 - 8 * i));
+    patched = g_file_set_contents(liar, (const gchar *)flac->data, flac->len, NULL);
+  }
+  SF_INFO liar_info = {0};
+  SNDFILE *sf = patched ? sf_open(liar, SFM_READ, &liar_info) : NULL;
+  if (sf)
+    sf_close(sf);
+  tap_ok(sf && liar_info.frames == 20000, "a FLAC declaring 20000 of its 10000 frames");
+  for (int k = 0; k < 2; k++) {
+    gchar *a = tmp_path(k ? "short-a.wav" : "short-a.npy");
+    gchar *b = tmp_path(k ? "short-b.wav" : "short-b.npy");
+    Run ra = RUN("apply", model, honest, a), rb = RUN("apply", model, liar, b);
+    GByteArray *ga = file_bytes(a), *gb = file_bytes(b);
+    tap_ok(ra.exit_code == 0 && rb.exit_code == 0 && same_bytes(ga, gb) &&
+               strstr(rb.out, "1 x 10000 @ 8000 Hz -> 1 x 20000 @ 16000 Hz"),
+           "short input, %s OUTPUT: the output of its 10000 frames%s%s",
+           k ? "WAV" : ".npy", rb.exit_code ? " -- " : "", rb.err);
+    if (ga)
+      g_byte_array_unref(ga);
+    if (gb)
+      g_byte_array_unref(gb);
+    run_clear(&ra);
+    run_clear(&rb);
+    g_unlink(a);
+    g_unlink(b);
+    g_free(a);
+    g_free(b);
+  }
+  if (flac)
+    g_byte_array_unref(flac);
+
+  /* An INPUT that is a FIFO (no length, read once): the same output. */
+  gchar *fifo_in = tmp_path("in-fifo.flac"), *from_fifo = tmp_path("from-fifo.npy");
+  gchar *from_file = tmp_path("from-file.npy");
+  mkfifo(fifo_in, 0600);
+  GByteArray *in_bytes = file_bytes(honest);
+  GThread *feeder = g_thread_new("feeder", feed_fifo, &(FifoFeed){fifo_in, in_bytes});
+  Run rf = RUN("apply", model, fifo_in, from_fifo);
+  g_thread_join(feeder);
+  Run rr = RUN("apply", model, honest, from_file);
+  GByteArray *gf = file_bytes(from_fifo), *gr = file_bytes(from_file);
+  tap_ok(rf.exit_code == 0 && same_bytes(gf, gr), "INPUT a FIFO: the same output%s%s",
+         rf.exit_code ? " -- " : "", rf.err);
+  run_clear(&rf);
+  run_clear(&rr);
+  if (gf)
+    g_byte_array_unref(gf);
+  if (gr)
+    g_byte_array_unref(gr);
+  g_byte_array_unref(in_bytes);
+  g_unlink(fifo_in);
+  g_unlink(from_fifo);
+  g_unlink(from_file);
+  g_free(fifo_in);
+  g_free(from_fifo);
+  g_free(from_file);
+
+  /* The extension's format, where libsndfile writes it. */
+  gchar *mono_in = tmp_path("fmt-in.wav");
+  write_mono_wav(mono_in, 8000, SF_FORMAT_WAV | SF_FORMAT_FLOAT);
+  static const struct {
+    const char *name;
+    int format;     /* what the file must be (major, and subtype if set) */
+    gboolean exact; /* lossless: the one-shot's frames */
+  } formats[] = {
+      {"fmt.w64", SF_FORMAT_W64 | SF_FORMAT_FLOAT, TRUE},
+      {"fmt.rf64", SF_FORMAT_RF64 | SF_FORMAT_FLOAT, TRUE},
+      {"fmt", SF_FORMAT_WAV | SF_FORMAT_FLOAT, TRUE},
+      {"fmt.WAV", SF_FORMAT_WAV | SF_FORMAT_FLOAT, TRUE},
+      {"fmt.mp3", FORMAT_MPEG | FORMAT_MPEG_LAYER_III, FALSE},
+      {"fmt.opus", SF_FORMAT_OGG | FORMAT_OPUS, FALSE},
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(formats); i++) {
+    if (!library_writes(formats[i].format)) {
+      tap_ok(TRUE, "%s # SKIP this libsndfile cannot write it", formats[i].name);
+      continue;
+    }
+    gchar *out = tmp_path(formats[i].name);
+    Run r = RUN("apply", model, mono_in, out);
+    SF_INFO fi = {0};
+    SNDFILE *f = sf_open(out, SFM_READ, &fi);
+    if (f)
+      sf_close(f);
+    const int mask = SF_FORMAT_TYPEMASK | SF_FORMAT_SUBMASK;
+    tap_ok(r.exit_code == 0 && f && (fi.format & mask) == formats[i].format &&
+               fi.samplerate == 16000 && fi.channels == 1 &&
+               (!formats[i].exact || fi.frames == 16000),
+           "%s written as format 0x%x (want 0x%x), %d Hz, %lld frames%s%s",
+           formats[i].name, fi.format, formats[i].format, fi.samplerate,
+           (long long)fi.frames, r.exit_code ? " -- " : "", r.err);
+    run_clear(&r);
+    g_unlink(out);
+    g_free(out);
+  }
+
+  /* Refused before anything is computed, nothing left behind: an unknown
+   * extension (the message lists the known ones), and an encoder's limit
+   * (MP3 stops at 48 kHz; this layer makes 96 kHz of the 48 kHz input). */
+  gchar *xyz = tmp_path("out.xyz");
+  FAILS("unknown extension .xyz", 2, xyz, "apply", model, mono_in, xyz);
+  Run rx = RUN("apply", model, mono_in, xyz);
+  tap_ok(strstr(rx.err, ".wav") && strstr(rx.err, ".flac") && strstr(rx.err, ".npy"),
+         "the message lists the extensions: %s", g_strchomp(rx.err));
+  run_clear(&rx);
+  gchar *missing = tmp_path("no-such-input.wav");
+  rx = RUN("apply", model, missing, xyz);
+  const gboolean first_refusal = rx.exit_code == 2 && strstr(rx.err, ".xyz");
+  tap_ok(first_refusal, "the extension is refused before INPUT is read: %s",
+         g_strchomp(rx.err));
+  run_clear(&rx);
+  g_free(missing);
+  g_free(xyz);
+  if (library_writes(FORMAT_MPEG | FORMAT_MPEG_LAYER_III)) {
+    gchar *mp3 = tmp_path("out96k.mp3");
+    FAILS("MP3 at 96 kHz", 1, mp3, "apply", smodel, wav, mp3);
+    g_free(mp3);
+  } else {
+    tap_ok(TRUE, "MP3 at 96 kHz # SKIP this libsndfile writes no MP3");
+  }
+
+  /* A progress line on a terminal (and none elsewhere, see check_audio). */
+  gchar *prog_out = tmp_path("progress.wav"), *prog_in = tmp_path("progress-in.wav");
+  write_mono_wav(prog_in, 8000 * 60, SF_FORMAT_WAV | SF_FORMAT_PCM_16);
+  SpawnOpts tty = {.stderr_tty = TRUE};
+  Spawned rp = SPAWN(&tty, "apply", model, prog_in, prog_out);
+  const gsize elen = strlen(rp.err);
+  tap_ok(rp.exit_code == 0 && strstr(rp.err, "\r100% (60.0 of 60.0 s of audio)") &&
+             elen > 1 && rp.err[elen - 1] == '\r' && rp.err[elen - 2] == ' ',
+         "stderr a terminal: a progress line, erased at the end");
+  spawned_clear(&rp);
+  g_unlink(prog_in);
+  g_unlink(prog_out);
+  g_free(prog_in);
+  g_free(prog_out);
+
+  g_unlink(mono_in);
+  g_free(mono_in);
+  g_unlink(honest);
+  g_unlink(liar);
+  g_free(honest);
+  g_free(liar);
+  g_free(expect);
+  ct_layer_free(layer);
+  g_free(input);
+  g_unlink(wav);
+  g_free(wav);
+  g_unlink(smodel);
+  g_free(smodel);
+  g_unlink(model);
+  g_free(model);
+}
+
 /* Options anywhere, both spellings, and an output that replaces a file. */
 static void check_option_syntax(void) {
   gchar *model = golden_path("override_2d.safetensors");
@@ -1112,8 +1892,9 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s CONVTRANSPOSE SOURCE_ROOT\n", argv[0]);
     return 2;
   }
-  cli_path = argv[1];
-  source_root = argv[2];
+  /* Absolute: some runs happen in another working directory. */
+  cli_path = g_canonicalize_filename(argv[1], NULL);
+  source_root = g_canonicalize_filename(argv[2], NULL);
   const char *seed = g_getenv("CT_TEST_SEED");
   if (seed)
     rng_state = g_ascii_strtoull(seed, NULL, 0) | 1;
@@ -1129,6 +1910,8 @@ int main(int argc, char **argv) {
   check_errors();
   check_option_syntax();
   check_audio();
+  check_output_kinds();
+  check_audio_stream();
   check_golden();
   check_docs();
   if (!tap_ok(count_prefixed(tmp_dir, "") == 0, "temporary directory left empty")) {
