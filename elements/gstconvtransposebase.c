@@ -168,7 +168,14 @@ static CtModel *load_model(GstConvTransposeBase *self, const LoadRequest *req,
     overrides.groups_set = TRUE;
     overrides.groups = req->groups;
   }
-  ct_layer *layer = ct_model_load(req->path, req->layer_name, &overrides, error);
+  GPtrArray *warnings = g_ptr_array_new_with_free_func(g_free);
+  ct_layer *layer =
+      ct_model_load_full(req->path, req->layer_name, &overrides, warnings, error);
+  /* Findings that do not stop the load (an unknown metadata key, say). */
+  for (guint i = 0; i < warnings->len; i++)
+    GST_ELEMENT_WARNING(self, RESOURCE, READ, ("%s", (const gchar *)warnings->pdata[i]),
+                        (NULL));
+  g_ptr_array_unref(warnings);
   if (!layer)
     return NULL;
   int rank = ct_layer_params(layer)->rank;

@@ -46,12 +46,13 @@ static inline GstHarness *harness_with_bus(const gchar *factory, const gchar *mo
   GstElement *e = gst_element_factory_make(factory, NULL);
   fail_unless(e != NULL, "no element %s", factory);
   g_object_set(e, "model", model, NULL);
-  GstHarness *h = gst_harness_new_with_element(e, "sink", "src");
-  gst_object_unref(e);
+  /* Before the harness starts the element: loading posts its warnings. */
   if (bus) {
     *bus = gst_bus_new();
-    gst_element_set_bus(h->element, *bus);
+    gst_element_set_bus(e, *bus);
   }
+  GstHarness *h = gst_harness_new_with_element(e, "sink", "src");
+  gst_object_unref(e);
   return h;
 }
 

@@ -821,6 +821,16 @@ GST_END_TEST;
  * running in bounded memory; never hang or exhaust memory. */
 static gchar *huge_layer_answers(gconstpointer data) {
   const gchar *model = data;
+  /* A layer past the kernels' limits is refused when the element loads it,
+   * before any caps: that is an answer too. */
+  GError *load_error = NULL;
+  ct_layer *loaded = ct_model_load(model, NULL, NULL, &load_error);
+  if (!loaded) {
+    g_print("# %s: refused on load: %s\n", model, load_error->message);
+    g_error_free(load_error);
+    return NULL;
+  }
+  ct_layer_free(loaded);
   GstBus *bus;
   gsize rss0 = rss_bytes();
   GstHarness *h = harness_for("convtranspose1d", model, &bus);

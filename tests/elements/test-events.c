@@ -477,6 +477,80 @@ GST_START_TEST(test_input_format_kept) {
 }
 GST_END_TEST;
 
+/* ---- model files ------------------------------------------------------------------ */
+
+/* A weight-normalised layer of a checkpoint (ups.0.weight_g, ups.0.weight_v)
+ * runs as the folded layer the loader makes of it. */
+GST_START_TEST(test_weight_norm_checkpoint_runs) {
+  const gchar *dir = g_getenv("CT_GOLDEN_DIR");
+  fail_unless(dir != NULL, "CT_GOLDEN_DIR is set by meson");
+  gchar *path = g_build_filename(dir, "weight_norm", "hifigan_dim0_1d.safetensors", NULL);
+  GError *error = NULL;
+  ct_layer *layer = ct_model_load(path, "ups.0", NULL, &error);
+  fail_unless(layer != NULL, "%s", error ? error->message : "");
+  const ct_params *p = ct_layer_params(layer);
+  const int cin = (int)p->in_channels, cout = (int)p->out_channels;
+  GRand *rand = g_rand_new_with_seed(4);
+  const gint64 len = 200;
+  float *x = random_planar(rand, cin, len);
+  int64_t shape[CT_MAX_RANK] = {len}, out_shape[CT_MAX_RANK];
+  fail_unless(ct_output_shape(p, shape, out_shape, NULL, 0) == CT_OK);
+  float *ref = g_new(float, cout *out_shape[0]);
+  fail_unless(ct_forward(layer, shape, x, ref, NULL, 0) == CT_OK);
+  GstElement *e = gst_element_factory_make("convtranspose1d", NULL);
+  g_object_set(e, "model", path, "layer", "ups.0", NULL);
+  GstHarness *h = gst_harness_new_with_element(e, "sink", "src");
+  gst_object_unref(e);
+  gchar *caps = g_strdup_printf("audio/x-raw,format=F32LE,rate=16000,channels=%d,"
+                                "layout=interleaved,channel-mask=(bitmask)0",
+                                cin);
+  gst_harness_set_src_caps_str(h, caps);
+  g_free(caps);
+  gst_harness_push(h, interleaved_buffer(x, len, cin, 0, len, 16000, 0));
+  gst_harness_push_event(h, gst_event_new_eos());
+  float *got = g_new0(float, cout *out_shape[0]);
+  gint64 have = 0;
+  GstBuffer *out;
+  while ((out = gst_harness_try_pull(h))) {
+    have = append_interleaved(out, got, out_shape[0], cout, have);
+    gst_buffer_unref(out);
+  }
+  fail_unless(have == out_shape[0], "%" G_GINT64_FORMAT " of %" G_GINT64_FORMAT " steps",
+              have, out_shape[0]);
+  for (gint64 i = 0; i < cout * out_shape[0]; i++)
+    fail_unless(got[i] == ref[i],
+                "the element runs the folded layer: value %" G_GINT64_FORMAT
+                " is %g, one-shot %g",
+                i, got[i], ref[i]);
+  gst_harness_teardown(h);
+  ct_layer_free(layer);
+  g_free(got);
+  g_free(ref);
+  g_free(x);
+  g_rand_free(rand);
+  g_free(path);
+}
+GST_END_TEST;
+
+/* A metadata key that is not a hyper-parameter is named in a warning. */
+GST_START_TEST(test_unknown_metadata_key_warns) {
+  gchar *path = tmp_path("typo.safetensors");
+  float w[4] = {0.25f, 0.5f, 0.5f, 0.25f};
+  const int64_t k4 = 4;
+  write_test_model(path, 1, 1, 1, &k4, w, 1, NULL, "\"strides\":\"2\",\"format\":\"pt\"");
+  GstBus *bus;
+  GstHarness *h = harness_with_bus("convtranspose1d", path, &bus);
+  gchar *text = pop_message_text(bus, GST_MESSAGE_WARNING);
+  fail_unless(text != NULL, "a warning on the bus");
+  fail_unless(strstr(text, "strides") && strstr(text, path), "warning: %s", text);
+  g_free(text);
+  text = pop_message_text(bus, GST_MESSAGE_WARNING);
+  fail_unless(text == NULL, "one warning only (format is quiet): %s", text);
+  harness_done(h, bus);
+  g_free(path);
+}
+GST_END_TEST;
+
 /* ---- gst-inspect ------------------------------------------------------------------ */
 
 GST_START_TEST(test_inspect_metadata) {
@@ -520,6 +594,8 @@ static Suite *events_suite(void) {
   tcase_add_test(tc, test_interlaced_refused);
   tcase_add_test(tc, test_new_channels_positioned);
   tcase_add_test(tc, test_input_format_kept);
+  tcase_add_test(tc, test_weight_norm_checkpoint_runs);
+  tcase_add_test(tc, test_unknown_metadata_key_warns);
   tcase_add_test(tc, test_inspect_metadata);
   suite_add_tcase(s, tc);
   return s;
