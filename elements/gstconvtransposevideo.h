@@ -24,7 +24,8 @@ struct _GstConvTransposeVideoClass {
 
 /* Progressive only: a layer run over a frame would mix its two fields. */
 #define GST_CONV_TRANSPOSE_VIDEO_CAPS                                                    \
-  GST_VIDEO_CAPS_MAKE(GST_CONV_TRANSPOSE_VIDEO_FORMATS) ", interlace-mode = (string) progressive"
+  GST_VIDEO_CAPS_MAKE(GST_CONV_TRANSPOSE_VIDEO_FORMATS)                                  \
+  ", interlace-mode = (string) progressive"
 
 G_END_DECLS
 

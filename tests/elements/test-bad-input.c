@@ -495,12 +495,14 @@ GST_END_TEST;
 /* Appends the non-interleaved 3-channel output buffers waiting in the
  * harness to planar [3, cap]; FALSE if there are more samples than cap. */
 static gboolean pull_planar(GstHarness *h, float *planar, gint64 cap, gint64 *have) {
-  GstAudioInfo info;
-  gst_audio_info_set_format(&info, GST_AUDIO_FORMAT_F32LE, 96000, 3, NULL);
-  info.layout = GST_AUDIO_LAYOUT_NON_INTERLEAVED;
   gboolean fits = TRUE;
   GstBuffer *out;
   while ((out = gst_harness_try_pull(h))) {
+    /* The output's own caps: its channel positions are the element's. */
+    GstAudioInfo info;
+    GstCaps *caps = gst_pad_get_current_caps(h->sinkpad);
+    fail_unless(caps && gst_audio_info_from_caps(&info, caps));
+    gst_caps_unref(caps);
     GstAudioBuffer abuf;
     if (gst_audio_buffer_map(&abuf, &info, out, GST_MAP_READ)) {
       gint64 n = (gint64)abuf.n_samples;
