@@ -2,8 +2,10 @@
 # Runs the element tests under valgrind's memcheck and prints one TAP line
 # per program:
 #   tools/valgrind.sh [BUILD_DIR]        (default: build)
-# Programs: BUILD_DIR/tests/elements/test-audio, test-video and
-# test-bad-input, and tests/stress/test-stress, those that exist. Each runs
+# Programs: BUILD_DIR/tests/elements/test-audio, test-video, test-bad-input,
+# test-events and test-swap, and tests/stress/test-stress, those that exist
+# (test-swap without its timed storm and burst: memcheck is 20-50x slower).
+# Each runs
 # in one process (CK_FORK=no, GST_REGISTRY_FORK=no, so the plugin is loaded
 # under valgrind too) with CT_TEST_QUICK=1 (an hour of audio shrinks to a
 # minute), the leaks tracer, GLib's suppressions and tests/valgrind/gst.supp,
@@ -39,6 +41,8 @@ programs=(
   "test-video tests/elements/test-video"
   "test-bad-input tests/elements/test-bad-input test_audio_partial_frame,test_audio_empty_buffers,test_video_short_buffer,test_audio_planar_meta_padding,test_video_meta_strides,test_video_wide_frame,test_audio_nan_inf,test_video_nan_inf,test_model_file_changes_on_disk,test_channels_change_midstream,test_channels_change_pipeline"
   "test-stress tests/stress/test-stress"
+  "test-events tests/elements/test-events"
+  "test-swap tests/elements/test-swap test_unreachable_model_kept_out,test_same_model_is_no_swap"
 )
 present=()
 for p in "${programs[@]}"; do
