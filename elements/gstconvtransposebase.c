@@ -420,7 +420,7 @@ static gboolean ensure_stream(GstConvTransposeBase *self) {
    * stores keep it in the cache for that (non-temporal ones would send a
    * 720p frame to memory only to read it back: 3d pipeline 435 -> 337-400
    * frames/s). */
-  ct_stream_set_stream_out_threshold(priv->stream, G_MAXDOUBLE);
+  ct_stream_set_outputs_read_soon(priv->stream, TRUE);
   apply_threads(self, n_threads);
   return TRUE;
 }

@@ -29,7 +29,7 @@ static inline bool SUFFIX(starts_line)(const float *p) {
   return ((uintptr_t)p & 63) == 0;
 }
 static inline bool SUFFIX(streams)(const ct_run_gemm *g, int nv) {
-  return g->stream_out && g->k <= CT_GEMM_KC && (nv * VW) % 16 == 0;
+  return g->nontemporal && g->k <= CT_GEMM_KC && (nv * VW) % 16 == 0;
 }
 
 /* An MR x (NV vectors) tile of outputs over products [k0, k1): accumulators
@@ -53,13 +53,13 @@ static inline float *SUFFIX(dst_row)(const ct_run_gemm *g, int64_t r) {
       _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] =                   \
           k0 == 0 ? VSET1(g->bias[row + r]) : VLOAD(dst[r] + v * VW);                    \
     }                                                                                    \
-    const float *a = g->a + row * g->k; /* row is a multiple of CT_GEMM_MR */            \
+    const float *a = ct_packed_tile(g->a, row, g->k); /* row: a multiple of MR */        \
     for (int64_t k = k0; k < k1; k++) {                                                  \
       const float *b = B_ROW;                                                            \
       vec bv[NV];                                                                        \
       _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) bv[v] = VLOAD(b + v * VW);    \
       _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {                             \
-        vec av = VSET1(a[k * CT_GEMM_MR + r]);                                           \
+        vec av = VSET1(a[ct_packed_in_tile(r, k)]);                                      \
         _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] =                 \
             VFMA(acc[r][v], av, bv[v]);                                                  \
       }                                                                                  \
@@ -115,9 +115,8 @@ static void SUFFIX(tail)(const ct_run_gemm *g, int64_t row, int64_t rows, int64_
     for (int64_t i = col; i < end; i++) {
       float *dst = SUFFIX(dst_row)(g, r) + i;
       float acc = k0 == 0 ? g->bias[r] : *dst;
-      const float *a = g->a + (r / CT_GEMM_MR) * CT_GEMM_MR * g->k + r % CT_GEMM_MR;
       for (int64_t k = k0; k < k1; k++)
-        acc = SFMA(acc, a[k * CT_GEMM_MR], g->rows[k][i]);
+        acc = SFMA(acc, g->a[ct_packed_index(r, k, g->k)], g->rows[k][i]);
       *dst = acc;
     }
 }
@@ -134,11 +133,11 @@ static void SUFFIX(tail)(const ct_run_gemm *g, int64_t row, int64_t rows, int64_
       dst[r] = SUFFIX(dst_row)(g, row + r) + col;                                        \
       acc[r] = k0 == 0 ? VSET1(g->bias[row + r]) : VMLOAD(dst[r], mask);                 \
     }                                                                                    \
-    const float *a = g->a + row * g->k;                                                  \
+    const float *a = ct_packed_tile(g->a, row, g->k);                                    \
     for (int64_t k = k0; k < k1; k++) {                                                  \
       const vec b = VMLOAD(g->rows[k] + col, mask);                                      \
       _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r] =                      \
-          VFMA(acc[r], VSET1(a[k * CT_GEMM_MR + r]), b);                                 \
+          VFMA(acc[r], VSET1(a[ct_packed_in_tile(r, k)]), b);                            \
     }                                                                                    \
     _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) VMSTORE(dst[r], mask, acc[r]);  \
   }
@@ -319,7 +318,7 @@ static void SUFFIX(run_gemm)(const ct_run_gemm *g) {
       }
     }
   }
-  if (g->stream_out)
+  if (g->nontemporal)
     VFENCE();
 }
 
@@ -401,7 +400,7 @@ static void SUFFIX(interleave)(const ct_interleave *il) {
       _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] =                   \
           VSET1(g->bias[row + r]);                                                       \
     }                                                                                    \
-    const float *a = g->a + row * g->k;                                                  \
+    const float *a = ct_packed_tile(g->a, row, g->k);                                    \
     for (int64_t k = 0; k < g->k; k++) {                                                 \
       const float *b = g->rows[k] + col;                                                 \
       vec bv[2][NV]; /* [phase]: SHIFT reads phase 0 one position on */                  \
@@ -410,12 +409,12 @@ static void SUFFIX(interleave)(const ct_interleave *il) {
         bv[0][v] = SHIFT ? VLOAD(b + 1 + v * VW) : bv[1][v];                             \
       }                                                                                  \
       _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {                             \
-        vec av = VSET1(a[k * CT_GEMM_MR + r]);                                           \
+        vec av = VSET1(a[ct_packed_in_tile(r, k)]);                                      \
         _Pragma("GCC unroll 8") for (int v = 0; v < NV; v++) acc[r][v] =                 \
             VFMA(acc[r][v], av, bv[r % 2][v]);                                           \
       }                                                                                  \
     }                                                                                    \
-    const bool stream_ = g->stream_out;                                                  \
+    const bool stream_ = g->nontemporal;                                                 \
     _Pragma("GCC unroll 8") for (int c = 0; c < MR / 2; c++) {                           \
       float *o = out + c * out_stride;                                                   \
       const int first = SHIFT ? 2 * c + 1 : 2 * c, second = SHIFT ? 2 * c : 2 * c + 1;   \
@@ -449,16 +448,16 @@ DEFINE_PAIR_TILES(1)
     const VMASK_T mask = VMASK(n);                                                       \
     const VMASK_T lo_mask = VMASK(2 * n < VW ? 2 * n : VW);                              \
     const VMASK_T hi_mask = VMASK(2 * n > VW ? 2 * n - VW : 0);                          \
-    const int shift = g->pairs_shifted;                                                  \
+    const int shift = g->phase_pairs_shifted;                                            \
     vec acc[MR];                                                                         \
     _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r] =                        \
         VSET1(g->bias[row + r]);                                                         \
-    const float *a = g->a + row * g->k;                                                  \
+    const float *a = ct_packed_tile(g->a, row, g->k);                                    \
     for (int64_t k = 0; k < g->k; k++) {                                                 \
       const vec b1 = VMLOAD(g->rows[k] + col, mask);                                     \
       const vec b0 = shift ? VMLOAD(g->rows[k] + col + 1, mask) : b1;                    \
       _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) acc[r] =                      \
-          VFMA(acc[r], VSET1(a[k * CT_GEMM_MR + r]), r % 2 ? b1 : b0);                   \
+          VFMA(acc[r], VSET1(a[ct_packed_in_tile(r, k)]), r % 2 ? b1 : b0);              \
     }                                                                                    \
     _Pragma("GCC unroll 8") for (int c = 0; c < MR / 2; c++) {                           \
       float *o = out + c * out_stride;                                                   \
@@ -489,16 +488,15 @@ static void SUFFIX(pair_rest)(const ct_run_gemm *g, int64_t row, int64_t rows,
     out += 2 * n;
   }
 #endif
-  const int shift = g->pairs_shifted;
+  const int shift = g->phase_pairs_shifted;
   for (int64_t r = row; r < row + rows; r++) {
-    const float *a = g->a + (r / CT_GEMM_MR) * CT_GEMM_MR * g->k + r % CT_GEMM_MR;
     /* Row r is the first of its pair's outputs when its phase is 0, or 1
      * when shifted; phase 0 of a shifted pair reads one position on. */
     const int phase = (int)(r % 2), lane = phase ^ shift, ahead = shift && phase == 0;
     for (int64_t i = col; i < end; i++) {
       float acc = g->bias[r];
       for (int64_t k = 0; k < g->k; k++)
-        acc = SFMA(acc, a[k * CT_GEMM_MR], g->rows[k][i + ahead]);
+        acc = SFMA(acc, g->a[ct_packed_index(r, k, g->k)], g->rows[k][i + ahead]);
       out[(r / 2 - row / 2) * out_stride + 2 * (i - col) + lane] = acc;
     }
   }
@@ -533,12 +531,12 @@ static void SUFFIX(pair_tiles)(const ct_run_gemm *g, int64_t row, int64_t rows,
 }
 #undef PAIR_TILE
 
-static void SUFFIX(run_pairs)(const ct_run_gemm *g) {
+static void SUFFIX(run_phase_pairs)(const ct_run_gemm *g) {
   /* Whole tiles from where stores start a cache line: a vector store
    * across two lines costs two, and only whole lines stream. Tiles of few
    * rows store little for what they compute: not worth a masked head. */
   const int64_t peel =
-      g->stream_out || g->m >= CT_GEMM_MR ? SUFFIX(positions_to_line)(g->dst, g->n) : 0;
+      g->nontemporal || g->m >= CT_GEMM_MR ? SUFFIX(positions_to_line)(g->dst, g->n) : 0;
   for (int64_t jc = 0; jc < g->n; jc = jc < peel ? peel : jc + CT_GEMM_NC) {
     const int64_t stop = jc < peel ? peel : jc + CT_GEMM_NC;
     const int64_t end = stop < g->n ? stop : g->n;
@@ -548,10 +546,11 @@ static void SUFFIX(run_pairs)(const ct_run_gemm *g) {
       if (jc < peel)
         SUFFIX(pair_rest)(g, row, rows, jc, end, out, g->dst_stride);
       else
-        SUFFIX(pair_tiles)(g, row, rows, jc, end, out, g->dst_stride, g->pairs_shifted);
+        SUFFIX(pair_tiles)
+      (g, row, rows, jc, end, out, g->dst_stride, g->phase_pairs_shifted);
     }
   }
-  if (g->stream_out)
+  if (g->nontemporal)
     VFENCE();
 }
 
@@ -559,6 +558,6 @@ const ct_dsp SUFFIX(ct_dsp_table) = {
     .name = LEVEL_NAME,
     .run_gemm = SUFFIX(run_gemm),
     .interleave = SUFFIX(interleave),
-    .run_pairs = SUFFIX(run_pairs),
+    .run_phase_pairs = SUFFIX(run_phase_pairs),
     .fast_shifted_pairs = VW >= 16,
 };

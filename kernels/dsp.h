@@ -13,6 +13,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "packing.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -21,8 +23,7 @@ typedef struct ct_run_gemm {
   int64_t m;                /* output channels */
   int64_t k;                /* products per output */
   int64_t n;                /* outputs per channel (run length) */
-  const float *a;           /* weights in tiles of CT_GEMM_MR rows: row r, product k at
-                               a[(r / MR * k_total + k) * MR + r % MR] */
+  const float *a;           /* weights, packed (packing.h) */
   const float *bias;        /* [m] */
   const float *const *rows; /* [k] input runs */
   float *dst;               /* [m][n] */
@@ -32,12 +33,12 @@ typedef struct ct_run_gemm {
   /* The output is more than the caches hold and nobody reads it soon: whole
    * cache lines go out with non-temporal stores, which skip reading each
    * line from memory before overwriting it (values are the same). */
-  bool stream_out;
-  /* run_pairs: pairs of phase 1 at position i and phase 0 at i + 1 instead
+  bool nontemporal;
+  /* run_phase_pairs: pairs of phase 1 at position i and phase 0 at i + 1 instead
    * of phase 0 and 1 at i, stored in that order from dst + 2 * i. Both give
    * every output the same sum; the caller picks the one whose stores fall
    * on even addresses. */
-  bool pairs_shifted;
+  bool phase_pairs_shifted;
   /* run_gemm: if not NULL, the input runs of the call that will follow
    * ([k], next_n columns; 0: n), prefetched into L2 a slice per row tile
    * while this call computes: input read straight from memory then arrives
@@ -49,13 +50,6 @@ typedef struct ct_run_gemm {
 /* Cache blocking of large products: a block of KC products x NC columns of
  * input stays in L2 while every tile of output channels walks it. */
 enum { CT_GEMM_KC = 256, CT_GEMM_NC = 128 };
-/* Rows per tile of output channels; weights are packed in tiles this tall so
- * a tile broadcasts from consecutive addresses. */
-enum { CT_GEMM_MR = 6 };
-/* Floats of packed weights for m rows and k products. */
-static inline int64_t ct_gemm_packed_size(int64_t m, int64_t k) {
-  return (m + CT_GEMM_MR - 1) / CT_GEMM_MR * CT_GEMM_MR * k;
-}
 
 /* out[x] for x in [0, n): phase r = (x + first) % s takes
  * phases[r][(x + first) / s - phase_start[r]]. */
@@ -72,10 +66,10 @@ typedef struct ct_dsp {
   void (*interleave)(const ct_interleave *args);
   /* A stride-2 run whose two phases read the same inputs: rows in pairs
    * (channel c, phase 0 / 1), results written interleaved in output order,
-   * dst[(row / 2) * dst_stride + 2 * i + row % 2] (see pairs_shifted); m
+   * dst[(row / 2) * dst_stride + 2 * i + row % 2] (see phase_pairs_shifted); m
    * even, k <= CT_GEMM_KC; bias per row; pack unused. */
-  void (*run_pairs)(const ct_run_gemm *args);
-  /* Whether shifted pairs (ct_run_gemm.pairs_shifted) run as fast as
+  void (*run_phase_pairs)(const ct_run_gemm *args);
+  /* Whether shifted pairs (ct_run_gemm.phase_pairs_shifted) run as fast as
    * unshifted ones: their second set of input vectors needs the registers
    * AVX-512 has. Elsewhere they are correct but slower. */
   bool fast_shifted_pairs;

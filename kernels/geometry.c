@@ -325,3 +325,10 @@ void ct_phase_output_range(ct_axis a, int64_t residue, int64_t j_begin, int64_t 
   *m_begin = lo;
   *m_end = hi > lo ? hi : lo;
 }
+
+const ct_phase *ct_phase_of_residue(const ct_phase_table *table, int64_t residue) {
+  for (int64_t i = 0; i < table->n_phases; i++)
+    if (table->phases[i].residue == residue)
+      return &table->phases[i];
+  return NULL;
+}

@@ -152,6 +152,9 @@ typedef struct ct_phase_table {
 ct_status ct_phase_table_build(ct_axis a, ct_phase_table *table);
 void ct_phase_table_clear(ct_phase_table *table);
 
+/* The phase of residue r, or NULL if no tap reaches it. */
+const ct_phase *ct_phase_of_residue(const ct_phase_table *table, int64_t residue);
+
 /* The outputs j in [j_begin, j_end) of phase residue r are those with
  * m in [*m_begin, *m_end), j = m*s + r - p. */
 void ct_phase_output_range(ct_axis a, int64_t residue, int64_t j_begin, int64_t j_end,

@@ -3,6 +3,7 @@
 #define CT_LAYER_PRIVATE_H
 
 #include "layer.h"
+#include "plan.h"
 
 struct ct_layer {
   ct_params params;
@@ -11,6 +12,7 @@ struct ct_layer {
   float *weight;                      /* PyTorch layout, as given */
   float *bias;                        /* NULL without bias */
   ct_phase_table phases[CT_MAX_RANK]; /* identity tables past the rank */
+  ct_plan *plan;                      /* built once, shared by every stream */
 };
 
 #endif

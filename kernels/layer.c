@@ -58,6 +58,23 @@ ct_layer *ct_layer_adopt(const ct_params *params, float *weight, float *bias, ch
       return NULL;
     }
   }
+  /* Planned once, here: every stream of the layer reads these plans. */
+  const double plan_bytes = ct_plan_bytes_bound(layer);
+  if (plan_bytes > CT_PLAN_MAX_BYTES) {
+    snprintf(
+        msg, msg_size,
+        "the layer's plans would need %.0f MB (%lld weights, packed per phase), over "
+        "the limit of %d MB",
+        plan_bytes / 1e6, (long long)count, (int)(CT_PLAN_MAX_BYTES / 1000000));
+    ct_layer_free(layer);
+    return NULL;
+  }
+  if (!(layer->plan = ct_plan_build(layer))) {
+    snprintf(msg, msg_size, "out of memory for the plans of a layer of %lld weights",
+             (long long)count);
+    ct_layer_free(layer);
+    return NULL;
+  }
   return layer;
 
 fail:
@@ -86,6 +103,7 @@ ct_layer *ct_layer_new(const ct_params *params, const float *weight, const float
 void ct_layer_free(ct_layer *layer) {
   if (!layer)
     return;
+  ct_plan_free(layer->plan);
   for (int a = 0; a < CT_MAX_RANK; a++)
     ct_phase_table_clear(&layer->phases[a]);
   free(layer->weight);
@@ -100,7 +118,7 @@ size_t ct_layer_bytes(const ct_layer *layer) {
   for (int a = 0; a < CT_MAX_RANK; a++)
     bytes += (size_t)layer->phases[a].axis.k * sizeof(ct_tap) +
              (size_t)layer->phases[a].n_phases * sizeof(ct_phase);
-  return bytes;
+  return bytes + (layer->plan ? layer->plan->bytes : 0);
 }
 
 const ct_params *ct_layer_params(const ct_layer *layer) {

@@ -1,6 +1,7 @@
-/* A validated layer: hyper-parameters plus a private copy of its weights
- * and the polyphase tables of its axes. Streams pack the weights into the
- * layouts their plans read (kernels/stream.c). */
+/* A validated layer: hyper-parameters, a private copy of its weights, the
+ * polyphase tables of its axes and its plans (plan.h: the weights packed
+ * as the kernels read them), built once here and shared, read-only, by
+ * every stream of the layer. */
 #ifndef CT_LAYER_H
 #define CT_LAYER_H
 
@@ -27,7 +28,10 @@ ct_layer *ct_layer_adopt(const ct_params *params, float *weight, float *bias, ch
                          size_t msg_size);
 void ct_layer_free(ct_layer *layer);
 
-/* Bytes the layer holds: weights, bias and phase tables. */
+/* Layers whose plans would take more than this are refused. */
+#define CT_PLAN_MAX_BYTES 2000000000.0
+
+/* Bytes the layer holds: weights, bias, phase tables and plans. */
 size_t ct_layer_bytes(const ct_layer *layer);
 
 const ct_params *ct_layer_params(const ct_layer *layer);

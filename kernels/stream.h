@@ -1,5 +1,6 @@
-/* Streaming along the first spatial axis (samples for 1d, rows for 2d,
- * frames for 3d), and the one-shot forward built on it.
+/* The ConvTranspose stream: a layer streamed along the first spatial axis
+ * (samples for 1d, rows for 2d, frames for 3d), a streaming stage
+ * (stage.h), and the one-shot forward built on it.
  *
  * Buffers are channel-planar float32: channel c of a chunk of n steps starts
  * at data + c * chan_stride and holds n frames of frame_size values each
@@ -33,10 +34,10 @@ ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char
                          size_t msg_size);
 void ct_stream_free(ct_stream *stream);
 
-/* Bytes of the stream's polyphase plans: packed weights (every plan, pair
- * and tap-mode product), their 32-bit read indices and the plan records;
- * counted as allocated. Part of what CT_STREAM_MAX_BYTES bounds. */
-size_t ct_stream_plan_bytes(const ct_stream *stream);
+/* The stream as a stage (stage.h): the same object, driven through the
+ * interface every stage shares. ct_stage_free frees the stream. */
+struct ct_stage *ct_stream_stage(ct_stream *stream);
+const ct_layer *ct_stream_layer(const ct_stream *stream);
 
 int64_t ct_stream_in_frame_size(const ct_stream *stream);
 int64_t ct_stream_out_frame_size(const ct_stream *stream);
@@ -72,29 +73,21 @@ int ct_stream_threads(const ct_stream *stream);
 /* Shares a pool the caller owns and frees after the stream (or after giving
  * the stream another pool); NULL: single-threaded. */
 ct_status ct_stream_use_pool(ct_stream *stream, ct_pool *pool);
-/* Work per compute block (multiply-adds) from which threads are used; small
- * blocks are not worth waking them. Tests set 0 to force threading. */
-void ct_stream_set_parallel_threshold(ct_stream *stream, double macs);
-/* Pushes whose output exceeds this many bytes write it with non-temporal
- * stores (same values, less memory traffic); tests set 0 to force them.
- * Pushes that fill one array in order (each writing its first output where
- * the previous push or finish stopped, with the same channel stride) count
- * together: once they have written more than this, the next ones stream
- * too. */
-void ct_stream_set_stream_out_threshold(ct_stream *stream, double bytes);
-/* Whether the last outputs computed went out with non-temporal stores. */
-bool ct_stream_streamed_out(const ct_stream *stream);
+/* The caller reads every output right after it is made (converts it to
+ * pixels, say): outputs stay in the cache, never sent to memory with
+ * non-temporal stores however large (same values either way). */
+void ct_stream_set_outputs_read_soon(ct_stream *stream, bool soon);
 
 /* Receives output steps [first, first + n_steps) (absolute step numbers):
  * channel c of step first + i at data[c * chan_stride + i * frame], frame =
  * ct_stream_out_frame_size. */
 typedef void (*ct_stream_sink)(void *ctx, int64_t first, int64_t n_steps,
                                const float *data, int64_t chan_stride);
-/* Hands the outputs to `sink` in blocks of a few steps, each on the thread
+/* Hands the outputs to `sink` in batches of a few steps, each on the thread
  * that computed it while it is still in that core's cache, instead of
  * writing them to the caller's buffer (push and finish then take out =
  * NULL). A caller that converts the floats (to 8-bit video, say) thus never
- * sends a whole float frame through memory. Blocks of different steps may
+ * sends a whole float frame through memory. Batches of different steps may
  * reach the sink at the same time from different threads; every step
  * reaches it once, with the same values as without a sink. 1d and 2d
  * layers (CT_ERR_INVALID for 3d); a NULL sink writes to out again. */

@@ -1,51 +1,67 @@
-/* Streams of a bench case through several versions of kernels/stream.c in
- * one process, taking turns run by run on one thread pool, so that every
- * version sees the same fast and slow periods of a noisy host (separate
- * processes minutes apart differ by up to 2x here). Built by
- * tools/perf/ab-stream.sh, which compiles each version with its symbols
- * prefixed (v0_ct_stream_new, ...) and lists them in CT_AB_VARIANTS as
- * X(v0) X(v1) ...; everything else (micro-kernels, pool) is the current
- * build's. The last line times the one-shot with the first version.
+/* Streams and one-shots of a bench case through several versions of the
+ * kernels in one process, taking turns run by run, so that every version
+ * sees the same fast and slow periods of a noisy host (separate processes
+ * minutes apart differ by up to 2x here). Built by tools/perf/ab-stream.sh,
+ * which compiles each version's whole kernels/ (layers, plans, streams,
+ * micro-kernels, pool) into one object with its symbols prefixed
+ * (v0_ct_layer_new, ...) and lists them in CT_AB_VARIANTS as X(v0) X(v1)
+ * ...; each version runs on its own layer and thread pool.
  *
- *   ab-stream CASE THREADS ROUNDS      CASE: K1 K3 K4 K5 K7 */
+ *   ab-stream CASE THREADS ROUNDS      CASE: K1 ... K8 */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
 
-#include "kernels/layer.h"
-#include "kernels/pool.h"
-#include "kernels/stream.h"
+#include "kernels/geometry.h"
 #include "tools/bench-cases.h"
+
+/* Only the types of the current tree: every version's are opaque, and
+ * ct_params is the same in all. */
+typedef struct ct_layer ct_layer;
+typedef struct ct_pool ct_pool;
+typedef struct ct_stream ct_stream;
 
 typedef struct {
   const char *name;
+  ct_layer *(*layer_new)(const ct_params *, const float *, const float *, char *, size_t);
+  void (*layer_free)(ct_layer *);
+  ct_pool *(*pool_new)(int);
+  void (*pool_free)(ct_pool *);
   ct_stream *(*create)(const ct_layer *, const int64_t *, char *, size_t);
-  ct_status (*use_pool)(ct_stream *, ct_pool *);
+  int (*use_pool)(ct_stream *, ct_pool *);
   void (*retain_input)(ct_stream *, bool);
-  ct_status (*take_padded_frames)(ct_stream *, bool);
+  int (*take_padded_frames)(ct_stream *, bool);
   void (*pushed_frame_layout)(const ct_stream *, int64_t *, int64_t *);
-  ct_status (*push)(ct_stream *, const float *, int64_t, int64_t, float *, int64_t,
-                    int64_t *);
-  ct_status (*finish)(ct_stream *, float *, int64_t, int64_t *);
+  int (*push)(ct_stream *, const float *, int64_t, int64_t, float *, int64_t, int64_t *);
+  int (*finish)(ct_stream *, float *, int64_t, int64_t *);
   void (*destroy)(ct_stream *);
 } version;
 
 #define X(v)                                                                             \
+  ct_layer *v##_ct_layer_new(const ct_params *, const float *, const float *, char *,    \
+                             size_t);                                                    \
+  void v##_ct_layer_free(ct_layer *);                                                    \
+  ct_pool *v##_ct_pool_new(int);                                                         \
+  void v##_ct_pool_free(ct_pool *);                                                      \
   ct_stream *v##_ct_stream_new(const ct_layer *, const int64_t *, char *, size_t);       \
-  ct_status v##_ct_stream_use_pool(ct_stream *, ct_pool *);                              \
+  int v##_ct_stream_use_pool(ct_stream *, ct_pool *);                                    \
   void v##_ct_stream_retain_input(ct_stream *, bool);                                    \
-  ct_status v##_ct_stream_take_padded_frames(ct_stream *, bool);                         \
+  int v##_ct_stream_take_padded_frames(ct_stream *, bool);                               \
   void v##_ct_stream_pushed_frame_layout(const ct_stream *, int64_t *, int64_t *);       \
-  ct_status v##_ct_stream_push(ct_stream *, const float *, int64_t, int64_t, float *,    \
-                               int64_t, int64_t *);                                      \
-  ct_status v##_ct_stream_finish(ct_stream *, float *, int64_t, int64_t *);              \
+  int v##_ct_stream_push(ct_stream *, const float *, int64_t, int64_t, float *, int64_t, \
+                         int64_t *);                                                     \
+  int v##_ct_stream_finish(ct_stream *, float *, int64_t, int64_t *);                    \
   void v##_ct_stream_free(ct_stream *);
 CT_AB_VARIANTS
 #undef X
 #define X(v)                                                                             \
   {#v,                                                                                   \
+   v##_ct_layer_new,                                                                     \
+   v##_ct_layer_free,                                                                    \
+   v##_ct_pool_new,                                                                      \
+   v##_ct_pool_free,                                                                     \
    v##_ct_stream_new,                                                                    \
    v##_ct_stream_use_pool,                                                               \
    v##_ct_stream_retain_input,                                                           \
@@ -107,6 +123,66 @@ static double run(const version *v, ct_stream *st, const float *in, int64_t fram
   return now() - t0;
 }
 
+/* A version's streams of the case: one pushed as the bench pushes (with
+ * the zero borders the padding reads, for video), one for the one-shot. */
+typedef struct {
+  ct_layer *layer;
+  ct_pool *pool;
+  ct_stream *stream, *oneshot;
+  float *bordered; /* the input laid out for `stream`, or NULL: plain */
+  int64_t bordered_frame;
+} setup;
+
+static int make_setup(const version *v, const ct_bench_case *c, const ct_params *p,
+                      const float *w, const float *bias, const float *in, int threads,
+                      setup *su) {
+  char msg[256];
+  memset(su, 0, sizeof *su);
+  su->layer = v->layer_new(p, w, bias, msg, sizeof msg);
+  if (!su->layer) {
+    fprintf(stderr, "ab-stream: %s: %s\n", v->name, msg);
+    return 0;
+  }
+  su->pool = threads > 1 ? v->pool_new(threads) : NULL;
+  su->stream = v->create(su->layer, c->shape + 1, msg, sizeof msg);
+  su->oneshot = v->create(su->layer, c->shape + 1, msg, sizeof msg);
+  if (!su->stream || !su->oneshot) {
+    fprintf(stderr, "ab-stream: %s: %s\n", v->name, msg);
+    return 0;
+  }
+  if (su->pool) {
+    v->use_pool(su->stream, su->pool);
+    v->use_pool(su->oneshot, su->pool);
+  }
+  v->retain_input(su->stream, true);
+  /* Streamed frames with the zero borders the padding reads, as the bench
+   * and the video elements push them. */
+  const int64_t steps = c->shape[0];
+  const int64_t h = c->rank == 3 ? c->shape[1] : 1, wd = c->shape[c->rank - 1];
+  if (c->rank >= 2 && v->take_padded_frames(su->stream, true) == 0) {
+    int64_t shape[2] = {1, 1}, offset[2] = {0, 0};
+    v->pushed_frame_layout(su->stream, shape, offset);
+    const int64_t bw = shape[c->rank - 2], oy = c->rank == 3 ? offset[0] : 0,
+                  ox = offset[c->rank - 2];
+    su->bordered_frame = c->rank == 3 ? shape[0] * shape[1] : shape[0];
+    su->bordered = alloc_floats(c->cin * steps * su->bordered_frame);
+    for (int64_t f = 0; f < c->cin * steps; f++)
+      for (int64_t y = 0; y < h; y++)
+        memcpy(su->bordered + f * su->bordered_frame + (oy + y) * bw + ox,
+               in + (f * h + y) * wd, (size_t)wd * sizeof(float));
+  }
+  return 1;
+}
+
+static void free_setup(const version *v, setup *su) {
+  v->destroy(su->stream);
+  v->destroy(su->oneshot);
+  if (su->pool)
+    v->pool_free(su->pool);
+  v->layer_free(su->layer);
+  free(su->bordered);
+}
+
 int main(int argc, char **argv) {
   /* A case by its name or the part before the first '_' (K1). */
   const ct_bench_case *c = NULL;
@@ -118,69 +194,55 @@ int main(int argc, char **argv) {
   }
   const int threads = argc == 4 ? atoi(argv[2]) : 0;
   const int rounds = argc == 4 ? atoi(argv[3]) : 0;
-  if (!c || c->rank > 2 || threads < 1 || rounds < 2 || rounds > MAX_ROUNDS) {
-    fprintf(stderr, "usage: ab-stream K1|K3|K4|K5|K7 THREADS ROUNDS (2-%d)\n",
-            MAX_ROUNDS);
+  if (!c || threads < 1 || rounds < 2 || rounds > MAX_ROUNDS) {
+    fprintf(stderr, "usage: ab-stream K1..K8 THREADS ROUNDS (2-%d)\n", MAX_ROUNDS);
     return 2;
   }
   const ct_params p = ct_bench_case_params(c);
   char msg[256];
-  float *w = random_floats(ct_weight_count(&p)), *bias = random_floats(c->cout);
-  ct_layer *layer = ct_layer_new(&p, w, bias, msg, sizeof msg);
+  int64_t weights = p.in_channels * (p.out_channels / p.groups);
+  for (int a = 0; a < p.rank; a++)
+    weights *= p.kernel[a];
+  float *w = random_floats(weights), *bias = random_floats(c->cout);
   int64_t out_shape[CT_MAX_RANK] = {1, 1, 1};
-  if (!layer || ct_output_shape(&p, c->shape, out_shape, msg, sizeof msg) != CT_OK) {
+  if (ct_output_shape(&p, c->shape, out_shape, msg, sizeof msg) != CT_OK) {
     fprintf(stderr, "ab-stream: %s\n", msg);
     return 1;
   }
-  const int64_t steps = c->shape[0], frame_in = c->rank == 2 ? c->shape[1] : 1;
-  const int64_t out_steps = out_shape[0], frame_out = c->rank == 2 ? out_shape[1] : 1;
+  int64_t frame_in = 1, frame_out = 1;
+  for (int a = 1; a < c->rank; a++) {
+    frame_in *= c->shape[a];
+    frame_out *= out_shape[a];
+  }
+  const int64_t steps = c->shape[0], out_steps = out_shape[0];
   float *in = random_floats(c->cin * steps * frame_in);
   float *out = alloc_floats(c->cout * out_steps * frame_out);
-  ct_pool *pool = threads > 1 ? ct_pool_new(threads) : NULL;
-  /* One stream per version, and the one-shot's (first version) last. */
-  ct_stream *streams[N_VERSIONS + 1];
-  float *bordered[N_VERSIONS + 1] = {NULL};
-  int64_t bordered_frame = frame_in;
-  for (int i = 0; i <= N_VERSIONS; i++) {
-    const version *v = &versions[i < N_VERSIONS ? i : 0];
-    streams[i] = v->create(layer, c->shape + 1, msg, sizeof msg);
-    if (pool)
-      v->use_pool(streams[i], pool);
-    v->retain_input(streams[i], true);
-    /* Streamed 2d rows with the zero borders the padding reads, as the
-     * bench and the video elements push them. */
-    if (i < N_VERSIONS && c->rank == 2 &&
-        v->take_padded_frames(streams[i], true) == CT_OK) {
-      int64_t shape[1], offset[1];
-      v->pushed_frame_layout(streams[i], shape, offset);
-      bordered_frame = shape[0];
-      bordered[i] = alloc_floats(c->cin * steps * bordered_frame);
-      for (int64_t r = 0; r < c->cin * steps; r++)
-        memcpy(bordered[i] + r * bordered_frame + offset[0], in + r * frame_in,
-               (size_t)frame_in * sizeof(float));
-    }
-  }
-  static double times[N_VERSIONS + 1][MAX_ROUNDS];
+  static setup setups[N_VERSIONS];
+  for (int i = 0; i < N_VERSIONS; i++)
+    if (!make_setup(&versions[i], c, &p, w, bias, in, threads, &setups[i]))
+      return 1;
+  /* [version][0: stream, 1: one-shot] */
+  static double times[N_VERSIONS][2][MAX_ROUNDS];
   for (int r = 0; r < rounds; r++)
-    for (int i = 0; i <= N_VERSIONS; i++) {
-      const version *v = &versions[i < N_VERSIONS ? i : 0];
-      const bool streamed = i < N_VERSIONS;
-      times[i][r] = run(v, streams[i], bordered[i] ? bordered[i] : in,
-                        bordered[i] ? bordered_frame : frame_in, steps,
-                        streamed ? c->stream_step : 0, out, frame_out, out_steps);
+    for (int i = 0; i < N_VERSIONS; i++) {
+      const version *v = &versions[i];
+      setup *su = &setups[i];
+      times[i][0][r] = run(v, su->stream, su->bordered ? su->bordered : in,
+                           su->bordered ? su->bordered_frame : frame_in, steps,
+                           c->stream_step, out, frame_out, out_steps);
+      times[i][1][r] =
+          run(v, su->oneshot, in, frame_in, steps, 0, out, frame_out, out_steps);
     }
-  for (int i = 0; i <= N_VERSIONS; i++) {
-    double *t = times[i] + 1; /* the first round warms up */
-    qsort(t, (size_t)rounds - 1, sizeof(double), compare_double);
-    printf("%s %-12s ms: min %.3f  p25 %.3f  median %.3f\n", argv[1],
-           i < N_VERSIONS ? versions[i].name : "one-shot", t[0] * 1e3,
-           t[(rounds - 1) / 4] * 1e3, t[(rounds - 1) / 2] * 1e3);
-    versions[i < N_VERSIONS ? i : 0].destroy(streams[i]);
-    free(bordered[i]);
-  }
-  if (pool)
-    ct_pool_free(pool);
-  ct_layer_free(layer);
+  for (int i = 0; i < N_VERSIONS; i++)
+    for (int mode = 0; mode < 2; mode++) {
+      double *t = times[i][mode] + 1; /* the first round warms up */
+      qsort(t, (size_t)rounds - 1, sizeof(double), compare_double);
+      printf("%s %-4s %-8s ms: min %.3f  p25 %.3f  median %.3f\n", argv[1],
+             versions[i].name, mode ? "one-shot" : "stream", t[0] * 1e3,
+             t[(rounds - 1) / 4] * 1e3, t[(rounds - 1) / 2] * 1e3);
+    }
+  for (int i = 0; i < N_VERSIONS; i++)
+    free_setup(&versions[i], &setups[i]);
   free(w);
   free(bias);
   free(in);
