@@ -3,6 +3,7 @@
 #include "kernels/dsp.h"
 #include "kernels/geometry.h"
 #include "kernels/layer.h"
+#include "kernels/plan.h"
 #include "kernels/pool.h"
 #include "kernels/reference.h"
 #include "kernels/stream.h"
@@ -1097,6 +1098,48 @@ static void check_plan_refusal(void) {
 #endif
 }
 
+/* A layer is planned once, when it is created: streams of any frame shape,
+ * batch items (one-shot forwards) and new thread counts reuse its plans. */
+static void check_planned_once(void) {
+  ct_params p;
+  ct_params_init(&p, 2);
+  p.in_channels = p.out_channels = 3;
+  p.kernel[0] = p.kernel[1] = 4;
+  p.stride[0] = p.stride[1] = 2;
+  p.padding[0] = p.padding[1] = 1;
+  const int64_t nw = ct_weight_count(&p);
+  float *w = calloc((size_t)nw, sizeof(float));
+  fill_random(w, nw);
+  char msg[256] = "";
+  const long before = ct_plan_builds();
+  ct_layer *layer = ct_layer_new(&p, w, NULL, msg, sizeof msg);
+  const long built = ct_plan_builds() - before;
+  int ok = layer != NULL;
+  const int64_t widths[5] = {1, 7, 64, 333, 640};
+  float *in = calloc(3 * 4 * 640, sizeof(float)),
+        *out = calloc(3 * 16 * 1280, sizeof(float));
+  for (int i = 0; ok && i < 10; i++) {
+    const int64_t frame[1] = {widths[i % 5]};
+    ct_stream *st = ct_stream_new(layer, frame, msg, sizeof msg);
+    ok = st && ct_stream_set_threads(st, 1 + i % 3) == CT_OK;
+    int64_t n = 0;
+    ok = ok &&
+         ct_stream_push(st, in, 4 * frame[0], 4, out, 16 * 2 * frame[0], &n) == CT_OK;
+    ct_stream_free(st);
+  }
+  const int64_t shape[2] = {4, 64};
+  for (int item = 0; ok && item < 3; item++)
+    ok = ct_forward(layer, shape, in, out, msg, sizeof msg) == CT_OK;
+  tap_ok(ok && built == 1 && ct_plan_builds() - before == 1,
+         "a layer is planned once: %ld plans for the layer, %ld after 10 streams on 5 "
+         "frame shapes, 1-3 threads and 3 one-shot items (%s)",
+         built, ct_plan_builds() - before, msg);
+  ct_layer_free(layer);
+  free(in);
+  free(out);
+  free(w);
+}
+
 int main(int argc, char **argv) {
   int n_layers = argc > 1 ? atoi(argv[1]) : 400;
   check_geometry();
@@ -1104,6 +1147,7 @@ int main(int argc, char **argv) {
   check_phase_tables();
   check_plan_memory();
   check_plan_refusal();
+  check_planned_once();
   check_short_and_reuse();
   check_fill_streaming();
   check_retain_order();
