@@ -651,7 +651,6 @@ static gboolean gst_conv_transpose_base_sink_event(GstBaseTransform *trans,
       ->sink_event(trans, event);
 }
 
-
 static gboolean gst_conv_transpose_base_stop(GstBaseTransform *trans) {
   GstConvTransposeBasePrivate *priv = PRIV(trans);
   drop_buffer_pool(GST_CONV_TRANSPOSE_BASE(trans));
@@ -819,8 +818,9 @@ static void gst_conv_transpose_base_finalize(GObject *object) {
 
 static void gst_conv_transpose_base_init(GstConvTransposeBase *self) {
   GstConvTransposeBasePrivate *priv = PRIV(self);
-  priv->model_loader = g_thread_pool_new_full(
-      ctb_load_in_background, self, (GDestroyNotify)ctb_load_request_free, 1, FALSE, NULL);
+  priv->model_loader =
+      g_thread_pool_new_full(ctb_load_in_background, self,
+                             (GDestroyNotify)ctb_load_request_free, 1, FALSE, NULL);
   priv->base_pts = GST_CLOCK_TIME_NONE;
   priv->frame_times = g_array_new(FALSE, FALSE, sizeof(FrameTime));
   gst_base_transform_set_qos_enabled(GST_BASE_TRANSFORM(self), FALSE);
