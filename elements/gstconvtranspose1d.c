@@ -106,51 +106,43 @@ static GstCaps *gst_conv_transpose_1d_transform_caps_for_layer(GstConvTransposeB
                                                                GstCaps *caps,
                                                                GstCaps *filter) {
   GstCaps *result;
-  if (!layer) {
-    /* No model yet: anything the other pad could take. */
-    GstPad *other = direction == GST_PAD_SINK ? GST_BASE_TRANSFORM_SRC_PAD(base)
-                                              : GST_BASE_TRANSFORM_SINK_PAD(base);
-    result = gst_pad_get_pad_template_caps(other);
-  } else {
-    const ct_params *p = ct_layer_params(layer);
-    const gboolean downstream = direction == GST_PAD_SINK;
-    const gint from = (gint)(downstream ? p->in_channels : p->out_channels);
-    const gint to = (gint)(downstream ? p->out_channels : p->in_channels);
-    /* Depthwise layers keep each channel's meaning, and so its position. */
-    const gboolean keeps_positions =
-        p->in_channels == p->out_channels && p->groups == p->in_channels;
-    result = gst_caps_new_empty();
-    for (guint i = 0; i < gst_caps_get_size(caps); i++) {
-      const GstStructure *s = gst_caps_get_structure(caps, i);
-      if (!allows_channels(s, from))
+  const ct_params *p = ct_layer_params(layer);
+  const gboolean downstream = direction == GST_PAD_SINK;
+  const gint from = (gint)(downstream ? p->in_channels : p->out_channels);
+  const gint to = (gint)(downstream ? p->out_channels : p->in_channels);
+  /* Depthwise layers keep each channel's meaning, and so its position. */
+  const gboolean keeps_positions =
+      p->in_channels == p->out_channels && p->groups == p->in_channels;
+  result = gst_caps_new_empty();
+  for (guint i = 0; i < gst_caps_get_size(caps); i++) {
+    const GstStructure *s = gst_caps_get_structure(caps, i);
+    if (!allows_channels(s, from))
+      continue;
+    GstStructure *t = gst_structure_copy(s);
+    gst_structure_set(t, "channels", G_TYPE_INT, to, NULL);
+    const GValue *rate = gst_structure_get_value(s, "rate");
+    if (rate) {
+      GValue mapped = G_VALUE_INIT;
+      if (!map_rate(rate, &mapped, (gint)p->stride[0], downstream)) {
+        gst_structure_free(t);
         continue;
-      GstStructure *t = gst_structure_copy(s);
-      gst_structure_set(t, "channels", G_TYPE_INT, to, NULL);
-      const GValue *rate = gst_structure_get_value(s, "rate");
-      if (rate) {
-        GValue mapped = G_VALUE_INIT;
-        if (!map_rate(rate, &mapped, (gint)p->stride[0], downstream)) {
-          gst_structure_free(t);
-          continue;
-        }
-        gst_structure_take_value(t, "rate", &mapped);
       }
-      if (!keeps_positions) {
-        /* New channels have no positions of their own; GStreamer's default
-         * layout for the count (2.1, 4.0, 5.1, ...) lets audioconvert mix
-         * them down. Counts without one stay unpositioned. */
-        gst_structure_remove_field(t, "channel-mask");
-        if (downstream && to > 2)
-          gst_structure_set(t, "channel-mask", GST_TYPE_BITMASK,
-                            gst_audio_channel_get_fallback_mask(to), NULL);
-      }
-      gst_caps_append_structure(result, t);
+      gst_structure_take_value(t, "rate", &mapped);
     }
+    if (!keeps_positions) {
+      /* New channels have no positions of their own; GStreamer's default
+       * layout for the count (2.1, 4.0, 5.1, ...) lets audioconvert mix
+       * them down. Counts without one stay unpositioned. */
+      gst_structure_remove_field(t, "channel-mask");
+      if (downstream && to > 2)
+        gst_structure_set(t, "channel-mask", GST_TYPE_BITMASK,
+                          gst_audio_channel_get_fallback_mask(to), NULL);
+    }
+    gst_caps_append_structure(result, t);
   }
-  if (layer && direction == GST_PAD_SRC && filter && !gst_caps_is_any(filter)) {
+  if (direction == GST_PAD_SRC && filter && !gst_caps_is_any(filter)) {
     /* Upstream asks what we take among caps of which none has the channel
      * count the model needs: negotiation cannot succeed, so say why. */
-    const ct_params *p = ct_layer_params(layer);
     gboolean any = FALSE;
     for (guint i = 0; i < gst_caps_get_size(filter) && !any; i++)
       any = allows_channels(gst_caps_get_structure(filter, i), (gint)p->in_channels);
@@ -161,11 +153,6 @@ static GstCaps *gst_conv_transpose_1d_transform_caps_for_layer(GstConvTransposeB
                          "none with that count",
                          p->in_channels),
                         ("upstream caps %" GST_PTR_FORMAT, filter));
-  }
-  if (filter) {
-    GstCaps *both = gst_caps_intersect_full(filter, result, GST_CAPS_INTERSECT_FIRST);
-    gst_caps_unref(result);
-    result = both;
   }
   return result;
 }

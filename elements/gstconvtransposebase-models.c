@@ -234,6 +234,16 @@ static gchar *caps_summary(GstCaps *caps) {
   return text;
 }
 
+/* "PROBLEM (CAPS); OTHER SIDE OTHER_CAPS" */
+static gchar *why_not(const gchar *problem, GstCaps *caps, const gchar *other_side,
+                      GstCaps *other_caps) {
+  gchar *ours = caps_summary(caps), *theirs = caps_summary(other_caps);
+  gchar *why = g_strdup_printf("%s (%s); %s %s", problem, ours, other_side, theirs);
+  g_free(ours);
+  g_free(theirs);
+  return why;
+}
+
 /* Can `model` take over from the running one under input caps `incaps`?
  * NULL if so, else why not. Asks downstream whether it takes the output. */
 static gchar *check_downstream(GstConvTransposeBase *self, CtModel *model,
@@ -242,15 +252,10 @@ static gchar *check_downstream(GstConvTransposeBase *self, CtModel *model,
   GstCaps *ours =
       klass->transform_caps_for_layer(self, model->layer, GST_PAD_SINK, incaps, NULL);
   GstCaps *theirs = gst_pad_peer_query_caps(GST_BASE_TRANSFORM_SRC_PAD(self), NULL);
-  gchar *why = NULL;
-  if (!gst_caps_can_intersect(ours, theirs)) {
-    gchar *out = caps_summary(ours), *down = caps_summary(theirs);
-    why = g_strdup_printf("downstream takes none of the output it makes (%s); "
-                          "downstream takes %s",
-                          out, down);
-    g_free(out);
-    g_free(down);
-  }
+  gchar *why = gst_caps_can_intersect(ours, theirs)
+                   ? NULL
+                   : why_not("downstream takes none of the output it makes", ours,
+                             "downstream takes", theirs);
   gst_caps_unref(ours);
   gst_caps_unref(theirs);
   return why;
@@ -270,12 +275,8 @@ static gchar *check_upstream(GstConvTransposeBase *self, CtModel *model) {
   gchar *why = NULL;
   if (gst_caps_is_empty(offered)) {
     GstCaps *all = gst_pad_peer_query_caps(GST_BASE_TRANSFORM_SINK_PAD(self), NULL);
-    gchar *want = caps_summary(takes), *up = caps_summary(all);
-    why = g_strdup_printf("upstream cannot give the input it needs (%s); upstream "
-                          "offers %s",
-                          want, up);
-    g_free(want);
-    g_free(up);
+    why =
+        why_not("upstream cannot give the input it needs", takes, "upstream offers", all);
     gst_caps_unref(all);
   }
   gst_caps_unref(down);

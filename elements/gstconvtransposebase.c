@@ -344,9 +344,20 @@ static GstCaps *gst_conv_transpose_base_transform_caps(GstBaseTransform *trans,
     model = ctb_model_for_input(self, caps);
   if (!model)
     model = ctb_negotiation_model(self);
-  GstCaps *result = klass->transform_caps_for_layer(self, model ? model->layer : NULL,
-                                                    direction, caps, filter);
+  GstCaps *result;
+  if (model) {
+    result = klass->transform_caps_for_layer(self, model->layer, direction, caps, filter);
+  } else { /* no model yet: anything the other pad could take */
+    GstPad *other = direction == GST_PAD_SINK ? GST_BASE_TRANSFORM_SRC_PAD(trans)
+                                              : GST_BASE_TRANSFORM_SINK_PAD(trans);
+    result = gst_pad_get_pad_template_caps(other);
+  }
   ct_model_unref(model);
+  if (filter) {
+    GstCaps *both = gst_caps_intersect_full(filter, result, GST_CAPS_INTERSECT_FIRST);
+    gst_caps_unref(result);
+    result = both;
+  }
   GST_DEBUG_OBJECT(self, "%s %" GST_PTR_FORMAT " -> %" GST_PTR_FORMAT,
                    direction == GST_PAD_SINK ? "sink" : "src", caps, result);
   return result;

@@ -40,7 +40,9 @@ struct _GstConvTransposeBaseClass {
   /* Spatial rank of the layers this element runs (1, 2 or 3). */
   gint rank;
 
-  /* Caps of the other pad for the given layer; layer may be NULL (no model). */
+  /* Caps of the other pad for the given layer (the base class answers when
+   * there is no model, and intersects with filter). filter: what the other
+   * side asked for, for messages. */
   GstCaps *(*transform_caps_for_layer)(GstConvTransposeBase *self, const ct_layer *layer,
                                        GstPadDirection direction, GstCaps *caps,
                                        GstCaps *filter);

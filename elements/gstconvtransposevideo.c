@@ -233,60 +233,49 @@ static GstCaps *gst_conv_transpose_video_transform_caps_for_layer(
     GstConvTransposeBase *base, const ct_layer *layer, GstPadDirection direction,
     GstCaps *caps, GstCaps *filter) {
   GstCaps *result;
-  if (!layer) {
-    GstPad *other = direction == GST_PAD_SINK ? GST_BASE_TRANSFORM_SRC_PAD(base)
-                                              : GST_BASE_TRANSFORM_SINK_PAD(base);
-    result = gst_pad_get_pad_template_caps(other);
-  } else {
-    const ct_params *p = ct_layer_params(layer);
-    const gboolean downstream = direction == GST_PAD_SINK;
-    const gint from = (gint)(downstream ? p->in_channels : p->out_channels);
-    const gint to = (gint)(downstream ? p->out_channels : p->in_channels);
-    const ct_axis axis_h = ct_params_axis(p, p->rank - 2);
-    const ct_axis axis_w = ct_params_axis(p, p->rank - 1);
-    result = gst_caps_new_empty();
-    for (guint i = 0; i < gst_caps_get_size(caps); i++) {
-      const GstStructure *s = gst_caps_get_structure(caps, i);
-      GstStructure *t = gst_structure_copy(s);
-      GValue formats = G_VALUE_INIT;
-      if (!map_formats(gst_structure_get_value(s, "format"), from, to, &formats)) {
-        gst_structure_free(t);
-        continue;
-      }
-      gst_structure_take_value(t, "format", &formats);
-      gboolean ok = TRUE;
-      const char *fields[2] = {"width", "height"};
-      const ct_axis axes[2] = {axis_w, axis_h};
-      for (int f = 0; f < 2 && ok; f++) {
-        const GValue *v = gst_structure_get_value(s, fields[f]);
-        GValue mapped = G_VALUE_INIT;
-        if (!v)
-          continue;
-        ok = map_size(v, &mapped, axes[f], downstream);
-        if (ok)
-          gst_structure_take_value(t, fields[f], &mapped);
-      }
-      const GValue *rate = gst_structure_get_value(s, "framerate");
-      if (ok && rate && p->rank == 3) {
-        GValue mapped = G_VALUE_INIT;
-        ok = map_framerate(rate, &mapped, (gint)p->stride[0], downstream);
-        if (ok)
-          gst_structure_take_value(t, "framerate", &mapped);
-      }
-      if (!ok) {
-        gst_structure_free(t);
-        continue;
-      }
-      /* Different strides on H and W change the pixel shape. */
-      if (axis_h.s != axis_w.s)
-        gst_structure_remove_field(t, "pixel-aspect-ratio");
-      gst_caps_append_structure(result, t);
+  const ct_params *p = ct_layer_params(layer);
+  const gboolean downstream = direction == GST_PAD_SINK;
+  const gint from = (gint)(downstream ? p->in_channels : p->out_channels);
+  const gint to = (gint)(downstream ? p->out_channels : p->in_channels);
+  const ct_axis axis_h = ct_params_axis(p, p->rank - 2);
+  const ct_axis axis_w = ct_params_axis(p, p->rank - 1);
+  result = gst_caps_new_empty();
+  for (guint i = 0; i < gst_caps_get_size(caps); i++) {
+    const GstStructure *s = gst_caps_get_structure(caps, i);
+    GstStructure *t = gst_structure_copy(s);
+    GValue formats = G_VALUE_INIT;
+    if (!map_formats(gst_structure_get_value(s, "format"), from, to, &formats)) {
+      gst_structure_free(t);
+      continue;
     }
-  }
-  if (filter) {
-    GstCaps *both = gst_caps_intersect_full(filter, result, GST_CAPS_INTERSECT_FIRST);
-    gst_caps_unref(result);
-    result = both;
+    gst_structure_take_value(t, "format", &formats);
+    gboolean ok = TRUE;
+    const char *fields[2] = {"width", "height"};
+    const ct_axis axes[2] = {axis_w, axis_h};
+    for (int f = 0; f < 2 && ok; f++) {
+      const GValue *v = gst_structure_get_value(s, fields[f]);
+      GValue mapped = G_VALUE_INIT;
+      if (!v)
+        continue;
+      ok = map_size(v, &mapped, axes[f], downstream);
+      if (ok)
+        gst_structure_take_value(t, fields[f], &mapped);
+    }
+    const GValue *rate = gst_structure_get_value(s, "framerate");
+    if (ok && rate && p->rank == 3) {
+      GValue mapped = G_VALUE_INIT;
+      ok = map_framerate(rate, &mapped, (gint)p->stride[0], downstream);
+      if (ok)
+        gst_structure_take_value(t, "framerate", &mapped);
+    }
+    if (!ok) {
+      gst_structure_free(t);
+      continue;
+    }
+    /* Different strides on H and W change the pixel shape. */
+    if (axis_h.s != axis_w.s)
+      gst_structure_remove_field(t, "pixel-aspect-ratio");
+    gst_caps_append_structure(result, t);
   }
   return result;
 }
@@ -1031,6 +1020,26 @@ static GstCaps *gst_conv_transpose_video_fixate_caps(GstBaseTransform *trans,
     g_value_unset(&own);
   return GST_BASE_TRANSFORM_CLASS(gst_conv_transpose_video_parent_class)
       ->fixate_caps(trans, direction, caps, othercaps);
+}
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
+    "sink", GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS(GST_CONV_TRANSPOSE_VIDEO_CAPS));
+static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
+    "src", GST_PAD_SRC, GST_PAD_ALWAYS, GST_STATIC_CAPS(GST_CONV_TRANSPOSE_VIDEO_CAPS));
+
+void gst_conv_transpose_video_class_describe(GstConvTransposeVideoClass *klass, gint rank,
+                                             const gchar *long_name,
+                                             const gchar *description) {
+  GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
+  gst_element_class_set_static_metadata(element_class, long_name,
+                                        "Filter/Converter/Video/Scaler", description,
+                                        "gst-convtranspose developers");
+  gst_element_class_add_static_metadata(
+      element_class, GST_ELEMENT_METADATA_DOC_URI,
+      CT_DOC_URL "#gstreamer-convtranspose2d-and-convtranspose3d-video");
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+  gst_element_class_add_static_pad_template(element_class, &src_template);
+  GST_CONV_TRANSPOSE_BASE_CLASS(klass)->rank = rank;
 }
 
 static void gst_conv_transpose_video_class_init(GstConvTransposeVideoClass *klass) {

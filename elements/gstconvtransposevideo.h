@@ -27,6 +27,13 @@ struct _GstConvTransposeVideoClass {
   GST_VIDEO_CAPS_MAKE(GST_CONV_TRANSPOSE_VIDEO_FORMATS)                                  \
   ", interlace-mode = (string) progressive"
 
+/* What a video element's class_init says: the layers' rank (2 or 3), the
+ * element's names, and the pad templates, klass and documentation both
+ * video elements share. */
+void gst_conv_transpose_video_class_describe(GstConvTransposeVideoClass *klass, gint rank,
+                                             const gchar *long_name,
+                                             const gchar *description);
+
 G_END_DECLS
 
 #endif
