@@ -33,15 +33,10 @@ typedef struct {
   gboolean downstream;
 } StrideMap;
 
-static gboolean map_rate(const GValue *in, GValue *out, gint stride, gboolean downstream);
-
-static gboolean map_rate_item(const GValue *in, GValue *out, gconstpointer data) {
+static gboolean map_rate(const GValue *in, GValue *out, gconstpointer data) {
   const StrideMap *m = data;
-  return map_rate(in, out, m->stride, m->downstream);
-}
-
-static gboolean map_rate(const GValue *in, GValue *out, gint stride,
-                         gboolean downstream) {
+  const gint stride = m->stride;
+  const gboolean downstream = m->downstream;
   if (G_VALUE_HOLDS_INT(in)) {
     gint rate = g_value_get_int(in);
     if (downstream ? rate > G_MAXINT / stride : rate % stride != 0)
@@ -81,8 +76,7 @@ static gboolean map_rate(const GValue *in, GValue *out, gint stride,
     return TRUE;
   }
   if (GST_VALUE_HOLDS_LIST(in)) {
-    const StrideMap ctx = {stride, downstream};
-    return gst_conv_transpose_map_list(in, out, map_rate_item, &ctx);
+    return gst_conv_transpose_map_list(in, out, map_rate, m);
   }
   return FALSE;
 }
@@ -123,7 +117,7 @@ static GstCaps *gst_conv_transpose_1d_transform_caps_for_layer(GstConvTransposeB
     const GValue *rate = gst_structure_get_value(s, "rate");
     if (rate) {
       GValue mapped = G_VALUE_INIT;
-      if (!map_rate(rate, &mapped, (gint)p->stride[0], downstream)) {
+      if (!map_rate(rate, &mapped, &(StrideMap){(gint)p->stride[0], downstream})) {
         gst_structure_free(t);
         continue;
       }

@@ -119,14 +119,10 @@ typedef struct {
   gboolean downstream;
 } SizeMap;
 
-static gboolean map_size(const GValue *in, GValue *out, ct_axis a, gboolean downstream);
-
-static gboolean map_size_item(const GValue *in, GValue *out, gconstpointer data) {
+static gboolean map_size(const GValue *in, GValue *out, gconstpointer data) {
   const SizeMap *m = data;
-  return map_size(in, out, m->axis, m->downstream);
-}
-
-static gboolean map_size(const GValue *in, GValue *out, ct_axis a, gboolean downstream) {
+  const ct_axis a = m->axis;
+  const gboolean downstream = m->downstream;
   if (G_VALUE_HOLDS_INT(in)) {
     gint64 v =
         downstream ? size_out(a, g_value_get_int(in)) : size_in(a, g_value_get_int(in));
@@ -161,8 +157,7 @@ static gboolean map_size(const GValue *in, GValue *out, ct_axis a, gboolean down
     return TRUE;
   }
   if (GST_VALUE_HOLDS_LIST(in)) {
-    const SizeMap ctx = {a, downstream};
-    return gst_conv_transpose_map_list(in, out, map_size_item, &ctx);
+    return gst_conv_transpose_map_list(in, out, map_size, m);
   }
   return FALSE;
 }
@@ -184,16 +179,10 @@ typedef struct {
   gboolean downstream;
 } RateMap;
 
-static gboolean map_framerate(const GValue *in, GValue *out, gint stride,
-                              gboolean downstream);
-
-static gboolean map_framerate_item(const GValue *in, GValue *out, gconstpointer data) {
+static gboolean map_framerate(const GValue *in, GValue *out, gconstpointer data) {
   const RateMap *m = data;
-  return map_framerate(in, out, m->stride, m->downstream);
-}
-
-static gboolean map_framerate(const GValue *in, GValue *out, gint stride,
-                              gboolean downstream) {
+  const gint stride = m->stride;
+  const gboolean downstream = m->downstream;
   gint n, d;
   if (GST_VALUE_HOLDS_FRACTION(in)) {
     if (!map_fraction(gst_value_get_fraction_numerator(in),
@@ -223,8 +212,7 @@ static gboolean map_framerate(const GValue *in, GValue *out, gint stride,
     return TRUE;
   }
   if (GST_VALUE_HOLDS_LIST(in)) {
-    const RateMap ctx = {stride, downstream};
-    return gst_conv_transpose_map_list(in, out, map_framerate_item, &ctx);
+    return gst_conv_transpose_map_list(in, out, map_framerate, m);
   }
   return FALSE;
 }
@@ -257,14 +245,14 @@ static GstCaps *gst_conv_transpose_video_transform_caps_for_layer(
       GValue mapped = G_VALUE_INIT;
       if (!v)
         continue;
-      ok = map_size(v, &mapped, axes[f], downstream);
+      ok = map_size(v, &mapped, &(SizeMap){axes[f], downstream});
       if (ok)
         gst_structure_take_value(t, fields[f], &mapped);
     }
     const GValue *rate = gst_structure_get_value(s, "framerate");
     if (ok && rate && p->rank == 3) {
       GValue mapped = G_VALUE_INIT;
-      ok = map_framerate(rate, &mapped, (gint)p->stride[0], downstream);
+      ok = map_framerate(rate, &mapped, &(RateMap){(gint)p->stride[0], downstream});
       if (ok)
         gst_structure_take_value(t, "framerate", &mapped);
     }

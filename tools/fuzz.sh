@@ -81,12 +81,6 @@ for name in "${targets[@]}"; do
     grep -m 10 -E 'property violated|ERROR:|SUMMARY:|runtime error|#[0-9]+ 0x.* in .*/(plugin|tools|kernels|tests|elements)/' \
       "$log" | sed 's/^/# /'
   fi
-  python3 - "$testlog" "fuzz-$name" "$line" <<'PY'
-import json, sys
-path, name, line = sys.argv[1:]
-result = "OK" if line.startswith("ok") else "FAIL"
-with open(path, "a", encoding="utf-8") as f:
-    f.write(json.dumps({"name": name, "result": result, "stdout": line + "\n"}) + "\n")
-PY
+  python3 tools/testlog-append.py "$testlog" "fuzz-$name" "$line"
 done
 exit $status

@@ -85,12 +85,6 @@ for p in "${present[@]}"; do
       head -n 5 | sed 's/^/# /'
     grep -E ':[FE]:|^error: ' "$log.out" | head -n 5 | sed 's/^/# /'
   fi
-  python3 - "$testlog" "valgrind-$name" "$line" <<'PY'
-import json, sys
-path, name, line = sys.argv[1:]
-result = "OK" if line.startswith("ok") else "FAIL"
-with open(path, "a", encoding="utf-8") as f:
-    f.write(json.dumps({"name": name, "result": result, "stdout": line + "\n"}) + "\n")
-PY
+  python3 tools/testlog-append.py "$testlog" "valgrind-$name" "$line"
 done
 exit $status
