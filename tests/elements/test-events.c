@@ -381,6 +381,21 @@ GST_START_TEST(test_interlaced_refused) {
 }
 GST_END_TEST;
 
+/* Launches `desc` (whose convtranspose element is named ct) and prerolls
+ * it; the caps ct's source pad negotiated, or NULL. */
+static GstCaps *prerolled_caps(const gchar *desc, GstElement **pipeline) {
+  *pipeline = gst_parse_launch(desc, NULL);
+  fail_unless(*pipeline != NULL, "%s", desc);
+  gst_element_set_state(*pipeline, GST_STATE_PAUSED);
+  gst_element_get_state(*pipeline, NULL, NULL, 10 * GST_SECOND);
+  GstElement *ct = gst_bin_get_by_name(GST_BIN(*pipeline), "ct");
+  GstPad *src = gst_element_get_static_pad(ct, "src");
+  GstCaps *caps = gst_pad_get_current_caps(src);
+  gst_object_unref(src);
+  gst_object_unref(ct);
+  return caps;
+}
+
 /* 1 -> 3 channels: positioned as GStreamer's default 3-channel layout, so
  * audioconvert can mix them down to stereo. */
 GST_START_TEST(test_new_channels_positioned) {
@@ -389,14 +404,9 @@ GST_START_TEST(test_new_channels_positioned) {
       "convtranspose1d name=ct model=%s ! audioconvert ! audio/x-raw,channels=2 ! "
       "fakesink sync=false",
       model_up3);
-  GstElement *pipeline = gst_parse_launch(desc, NULL);
+  GstElement *pipeline;
+  GstCaps *caps = prerolled_caps(desc, &pipeline);
   g_free(desc);
-  fail_unless(pipeline != NULL);
-  gst_element_set_state(pipeline, GST_STATE_PAUSED);
-  gst_element_get_state(pipeline, NULL, NULL, 10 * GST_SECOND);
-  GstElement *ct = gst_bin_get_by_name(GST_BIN(pipeline), "ct");
-  GstPad *src = gst_element_get_static_pad(ct, "src");
-  GstCaps *caps = gst_pad_get_current_caps(src);
   fail_unless(caps != NULL, "negotiated");
   guint64 mask = 0;
   fail_unless(gst_structure_get(gst_caps_get_structure(caps, 0), "channel-mask",
@@ -404,8 +414,6 @@ GST_START_TEST(test_new_channels_positioned) {
   fail_unless(mask == gst_audio_channel_get_fallback_mask(3),
               "channel-mask 0x%" G_GINT64_MODIFIER "x", mask);
   gst_caps_unref(caps);
-  gst_object_unref(src);
-  gst_object_unref(ct);
   gchar *error = run_to_end(pipeline, 30);
   fail_unless(error == NULL, "%s", error);
   gst_object_unref(pipeline);
@@ -430,22 +438,15 @@ GST_START_TEST(test_input_format_kept) {
         "videotestsrc num-buffers=1 ! video/x-raw,format=%s,width=16,height=8 ! "
         "convtranspose2d name=ct model=%s ! videoconvert ! fakesink",
         formats[i], model);
-    GstElement *pipeline = gst_parse_launch(desc, NULL);
+    GstElement *pipeline;
+    GstCaps *caps = prerolled_caps(desc, &pipeline);
     g_free(desc);
     g_free(model);
-    fail_unless(pipeline != NULL);
-    gst_element_set_state(pipeline, GST_STATE_PAUSED);
-    gst_element_get_state(pipeline, NULL, NULL, 10 * GST_SECOND);
-    GstElement *ct = gst_bin_get_by_name(GST_BIN(pipeline), "ct");
-    GstPad *src = gst_element_get_static_pad(ct, "src");
-    GstCaps *caps = gst_pad_get_current_caps(src);
     fail_unless(caps != NULL);
     const gchar *out =
         gst_structure_get_string(gst_caps_get_structure(caps, 0), "format");
     fail_unless(g_strcmp0(out, formats[i]) == 0, "%s in, %s out", formats[i], out);
     gst_caps_unref(caps);
-    gst_object_unref(src);
-    gst_object_unref(ct);
     gst_element_set_state(pipeline, GST_STATE_NULL);
     gst_object_unref(pipeline);
   }

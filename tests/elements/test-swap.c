@@ -42,7 +42,7 @@ static void make_models(void) {
 }
 
 /* A live pipeline `SOURCE ! convtranspose1d name=ct model=MODEL ! fakesink`
- * whose output the log follows. */
+ * whose output the log follows, playing and past its first 10 buffers. */
 static GstElement *live_pipeline(const gchar *source, const gchar *model, ChannelLog *log,
                                  GstElement **ct) {
   gchar *desc = g_strdup_printf("%s ! convtranspose1d name=ct model=%s ! "
@@ -55,6 +55,9 @@ static GstElement *live_pipeline(const gchar *source, const gchar *model, Channe
   g_signal_connect(sink, "handoff", G_CALLBACK(channel_log_handoff), log);
   gst_object_unref(sink);
   *ct = gst_bin_get_by_name(GST_BIN(pipeline), "ct");
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  for (int i = 0; i < 500 && channel_log_buffers(log) < 10; i++)
+    g_usleep(5000);
   return pipeline;
 }
 
@@ -69,9 +72,6 @@ GST_START_TEST(test_unreachable_model_kept_out) {
                                        "audio/x-raw,format=F32LE,channels=1,rate=48000",
                                        model_mono, &log, &ct);
   GstBus *bus = gst_element_get_bus(pipeline);
-  gst_element_set_state(pipeline, GST_STATE_PLAYING);
-  for (int i = 0; i < 500 && channel_log_buffers(&log) < 10; i++)
-    g_usleep(5000);
   g_object_set(ct, "model", model_stereo, NULL);
   gchar *warning = NULL, *error = NULL;
   gboolean eos = FALSE;
@@ -124,9 +124,6 @@ GST_START_TEST(test_swap_storm) {
                                        "audioconvert",
                                        model_mono, &log, &ct);
   GstBus *bus = gst_element_get_bus(pipeline);
-  gst_element_set_state(pipeline, GST_STATE_PLAYING);
-  for (int i = 0; i < 500 && channel_log_buffers(&log) < 10; i++)
-    g_usleep(5000);
   GRand *rand = g_rand_new_with_seed(17);
   const gint64 end = g_get_monotonic_time() + G_USEC_PER_SEC;
   guint sets = 0;
