@@ -1,7 +1,7 @@
 /* What the element tests (tests/elements, tests/stress) share: temporary
  * files, harnesses with a bus of their own that a failed check does not
  * leave behind, bus messages, audio buffers in and out, one-shot references,
- * the leak check and the suite's run. */
+ * the suite, its run and its leak check. */
 #ifndef CT_TEST_ELEMENT_HARNESS_H
 #define CT_TEST_ELEMENT_HARNESS_H
 
@@ -37,11 +37,9 @@ gchar *tmp_path(const gchar *name);
  * loading's warnings are on it. */
 GstHarness *harness_new(const gchar *factory, const gchar *model, int n_threads,
                         GstBus **bus);
-/* Tears down a harness of harness_new, with its bus. */
+/* Tears down a harness of harness_new, with its bus (thread-safe, like
+ * harness_new). */
 void harness_done(GstHarness *h);
-/* Fixture teardown: the harnesses a failed check left behind, which the
- * leaks tracer would otherwise count. Thread-safe, like harness_new. */
-void harness_done_leftovers(void);
 
 /* Takes `e` to READY and back; the error it posted, or NULL. A failed state
  * change and an error come together (checked). Unrefs e. */
@@ -119,10 +117,13 @@ guint quantise(float v, float scale);
 
 /* Resident memory of this process, in bytes. */
 gsize rss_bytes(void);
-/* Runs the suite in this process (CK_FORK=no), removes the temporary
- * directory, and returns main's exit status: failed checks plus leaked
- * objects (with GST_TRACERS=leaks, set by the tests' environment; a tracer
- * that is not active counts as one). */
-int run_element_suite(Suite *suite, const char *name, const char *file);
+/* A program's one test case, "general": at most `timeout` seconds a test,
+ * and after each the harnesses a failed check left are torn down. */
+TCase *element_tcase(double timeout);
+/* Runs tc as suite `name` in this process (CK_FORK=no), removes the
+ * temporary directory, and returns main's exit status: failed checks plus
+ * leaked objects (with GST_TRACERS=leaks, set by the tests' environment; a
+ * tracer that is not active counts as one). */
+int run_element_tests(const char *name, TCase *tc, const char *file);
 
 #endif

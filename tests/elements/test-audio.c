@@ -575,11 +575,10 @@ GST_START_TEST(test_wav_pipeline_matches_pytorch) {
 }
 GST_END_TEST;
 
-static Suite *convtranspose1d_suite(void) {
-  Suite *s = suite_create("convtranspose1d");
-  TCase *tc = tcase_create("general");
-  tcase_set_timeout(tc, 600);
-  tcase_add_checked_fixture(tc, NULL, harness_done_leftovers);
+int main(int argc, char **argv) {
+  gst_check_init(&argc, &argv);
+  make_models();
+  TCase *tc = element_tcase(600);
   tcase_add_test(tc, test_caps_downstream);
   tcase_add_test(tc, test_caps_upstream);
   tcase_add_test(tc, test_model_errors);
@@ -594,12 +593,5 @@ static Suite *convtranspose1d_suite(void) {
   tcase_add_test(tc, test_caps_change_drains);
   tcase_add_test(tc, test_live_model_swap);
   tcase_add_test(tc, test_wav_pipeline_matches_pytorch);
-  suite_add_tcase(s, tc);
-  return s;
-}
-
-int main(int argc, char **argv) {
-  gst_check_init(&argc, &argv);
-  make_models();
-  return run_element_suite(convtranspose1d_suite(), "convtranspose1d", __FILE__);
+  return run_element_tests("convtranspose1d", tc, __FILE__);
 }

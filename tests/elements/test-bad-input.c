@@ -1047,11 +1047,10 @@ GST_START_TEST(test_channels_change_pipeline) {
 }
 GST_END_TEST;
 
-static Suite *bad_input_suite(void) {
-  Suite *s = suite_create("bad-input");
-  TCase *tc = tcase_create("general");
-  tcase_set_timeout(tc, 300);
-  tcase_add_checked_fixture(tc, NULL, harness_done_leftovers);
+int main(int argc, char **argv) {
+  gst_check_init(&argc, &argv);
+  make_models();
+  TCase *tc = element_tcase(300);
   tcase_add_test(tc, test_audio_partial_frame);
   tcase_add_test(tc, test_audio_empty_buffers);
   tcase_add_test(tc, test_video_short_buffer);
@@ -1067,12 +1066,5 @@ static Suite *bad_input_suite(void) {
   tcase_add_test(tc, test_unreadable_models);
   tcase_add_test(tc, test_channels_change_midstream);
   tcase_add_test(tc, test_channels_change_pipeline);
-  suite_add_tcase(s, tc);
-  return s;
-}
-
-int main(int argc, char **argv) {
-  gst_check_init(&argc, &argv);
-  make_models();
-  return run_element_suite(bad_input_suite(), "bad-input", __FILE__);
+  return run_element_tests("bad-input", tc, __FILE__);
 }

@@ -551,11 +551,10 @@ GST_START_TEST(test_inspect_metadata) {
 }
 GST_END_TEST;
 
-static Suite *events_suite(void) {
-  Suite *s = suite_create("events");
-  TCase *tc = tcase_create("general");
-  tcase_set_timeout(tc, 300);
-  tcase_add_checked_fixture(tc, NULL, harness_done_leftovers);
+int main(int argc, char **argv) {
+  gst_check_init(&argc, &argv);
+  make_models();
+  TCase *tc = element_tcase(300);
   tcase_add_test(tc, test_segment_drains);
   tcase_add_test(tc, test_concat_is_gapless);
   tcase_add_test(tc, test_gap_after_tail);
@@ -569,12 +568,5 @@ static Suite *events_suite(void) {
   tcase_add_test(tc, test_weight_norm_checkpoint_runs);
   tcase_add_test(tc, test_unknown_metadata_key_warns);
   tcase_add_test(tc, test_inspect_metadata);
-  suite_add_tcase(s, tc);
-  return s;
-}
-
-int main(int argc, char **argv) {
-  gst_check_init(&argc, &argv);
-  make_models();
-  return run_element_suite(events_suite(), "events", __FILE__);
+  return run_element_tests("events", tc, __FILE__);
 }

@@ -246,21 +246,13 @@ GST_START_TEST(test_burst_then_dispose) {
 }
 GST_END_TEST;
 
-static Suite *swap_suite(void) {
-  Suite *s = suite_create("swap");
-  TCase *tc = tcase_create("general");
-  tcase_set_timeout(tc, 300);
-  tcase_add_checked_fixture(tc, NULL, harness_done_leftovers);
+int main(int argc, char **argv) {
+  gst_check_init(&argc, &argv);
+  make_models();
+  TCase *tc = element_tcase(300);
   tcase_add_test(tc, test_unreachable_model_kept_out);
   tcase_add_test(tc, test_swap_storm);
   tcase_add_test(tc, test_same_model_is_no_swap);
   tcase_add_test(tc, test_burst_then_dispose);
-  suite_add_tcase(s, tc);
-  return s;
-}
-
-int main(int argc, char **argv) {
-  gst_check_init(&argc, &argv);
-  make_models();
-  return run_element_suite(swap_suite(), "swap", __FILE__);
+  return run_element_tests("swap", tc, __FILE__);
 }

@@ -1041,11 +1041,10 @@ GST_END_TEST;
 
 /* ---- 6. leaks ------------------------------------------------------------------- */
 
-static Suite *convtranspose_video_suite(void) {
-  Suite *s = suite_create("convtranspose-video");
-  TCase *tc = tcase_create("general");
-  tcase_set_timeout(tc, 600);
-  tcase_add_checked_fixture(tc, NULL, harness_done_leftovers);
+int main(int argc, char **argv) {
+  gst_check_init(&argc, &argv);
+  make_models();
+  TCase *tc = element_tcase(600);
   tcase_add_test(tc, test_2d_bitwise_random);
   tcase_add_test(tc, test_3d_bitwise_random);
   tcase_add_test(tc, test_format_families);
@@ -1057,12 +1056,5 @@ static Suite *convtranspose_video_suite(void) {
   tcase_add_test(tc, test_golden_2d);
   tcase_add_test(tc, test_golden_3d_spatial);
   tcase_add_test(tc, test_golden_3d_temporal);
-  suite_add_tcase(s, tc);
-  return s;
-}
-
-int main(int argc, char **argv) {
-  gst_check_init(&argc, &argv);
-  make_models();
-  return run_element_suite(convtranspose_video_suite(), "convtranspose-video", __FILE__);
+  return run_element_tests("convtranspose-video", tc, __FILE__);
 }

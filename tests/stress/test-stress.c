@@ -871,23 +871,15 @@ GST_START_TEST(test_state_changes_during_swaps) {
 }
 GST_END_TEST;
 
-static Suite *stress_suite(void) {
-  Suite *s = suite_create("stress");
-  TCase *tc = tcase_create("general");
-  tcase_set_timeout(tc, 1200);
-  tcase_add_checked_fixture(tc, NULL, harness_done_leftovers);
+int main(int argc, char **argv) {
+  gst_check_init(&argc, &argv);
+  quick = g_strcmp0(g_getenv("CT_TEST_QUICK"), "1") == 0;
+  make_models();
+  TCase *tc = element_tcase(1200);
   tcase_add_test(tc, test_hour_constant_memory);
   tcase_add_test(tc, test_video_events);
   tcase_add_test(tc, test_parallel_elements);
   tcase_add_test(tc, test_model_swap_storm);
   tcase_add_test(tc, test_state_changes_during_swaps);
-  suite_add_tcase(s, tc);
-  return s;
-}
-
-int main(int argc, char **argv) {
-  gst_check_init(&argc, &argv);
-  quick = g_strcmp0(g_getenv("CT_TEST_QUICK"), "1") == 0;
-  make_models();
-  return run_element_suite(stress_suite(), "stress", __FILE__);
+  return run_element_tests("stress", tc, __FILE__);
 }
