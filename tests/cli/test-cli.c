@@ -6,6 +6,7 @@
 #include "kernels/reference.h"
 #include "kernels/stream.h"
 #include "plugin/model.h"
+#include "tests/common/safetensors-writer.h"
 #include "tests/tap.h"
 #include "tools/npy.h"
 
@@ -165,52 +166,6 @@ static gint64 product(const gint64 *v, int n) {
   for (int i = 0; i < n; i++)
     p *= v[i];
   return p;
-}
-
-/* A minimal safetensors writer: F32 tensors, string metadata. */
-typedef struct {
-  const char *name;
-  int ndim;
-  gint64 shape[5];
-  const float *data;
-} Tensor;
-
-static gboolean write_safetensors(const char *path, const char *metadata_json,
-                                  const Tensor *tensors, int n) {
-  GString *header = g_string_new("{");
-  if (metadata_json)
-    g_string_append_printf(header, "\"__metadata__\":%s", metadata_json);
-  gint64 offset = 0;
-  for (int i = 0; i < n; i++) {
-    const gint64 count = product(tensors[i].shape, tensors[i].ndim);
-    g_string_append_printf(header, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[",
-                           (metadata_json || i) ? "," : "", tensors[i].name);
-    for (int d = 0; d < tensors[i].ndim; d++)
-      g_string_append_printf(header, "%s%" G_GINT64_FORMAT, d ? "," : "",
-                             tensors[i].shape[d]);
-    g_string_append_printf(
-        header, "],\"data_offsets\":[%" G_GINT64_FORMAT ",%" G_GINT64_FORMAT "]}", offset,
-        offset + count * 4);
-    offset += count * 4;
-  }
-  g_string_append_c(header, '}');
-  while (header->len % 8)
-    g_string_append_c(header, ' ');
-  FILE *f = fopen(path, "wb");
-  if (!f)
-    return FALSE;
-  guint8 len[8];
-  for (int i = 0; i < 8; i++)
-    len[i] = (guint8)((guint64)header->len >> (8 * i));
-  gboolean ok =
-      fwrite(len, 1, 8, f) == 8 && fwrite(header->str, 1, header->len, f) == header->len;
-  for (int i = 0; ok && i < n; i++) {
-    const gsize count = (gsize)product(tensors[i].shape, tensors[i].ndim);
-    ok = fwrite(tensors[i].data, sizeof(float), count, f) == count;
-  }
-  ok = fclose(f) == 0 && ok;
-  g_string_free(header, TRUE);
-  return ok;
 }
 
 static gboolean file_exists(const char *path) {
@@ -730,9 +685,9 @@ static void check_audio(void) {
   audio_bias[0] = 0.01f;
   audio_bias[1] = -0.02f;
   gchar *model = tmp_path("stereo.safetensors");
-  const Tensor tensors[] = {{"weight", 3, {2, 2, 4}, audio_weight},
-                            {"bias", 1, {2}, audio_bias}};
-  tap_ok(write_safetensors(model, "{\"stride\":\"2\",\"padding\":\"1\"}", tensors, 2),
+  const int64_t k4 = 4;
+  tap_ok(st_write_layer(model, 1, 2, 2, &k4, audio_weight, 2, audio_bias,
+                        "\"stride\":\"2\",\"padding\":\"1\""),
          "wrote a 2->2 stride-2 model");
   gchar *wav = tmp_path("in.wav");
   float *input = g_malloc(sizeof(float) * 2 * AUDIO_FRAMES);
@@ -825,10 +780,9 @@ static void check_audio(void) {
 
   /* FLAC clips what does not fit in [-1, 1]. */
   float loud[2] = {8.0f, -8.0f};
-  const Tensor loud_tensors[] = {{"weight", 3, {2, 2, 4}, audio_weight},
-                                 {"bias", 1, {2}, loud}};
   gchar *loud_model = tmp_path("loud.safetensors");
-  write_safetensors(loud_model, "{\"stride\":\"2\",\"padding\":\"1\"}", loud_tensors, 2);
+  st_write_layer(loud_model, 1, 2, 2, &k4, audio_weight, 2, loud,
+                 "\"stride\":\"2\",\"padding\":\"1\"");
   gchar *flac = tmp_path("loud.flac");
   Run rl = RUN("apply", loud_model, wav, flac);
   got = read_audio(flac, &info);
@@ -961,13 +915,13 @@ static void check_info(void) {
  * info and apply alike, and the command goes on. */
 static void check_load_warnings(void) {
   const float w[2] = {1, 2}, x[5] = {1, 2, 3, 4, 5};
-  const Tensor t[] = {{"weight", 3, {1, 1, 2}, w}};
+  const int64_t k2 = 2;
   gchar *model = tmp_path("warn.safetensors"), *in = tmp_path("warn.in.npy"),
         *out = tmp_path("warn.out.npy");
   const gint64 shape[2] = {1, 5};
-  gboolean written =
-      write_safetensors(model, "{\"strides\":\"2\",\"format\":\"pt\"}", t, 1) &&
-      ct_npy_save_f32(in, shape, 2, x, NULL);
+  gboolean written = st_write_layer(model, 1, 1, 1, &k2, w, 1, NULL,
+                                    "\"strides\":\"2\",\"format\":\"pt\"") &&
+                     ct_npy_save_f32(in, shape, 2, x, NULL);
   gchar *want =
       g_strdup_printf("convtranspose: warning: %s: ignoring metadata key "
                       "\"strides\" (did you mean \"stride\"?): the known keys "
@@ -1072,10 +1026,10 @@ static void check_errors(void) {
   FAILS("missing model", 1, out, "apply", missing, good_in, out);
   g_free(missing);
   gchar *bad_model = tmp_path("bad.safetensors");
-  g_file_set_contents(bad_model, "\xff\xff\xff\xff\xff\xff\xff\x7f{}", 10, NULL);
+  st_write_raw(bad_model, G_MAXINT64, "{}", 2, NULL, 0);
   FAILS("malformed model (header length past the end)", 1, out, "apply", bad_model,
         good_in, out);
-  g_file_set_contents(bad_model, "\x02\0\0\0\0\0\0\0[]", 10, NULL);
+  st_write_raw(bad_model, 2, "[]", 2, NULL, 0);
   FAILS("malformed model (header not an object)", 1, out, "apply", bad_model, good_in,
         out);
   FAILS("--layer naming no tensor", 1, out, "apply", model, good_in, out, "--layer",
@@ -1280,9 +1234,10 @@ static gchar *write_stereo_model(const char *name) {
   static float weight[2 * 2 * 4], bias[2] = {0.01f, -0.02f};
   for (int i = 0; i < 16; i++)
     weight[i] = 0.25f * (float)((i * 7) % 5 - 2);
-  const Tensor tensors[] = {{"weight", 3, {2, 2, 4}, weight}, {"bias", 1, {2}, bias}};
+  const int64_t k4 = 4;
   gchar *path = tmp_path(name);
-  write_safetensors(path, "{\"stride\":\"2\",\"padding\":\"1\"}", tensors, 2);
+  st_write_layer(path, 1, 2, 2, &k4, weight, 2, bias,
+                 "\"stride\":\"2\",\"padding\":\"1\"");
   return path;
 }
 
@@ -1570,9 +1525,10 @@ static gpointer feed_fifo(gpointer data) {
 /* A 1->1 1d layer, k4 s2 p1 (L_out = 2L). */
 static gchar *write_mono_model(const char *name) {
   static const float weight[4] = {0.25f, -0.5f, 0.75f, 0.125f}, bias[1] = {0.01f};
-  const Tensor tensors[] = {{"weight", 3, {1, 1, 4}, weight}, {"bias", 1, {1}, bias}};
+  const int64_t k4 = 4;
   gchar *path = tmp_path(name);
-  write_safetensors(path, "{\"stride\":\"2\",\"padding\":\"1\"}", tensors, 2);
+  st_write_layer(path, 1, 1, 1, &k4, weight, 1, bias,
+                 "\"stride\":\"2\",\"padding\":\"1\"");
   return path;
 }
 

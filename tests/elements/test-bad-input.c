@@ -6,11 +6,7 @@
  * Cases that could hang or allocate without bound before they are fixed run
  * in a child process with a time limit (run_isolated), so a failure there is
  * one failed check and the rest of the suite still runs. */
-#include <gst/audio/audio.h>
-#include <gst/check/gstcheck.h>
-#include <gst/check/gstharness.h>
 #include <gst/video/video.h>
-#include <glib/gstdio.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -24,19 +20,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "tests/elements/leak-check.h"
 #include "kernels/reference.h"
-#include "kernels/stream.h"
-#include "model-writer.h"
-#include "plugin/model.h"
+#include "tests/common/element-harness.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define CT_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define CT_ASAN 1
-#endif
-#endif
 #ifdef CT_ASAN
 /* No single allocation of more than 1.5 GB, so that a check of per-buffer
  * memory fails on the attempt instead of taking the machine's memory (the
@@ -47,7 +33,6 @@ const char *__asan_default_options(void) {
 }
 #endif
 
-static gchar *tmp_dir;
 /* audio_a: 2 -> 3 channels, k5 s2 p1, bias; audio_b: 1 -> 2, k3 s2 p1;
  * nan_audio: 1 -> 2, k3 s2 p1 with a zero tap; gray2d: 1 -> 1, k2x2 s2x2;
  * gray3d: 1 -> 1, k2x2x2 s(2,1,1); rgb_nonfinite: 3 -> 3, k2x2, biases NaN,
@@ -59,10 +44,6 @@ static gchar *tmp_dir;
 static gchar *audio_a, *audio_b, *nan_audio, *gray2d, *gray3d, *rgb_nonfinite;
 static gchar *pad_huge, *dilation_huge, *spread2d, *spread3d, *audio_wide, *time_wide;
 
-static gchar *tmp_path(const gchar *name) {
-  return g_build_filename(tmp_dir, name, NULL);
-}
-
 static void make_models(void) {
   GRand *rand = g_rand_new_with_seed(17);
   float w[3 * 3 * 8], bias[3];
@@ -70,7 +51,6 @@ static void make_models(void) {
     w[i] = (float)g_rand_double_range(rand, -1, 1);
   for (guint i = 0; i < G_N_ELEMENTS(bias); i++)
     bias[i] = (float)g_rand_double_range(rand, -1, 1);
-  tmp_dir = g_dir_make_tmp("ct-bad-input-XXXXXX", NULL);
   audio_a = tmp_path("a.safetensors");
   audio_b = tmp_path("b.safetensors");
   nan_audio = tmp_path("nan.safetensors");
@@ -84,184 +64,24 @@ static void make_models(void) {
   audio_wide = tmp_path("audio-wide.safetensors");
   time_wide = tmp_path("time-wide.safetensors");
   int64_t k5 = 5, k3 = 3, k1 = 1, k2 = 2, k22[2] = {2, 2}, k222[3] = {2, 2, 2};
-  write_test_model(audio_a, 1, 2, 3, &k5, w, 3, bias,
-                   "\"stride\":\"2\",\"padding\":\"1\"");
-  write_test_model(audio_b, 1, 1, 2, &k3, w, 2, bias,
-                   "\"stride\":\"2\",\"padding\":\"1\"");
+  st_write_layer(audio_a, 1, 2, 3, &k5, w, 3, bias, "\"stride\":\"2\",\"padding\":\"1\"");
+  st_write_layer(audio_b, 1, 1, 2, &k3, w, 2, bias, "\"stride\":\"2\",\"padding\":\"1\"");
   const float nan_w[6] = {0.5f, 0.0f, -1.0f, 1.0f, 2.0f, 0.25f},
               nan_bias[2] = {0.1f, -0.2f};
-  write_test_model(nan_audio, 1, 1, 2, &k3, nan_w, 2, nan_bias,
-                   "\"stride\":\"2\",\"padding\":\"1\"");
-  write_test_model(gray2d, 2, 1, 1, k22, w, 1, bias, "\"stride\":\"2\"");
-  write_test_model(gray3d, 3, 1, 1, k222, w, 1, bias, "\"stride\":\"[2,1,1]\"");
+  st_write_layer(nan_audio, 1, 1, 2, &k3, nan_w, 2, nan_bias,
+                 "\"stride\":\"2\",\"padding\":\"1\"");
+  st_write_layer(gray2d, 2, 1, 1, k22, w, 1, bias, "\"stride\":\"2\"");
+  st_write_layer(gray3d, 3, 1, 1, k222, w, 1, bias, "\"stride\":\"[2,1,1]\"");
   const float nonfinite_bias[3] = {NAN, INFINITY, -INFINITY};
-  write_test_model(rgb_nonfinite, 2, 3, 3, k22, w, 3, nonfinite_bias, NULL);
-  write_test_model(pad_huge, 1, 1, 1, &k1, w, 1, NULL, "\"padding\":\"2000000000\"");
-  write_test_model(dilation_huge, 1, 1, 1, &k2, w, 1, NULL,
-                   "\"dilation\":\"2000000000\"");
+  st_write_layer(rgb_nonfinite, 2, 3, 3, k22, w, 3, nonfinite_bias, NULL);
+  st_write_layer(pad_huge, 1, 1, 1, &k1, w, 1, NULL, "\"padding\":\"2000000000\"");
+  st_write_layer(dilation_huge, 1, 1, 1, &k2, w, 1, NULL, "\"dilation\":\"2000000000\"");
   int64_t k11[2] = {1, 1}, k111[3] = {1, 1, 1};
-  write_test_model(spread2d, 2, 1, 1, k11, w, 1, NULL, "\"stride\":\"1000\"");
-  write_test_model(spread3d, 3, 1, 1, k111, w, 1, NULL, "\"stride\":\"[1,1000,1000]\"");
-  write_test_model(audio_wide, 1, 1, 1, &k1, w, 1, NULL, "\"stride\":\"100000\"");
-  write_test_model(time_wide, 3, 1, 1, k111, w, 1, NULL, "\"stride\":\"[2500,1,1]\"");
+  st_write_layer(spread2d, 2, 1, 1, k11, w, 1, NULL, "\"stride\":\"1000\"");
+  st_write_layer(spread3d, 3, 1, 1, k111, w, 1, NULL, "\"stride\":\"[1,1000,1000]\"");
+  st_write_layer(audio_wide, 1, 1, 1, &k1, w, 1, NULL, "\"stride\":\"100000\"");
+  st_write_layer(time_wide, 3, 1, 1, k111, w, 1, NULL, "\"stride\":\"[2500,1,1]\"");
   g_rand_free(rand);
-}
-
-static void remove_tree(const gchar *path) {
-  if (g_file_test(path, G_FILE_TEST_IS_DIR) &&
-      !g_file_test(path, G_FILE_TEST_IS_SYMLINK)) {
-    GDir *dir = g_dir_open(path, 0, NULL);
-    const gchar *name;
-    while (dir && (name = g_dir_read_name(dir))) {
-      gchar *child = g_build_filename(path, name, NULL);
-      remove_tree(child);
-      g_free(child);
-    }
-    if (dir)
-      g_dir_close(dir);
-    g_rmdir(path);
-  } else {
-    g_unlink(path);
-  }
-}
-
-static void remove_models(void) {
-  gchar *all[] = {audio_a,  audio_b,       nan_audio, gray2d,   gray3d,     rgb_nonfinite,
-                  pad_huge, dilation_huge, spread2d,  spread3d, audio_wide, time_wide};
-  for (guint i = 0; i < G_N_ELEMENTS(all); i++)
-    g_free(all[i]);
-  remove_tree(tmp_dir);
-  g_free(tmp_dir);
-}
-
-static ct_layer *load_layer(const gchar *path) {
-  GError *error = NULL;
-  ct_layer *layer = ct_model_load(path, NULL, NULL, &error);
-  fail_unless(layer != NULL, "loading %s: %s", path, error ? error->message : "");
-  return layer;
-}
-
-/* ---- harness helpers ---------------------------------------------------------- */
-
-/* Harnesses in use, so a failed check (which leaves its test at once) does
- * not leave them behind for the leaks tracer: the fixture tears them down. */
-typedef struct {
-  GstHarness *h;
-  GstBus *bus;
-} LiveHarness;
-static GArray *live_harnesses;
-
-static GstHarness *harness_for(const gchar *factory, const gchar *model, GstBus **bus) {
-  GstElement *e = gst_element_factory_make(factory, NULL);
-  g_object_set(e, "model", model, NULL);
-  GstHarness *h = gst_harness_new_with_element(e, "sink", "src");
-  gst_object_unref(e);
-  LiveHarness live = {h, NULL};
-  if (bus) {
-    *bus = live.bus = gst_bus_new();
-    gst_element_set_bus(h->element, *bus);
-  }
-  g_array_append_val(live_harnesses, live);
-  return h;
-}
-
-static void teardown(GstHarness *h, GstBus *bus) {
-  for (guint i = 0; i < live_harnesses->len; i++)
-    if (g_array_index(live_harnesses, LiveHarness, i).h == h)
-      g_array_remove_index(live_harnesses, i);
-  if (bus) {
-    gst_element_set_bus(h->element, NULL);
-    gst_object_unref(bus);
-  }
-  gst_harness_teardown(h);
-}
-
-static void teardown_leftovers(void) {
-  while (live_harnesses->len > 0) {
-    LiveHarness live = g_array_index(live_harnesses, LiveHarness, 0);
-    teardown(live.h, live.bus);
-  }
-}
-
-/* The text of the next message of this type on the bus, or NULL. */
-static gchar *pop_text(GstBus *bus, GstMessageType type) {
-  GstMessage *msg = gst_bus_pop_filtered(bus, type);
-  if (!msg)
-    return NULL;
-  GError *error = NULL;
-  if (type == GST_MESSAGE_ERROR)
-    gst_message_parse_error(msg, &error, NULL);
-  else
-    gst_message_parse_warning(msg, &error, NULL);
-  gchar *text = g_strdup(error->message);
-  g_error_free(error);
-  gst_message_unref(msg);
-  return text;
-}
-
-/* Waits up to ~5 s for a warning (a load happens off the streaming thread). */
-static gchar *wait_warning(GstBus *bus) {
-  for (int i = 0; i < 500; i++) {
-    gchar *text = pop_text(bus, GST_MESSAGE_WARNING);
-    if (text)
-      return text;
-    g_usleep(10000);
-  }
-  return NULL;
-}
-
-static void expect_error(GstBus *bus, const gchar *needle, const gchar *what) {
-  gchar *text = pop_text(bus, GST_MESSAGE_ERROR);
-  fail_unless(text != NULL, "%s: an element error is posted", what);
-  fail_unless(strstr(text, needle) != NULL, "%s: error \"%s\" does not mention \"%s\"",
-              what, text, needle);
-  g_free(text);
-}
-
-static gchar *audio_caps(int channels, int rate) {
-  return g_strdup_printf("audio/x-raw,format=F32LE,rate=%d,channels=%d,"
-                         "layout=interleaved",
-                         rate, channels);
-}
-
-/* Samples [start, start + n) of a planar [channels, len] signal, interleaved. */
-static GstBuffer *audio_buffer(const float *planar, gint64 len, int channels,
-                               gint64 start, gint64 n, int rate) {
-  GstBuffer *buf =
-      gst_buffer_new_allocate(NULL, (gsize)(n * channels) * sizeof(float), NULL);
-  GstMapInfo map;
-  gst_buffer_map(buf, &map, GST_MAP_WRITE);
-  float *dst = (float *)map.data;
-  for (int c = 0; c < channels; c++)
-    for (gint64 i = 0; i < n; i++)
-      dst[i * channels + c] = planar[c * len + start + i];
-  gst_buffer_unmap(buf, &map);
-  GST_BUFFER_PTS(buf) = gst_util_uint64_scale(start, GST_SECOND, rate);
-  GST_BUFFER_DURATION(buf) =
-      gst_util_uint64_scale(start + n, GST_SECOND, rate) - GST_BUFFER_PTS(buf);
-  return buf;
-}
-
-/* Appends the output buffers waiting in the harness to planar [channels, cap]. */
-static gint64 collect(GstHarness *h, float *planar, gint64 cap, int channels,
-                      gint64 have) {
-  GstBuffer *buf;
-  while ((buf = gst_harness_try_pull(h))) {
-    GstMapInfo map;
-    gst_buffer_map(buf, &map, GST_MAP_READ);
-    fail_unless(map.size % (sizeof(float) * (gsize)channels) == 0,
-                "an output buffer of %" G_GSIZE_FORMAT " bytes is not %d-channel frames",
-                map.size, channels);
-    gint64 n = (gint64)(map.size / sizeof(float)) / channels;
-    fail_unless(have + n <= cap, "more output than expected");
-    for (int c = 0; c < channels; c++)
-      for (gint64 i = 0; i < n; i++)
-        planar[c * cap + have + i] = ((const float *)map.data)[i * channels + c];
-    have += n;
-    gst_buffer_unmap(buf, &map);
-    gst_buffer_unref(buf);
-  }
-  return have;
 }
 
 /* Checks a collected planar output against the expected one, bitwise. */
@@ -276,30 +96,6 @@ static void check_same(const float *got, gint64 have, const float *ref, gint64 n
                 what, i / n, i % n, got[i], ref[i]);
 }
 
-static float *random_signal(GRand *rand, int channels, gint64 len) {
-  float *x = g_new(float, channels *len);
-  for (gint64 i = 0; i < channels * len; i++)
-    x[i] = (float)g_rand_double_range(rand, -1, 1);
-  return x;
-}
-
-/* One-shot output of the layer in path for a planar input of the given shape. */
-static float *forward(const gchar *path, const int64_t *shape, const float *in,
-                      int64_t *out_shape, gint64 *n_values) {
-  ct_layer *layer = load_layer(path);
-  const ct_params *p = ct_layer_params(layer);
-  fail_unless(ct_output_shape(p, shape, out_shape, NULL, 0) == CT_OK);
-  gint64 n = p->out_channels;
-  for (int a = 0; a < p->rank; a++)
-    n *= out_shape[a];
-  float *out = g_new(float, n);
-  fail_unless(ct_forward(layer, shape, in, out, NULL, 0) == CT_OK);
-  ct_layer_free(layer);
-  if (n_values)
-    *n_values = n;
-  return out;
-}
-
 /* Pushes a planar signal in random chunks, then EOS; returns the output. */
 static float *run_audio(GstHarness *h, GRand *rand, const float *x, gint64 len, int cin,
                         int cout, gint64 cap, gint64 *n_out) {
@@ -311,22 +107,11 @@ static float *run_audio(GstHarness *h, GRand *rand, const float *x, gint64 len, 
     fail_unless(gst_harness_push(h, audio_buffer(x, len, cin, pos, n, 48000)) ==
                 GST_FLOW_OK);
     pos += n;
-    have = collect(h, got, cap, cout, have);
+    have = collect_audio(h, got, cap, cout, have);
   }
   gst_harness_push_event(h, gst_event_new_eos());
-  *n_out = collect(h, got, cap, cout, have);
+  *n_out = collect_audio(h, got, cap, cout, have);
   return got;
-}
-
-static gsize rss_bytes(void) {
-  unsigned long size = 0, resident = 0;
-  FILE *f = fopen("/proc/self/statm", "r");
-  if (f) {
-    if (fscanf(f, "%lu %lu", &size, &resident) != 2)
-      resident = 0;
-    fclose(f);
-  }
-  return (gsize)resident * (gsize)sysconf(_SC_PAGESIZE);
 }
 
 /* ---- isolation ---------------------------------------------------------------- */
@@ -385,17 +170,15 @@ GST_START_TEST(test_audio_partial_frame) {
   const gsize sizes[] = {2 * 4 * 10 + 1, 12, 3};
   for (guint i = 0; i < G_N_ELEMENTS(sizes); i++) {
     GstBus *bus;
-    GstHarness *h = harness_for("convtranspose1d", audio_a, &bus);
-    gchar *caps = audio_caps(2, 48000);
-    gst_harness_set_src_caps_str(h, caps);
-    g_free(caps);
+    GstHarness *h = harness_new("convtranspose1d", audio_a, -1, &bus);
+    harness_set_audio_caps(h, 2, 48000, TRUE);
     GstFlowReturn ret =
         gst_harness_push(h, gst_buffer_new_allocate(NULL, sizes[i], NULL));
     fail_unless(ret == GST_FLOW_ERROR, "%" G_GSIZE_FORMAT " bytes: flow %s", sizes[i],
                 gst_flow_get_name(ret));
     expect_error(bus, "not a whole number", "partial audio frame");
     fail_unless(gst_harness_try_pull(h) == NULL, "no output from a refused buffer");
-    teardown(h, bus);
+    harness_done(h);
   }
 }
 GST_END_TEST;
@@ -405,15 +188,13 @@ GST_END_TEST;
 GST_START_TEST(test_audio_empty_buffers) {
   GRand *rand = g_rand_new_with_seed(21);
   const gint64 len = 900;
-  float *x = random_signal(rand, 2, len);
+  float *x = random_planar(rand, 2, len);
   int64_t shape[CT_MAX_RANK] = {len}, out_shape[CT_MAX_RANK];
   float *ref = forward(audio_a, shape, x, out_shape, NULL);
   const gint64 n_ref = out_shape[0];
   GstBus *bus;
-  GstHarness *h = harness_for("convtranspose1d", audio_a, &bus);
-  gchar *caps = audio_caps(2, 48000);
-  gst_harness_set_src_caps_str(h, caps);
-  g_free(caps);
+  GstHarness *h = harness_new("convtranspose1d", audio_a, -1, &bus);
+  harness_set_audio_caps(h, 2, 48000, TRUE);
   float *got = g_new0(float, 3 * n_ref);
   gint64 have = 0, out_pos = 0;
   for (gint64 pos = 0; pos < len;) {
@@ -439,23 +220,17 @@ GST_START_TEST(test_audio_empty_buffers) {
       fail_unless(GST_BUFFER_PTS(out) ==
                       gst_util_uint64_scale(out_pos, GST_SECOND, 96000),
                   "output PTS at sample %" G_GINT64_FORMAT, out_pos);
-      GstMapInfo map;
-      gst_buffer_map(out, &map, GST_MAP_READ);
-      for (int c = 0; c < 3; c++)
-        for (gint64 i = 0; i < k; i++)
-          got[c * n_ref + have + i] = ((const float *)map.data)[i * 3 + c];
-      gst_buffer_unmap(out, &map);
+      have = append_audio(out, got, n_ref, 3, have);
       gst_buffer_unref(out);
-      have += k;
       out_pos += k;
     }
   }
   gst_harness_push_event(h, gst_event_new_eos());
-  have = collect(h, got, n_ref, 3, have);
+  have = collect_audio(h, got, n_ref, 3, have);
   fail_unless(have == n_ref && memcmp(got, ref, sizeof(float) * 3 * n_ref) == 0,
               "empty buffers change nothing in the output");
-  fail_unless(pop_text(bus, GST_MESSAGE_ERROR) == NULL, "no error");
-  teardown(h, bus);
+  fail_unless(pop_message_text(bus, GST_MESSAGE_ERROR) == NULL, "no error");
+  harness_done(h);
   g_free(got);
   g_free(ref);
   g_free(x);
@@ -476,7 +251,7 @@ GST_START_TEST(test_video_short_buffer) {
     const gsize sizes[] = {8 * 6 - 1, 0};
     for (guint i = 0; i < G_N_ELEMENTS(sizes); i++) {
       GstBus *bus;
-      GstHarness *h = harness_for(factories[f], models[f], &bus);
+      GstHarness *h = harness_new(factories[f], models[f], -1, &bus);
       gchar *caps = gray_caps(8, 6);
       gst_harness_set_src_caps_str(h, caps);
       g_free(caps);
@@ -486,7 +261,7 @@ GST_START_TEST(test_video_short_buffer) {
                   factories[f], sizes[i], gst_flow_get_name(ret));
       expect_error(bus, "smaller than", factories[f]);
       fail_unless(gst_harness_try_pull(h) == NULL, "no output from a short frame");
-      teardown(h, bus);
+      harness_done(h);
     }
   }
 }
@@ -523,12 +298,12 @@ static gboolean pull_planar(GstHarness *h, float *planar, gint64 cap, gint64 *ha
 GST_START_TEST(test_audio_planar_meta_padding) {
   GRand *rand = g_rand_new_with_seed(19);
   const gint64 len = 400;
-  float *x = random_signal(rand, 2, len);
+  float *x = random_planar(rand, 2, len);
   int64_t shape[CT_MAX_RANK] = {len}, out_shape[CT_MAX_RANK];
   float *ref = forward(audio_a, shape, x, out_shape, NULL);
   const gint64 n_ref = out_shape[0];
   GstBus *bus;
-  GstHarness *h = harness_for("convtranspose1d", audio_a, &bus);
+  GstHarness *h = harness_new("convtranspose1d", audio_a, -1, &bus);
   gst_harness_set_src_caps_str(h, "audio/x-raw,format=F32LE,rate=48000,channels=2,"
                                   "layout=non-interleaved");
   GstAudioInfo info;
@@ -560,7 +335,7 @@ GST_START_TEST(test_audio_planar_meta_padding) {
               ": the unused ends of the planes were taken as samples",
               have, n_ref);
   check_same(got, have, ref, n_ref, 3, "padded planes");
-  teardown(h, bus);
+  harness_done(h);
   g_free(got);
   g_free(ref);
   g_free(x);
@@ -575,7 +350,7 @@ GST_START_TEST(test_video_meta_strides) {
   const gint strides[] = {9, 16}; /* the default GRAY8 stride for 9 is 12 */
   for (guint k = 0; k < G_N_ELEMENTS(strides); k++) {
     GstBus *bus;
-    GstHarness *h = harness_for("convtranspose2d", gray2d, &bus);
+    GstHarness *h = harness_new("convtranspose2d", gray2d, -1, &bus);
     gchar *caps = gray_caps(width, height);
     gst_harness_set_src_caps_str(h, caps);
     g_free(caps);
@@ -597,7 +372,7 @@ GST_START_TEST(test_video_meta_strides) {
                                    width, height, 1, offset, stride);
     GST_BUFFER_PTS(in) = 0;
     GstFlowReturn ret = gst_harness_push(h, in);
-    gchar *error = pop_text(bus, GST_MESSAGE_ERROR);
+    gchar *error = pop_message_text(bus, GST_MESSAGE_ERROR);
     fail_unless(ret == GST_FLOW_OK, "stride %d: flow %s, error %s", strides[k],
                 gst_flow_get_name(ret), error);
     GstBuffer *out = gst_harness_pull(h);
@@ -611,9 +386,7 @@ GST_START_TEST(test_video_meta_strides) {
     fail_unless(gst_video_frame_map(&vf, &info, out, GST_MAP_READ));
     for (int y = 0; y < out_shape[0]; y++)
       for (int x = 0; x < out_shape[1]; x++) {
-        float v = ref[y * out_shape[1] + x];
-        v = v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f;
-        guint8 want = (guint8)(guint)(v * 255.0f + 0.5f);
+        guint8 want = (guint8)quantise(ref[y * out_shape[1] + x], 255.0f);
         guint8 have = ((const guint8 *)GST_VIDEO_FRAME_PLANE_DATA(
             &vf, 0))[y * GST_VIDEO_FRAME_PLANE_STRIDE(&vf, 0) + x];
         fail_unless(have == want, "stride %d: pixel (%d, %d) is %u, expected %u",
@@ -623,7 +396,7 @@ GST_START_TEST(test_video_meta_strides) {
     gst_buffer_unref(out);
     g_free(ref);
     g_free(error);
-    teardown(h, bus);
+    harness_done(h);
   }
 }
 GST_END_TEST;
@@ -634,7 +407,7 @@ GST_END_TEST;
 GST_START_TEST(test_video_wide_frame) {
   const int width = 1000000, height = 2;
   GstBus *bus;
-  GstHarness *h = harness_for("convtranspose2d", gray2d, &bus);
+  GstHarness *h = harness_new("convtranspose2d", gray2d, -1, &bus);
   gchar *caps = gray_caps(width, height);
   gst_harness_set_src_caps_str(h, caps);
   g_free(caps);
@@ -664,15 +437,13 @@ GST_START_TEST(test_video_wide_frame) {
   guint bad = 0;
   for (int y = 0; y < 4; y++)
     for (int x = 0; x < 2 * width; x++) {
-      float v = ref[(gsize)y * 2 * width + x];
-      v = v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f;
-      guint8 want = (guint8)(guint)(v * 255.0f + 0.5f);
+      guint8 want = (guint8)quantise(ref[(gsize)y * 2 * width + x], 255.0f);
       bad += map.data[(gsize)y * GST_VIDEO_INFO_PLANE_STRIDE(&info, 0) + x] != want;
     }
   gst_buffer_unmap(out, &map);
   fail_unless(bad == 0, "%u pixels differ from the one-shot output", bad);
   gst_buffer_unref(out);
-  teardown(h, bus);
+  harness_done(h);
   g_free(ref);
   g_free(planar);
 }
@@ -690,9 +461,9 @@ static gchar *refused_at_negotiation(gconstpointer data) {
   const NegotiationCase *c = data;
   GstBus *bus;
   gsize rss0 = rss_bytes();
-  GstHarness *h = harness_for(c->factory, *c->model, &bus);
+  GstHarness *h = harness_new(c->factory, *c->model, -1, &bus);
   gst_harness_set_src_caps_str(h, c->caps);
-  gchar *text = pop_text(bus, GST_MESSAGE_ERROR);
+  gchar *text = pop_message_text(bus, GST_MESSAGE_ERROR);
   gsize grown = rss_bytes() - MIN(rss_bytes(), rss0);
   if (!text)
     return g_strdup_printf("%s accepted %s (no error posted; its output frames would "
@@ -760,12 +531,12 @@ static gchar *bounded_output(gconstpointer data) {
   setrlimit(RLIMIT_AS, &limit);
 #endif
   GstBus *bus;
-  GstHarness *h = harness_for(c->factory, *c->model, &bus);
+  GstHarness *h = harness_new(c->factory, *c->model, -1, &bus);
   guint64 out_bytes = 0;
   gst_pad_add_probe(h->sinkpad, GST_PAD_PROBE_TYPE_BUFFER, count_and_drop, &out_bytes,
                     NULL);
   gst_harness_set_src_caps_str(h, c->caps);
-  gchar *text = pop_text(bus, GST_MESSAGE_ERROR);
+  gchar *text = pop_message_text(bus, GST_MESSAGE_ERROR);
   if (text) {
     g_print("# %s refused %s: %s\n", c->factory, c->caps, text);
     return NULL;
@@ -777,12 +548,12 @@ static gchar *bounded_output(gconstpointer data) {
     GST_BUFFER_PTS(buf) = (GstClockTime)i * GST_SECOND / 30;
     ret = gst_harness_push(h, buf);
   }
-  text = pop_text(bus, GST_MESSAGE_ERROR);
+  text = pop_message_text(bus, GST_MESSAGE_ERROR);
   if (ret != GST_FLOW_OK || text)
     return g_strdup_printf("%s accepted %s, then failed on a buffer (flow %s): %s",
                            c->factory, c->caps, gst_flow_get_name(ret),
                            text ? text : "no message");
-  ct_layer *layer = load_layer(*c->model);
+  ct_layer *layer = load_test_layer(*c->model);
   const gint64 want =
       ct_stream_emitted(ct_layer_params(layer), c->in_steps * c->n_buffers);
   ct_layer_free(layer);
@@ -835,13 +606,11 @@ static gchar *huge_layer_answers(gconstpointer data) {
   ct_layer_free(loaded);
   GstBus *bus;
   gsize rss0 = rss_bytes();
-  GstHarness *h = harness_for("convtranspose1d", model, &bus);
-  gchar *caps = audio_caps(1, 48000);
-  gst_harness_set_src_caps_str(h, caps);
-  g_free(caps);
+  GstHarness *h = harness_new("convtranspose1d", model, -1, &bus);
+  harness_set_audio_caps(h, 1, 48000, TRUE);
   float x[64] = {0};
   GstFlowReturn ret = gst_harness_push(h, audio_buffer(x, 64, 1, 0, 64, 48000));
-  gchar *text = pop_text(bus, GST_MESSAGE_ERROR);
+  gchar *text = pop_message_text(bus, GST_MESSAGE_ERROR);
   gsize grown = rss_bytes() - MIN(rss_bytes(), rss0);
   if (ret != GST_FLOW_OK && !text)
     return g_strdup_printf("%s: flow %s without an error message", model,
@@ -850,7 +619,7 @@ static gchar *huge_layer_answers(gconstpointer data) {
     return g_strdup_printf("%s: RSS grew by %" G_GSIZE_FORMAT " MB", model, grown >> 20);
   g_print("# %s: %s\n", model, text ? text : "accepted, bounded memory");
   g_free(text);
-  teardown(h, bus);
+  harness_done(h);
   return NULL;
 }
 
@@ -874,7 +643,7 @@ GST_END_TEST;
 GST_START_TEST(test_audio_nan_inf) {
   GRand *rand = g_rand_new_with_seed(23);
   const gint64 len = 300;
-  float *x = random_signal(rand, 1, len);
+  float *x = random_planar(rand, 1, len);
   x[10] = NAN;
   x[50] = INFINITY;
   x[51] = -INFINITY;
@@ -885,16 +654,14 @@ GST_START_TEST(test_audio_nan_inf) {
   float *one_shot = forward(nan_audio, shape, x, out_shape, NULL);
   const gint64 n_ref = out_shape[0];
   /* PyTorch's values: the plain definition in double. */
-  ct_layer *layer = load_layer(nan_audio);
+  ct_layer *layer = load_test_layer(nan_audio);
   float *ref = g_new(float, 2 * n_ref);
   fail_unless(ct_reference_forward(ct_layer_params(layer), ct_layer_weight(layer),
                                    ct_layer_bias(layer), shape, x, ref) == CT_OK);
   ct_layer_free(layer);
   GstBus *bus;
-  GstHarness *h = harness_for("convtranspose1d", nan_audio, &bus);
-  gchar *caps = audio_caps(1, 48000);
-  gst_harness_set_src_caps_str(h, caps);
-  g_free(caps);
+  GstHarness *h = harness_new("convtranspose1d", nan_audio, -1, &bus);
+  harness_set_audio_caps(h, 1, 48000, TRUE);
   gint64 n_got;
   float *got = run_audio(h, rand, x, len, 1, 2, n_ref, &n_got);
   fail_unless(n_got == n_ref);
@@ -914,8 +681,8 @@ GST_START_TEST(test_audio_nan_inf) {
   }
   fail_unless(nans > 0 && infs > 0, "the case has NaN (%d) and infinite (%d) outputs",
               nans, infs);
-  fail_unless(pop_text(bus, GST_MESSAGE_ERROR) == NULL);
-  teardown(h, bus);
+  fail_unless(pop_message_text(bus, GST_MESSAGE_ERROR) == NULL);
+  harness_done(h);
   g_free(got);
   g_free(ref);
   g_free(one_shot);
@@ -929,7 +696,7 @@ GST_END_TEST;
 GST_START_TEST(test_video_nan_inf) {
   {
     GstBus *bus;
-    GstHarness *h = harness_for("convtranspose2d", rgb_nonfinite, &bus);
+    GstHarness *h = harness_new("convtranspose2d", rgb_nonfinite, -1, &bus);
     gst_harness_set_src_caps_str(
         h, "video/x-raw,format=RGB,width=8,height=6,framerate=30/1");
     GstVideoInfo in_info;
@@ -967,8 +734,8 @@ GST_START_TEST(test_video_nan_inf) {
       gst_video_frame_unmap(&vf);
       gst_buffer_unref(out);
     }
-    fail_unless(pop_text(bus, GST_MESSAGE_ERROR) == NULL);
-    teardown(h, bus);
+    fail_unless(pop_message_text(bus, GST_MESSAGE_ERROR) == NULL);
+    harness_done(h);
   }
 }
 GST_END_TEST;
@@ -997,15 +764,13 @@ GST_START_TEST(test_model_file_changes_on_disk) {
   gchar *path = tmp_path("live.safetensors");
   copy_file(audio_a, path);
   const gint64 len = 1200;
-  float *x = random_signal(rand, 2, len);
+  float *x = random_planar(rand, 2, len);
   int64_t shape[CT_MAX_RANK] = {len}, out_shape[CT_MAX_RANK];
   float *ref = forward(audio_a, shape, x, out_shape, NULL);
   const gint64 n_ref = out_shape[0];
   GstBus *bus;
-  GstHarness *h = harness_for("convtranspose1d", path, &bus);
-  gchar *caps = audio_caps(2, 48000);
-  gst_harness_set_src_caps_str(h, caps);
-  g_free(caps);
+  GstHarness *h = harness_new("convtranspose1d", path, -1, &bus);
+  harness_set_audio_caps(h, 2, 48000, TRUE);
   float *got = g_new0(float, 3 * n_ref);
   gint64 have = 0;
   for (gint64 pos = 0, step = 0; pos < len; pos += 100, step++) {
@@ -1018,15 +783,15 @@ GST_START_TEST(test_model_file_changes_on_disk) {
       fail_unless(g_unlink(path) == 0);
     fail_unless(gst_harness_push(h, audio_buffer(x, len, 2, pos, 100, 48000)) ==
                 GST_FLOW_OK);
-    have = collect(h, got, n_ref, 3, have);
+    have = collect_audio(h, got, n_ref, 3, have);
   }
   gst_harness_push_event(h, gst_event_new_eos());
-  have = collect(h, got, n_ref, 3, have);
+  have = collect_audio(h, got, n_ref, 3, have);
   fail_unless(have == n_ref && memcmp(got, ref, sizeof(float) * 3 * n_ref) == 0,
               "the stream continues with the model as loaded");
   /* Setting the (now missing) file again keeps the current model, warns. */
   g_object_set(h->element, "model", path, NULL);
-  gchar *warning = wait_warning(bus);
+  gchar *warning = wait_message_text(bus, GST_MESSAGE_WARNING, 5);
   fail_unless(warning && strstr(warning, path), "a warning naming the file: %s", warning);
   g_free(warning);
   GstSegment segment;
@@ -1038,8 +803,8 @@ GST_START_TEST(test_model_file_changes_on_disk) {
   float *again = run_audio(h, rand, x, len, 2, 3, n_ref, &n_got);
   fail_unless(n_got == n_ref && memcmp(again, ref, sizeof(float) * 3 * n_ref) == 0,
               "still the model as first loaded");
-  fail_unless(pop_text(bus, GST_MESSAGE_ERROR) == NULL);
-  teardown(h, bus);
+  fail_unless(pop_message_text(bus, GST_MESSAGE_ERROR) == NULL);
+  harness_done(h);
   g_free(again);
   g_free(got);
   g_free(ref);
@@ -1049,23 +814,6 @@ GST_START_TEST(test_model_file_changes_on_disk) {
 }
 GST_END_TEST;
 
-/* The error posted on the way to READY, or NULL. */
-static gchar *ready_error(const gchar *model) {
-  GstElement *e = gst_element_factory_make("convtranspose1d", NULL);
-  GstBus *bus = gst_bus_new();
-  gst_element_set_bus(e, bus);
-  g_object_set(e, "model", model, NULL);
-  GstStateChangeReturn ret = gst_element_set_state(e, GST_STATE_READY);
-  gchar *text = pop_text(bus, GST_MESSAGE_ERROR);
-  fail_unless((ret == GST_STATE_CHANGE_FAILURE) == (text != NULL),
-              "the state change fails exactly when an error is posted");
-  gst_element_set_state(e, GST_STATE_NULL);
-  gst_element_set_bus(e, NULL);
-  gst_object_unref(bus);
-  gst_object_unref(e);
-  return text;
-}
-
 typedef struct {
   gchar *path;
   const char *needle;
@@ -1073,7 +821,7 @@ typedef struct {
 
 static gchar *ready_refuses(gconstpointer data) {
   const Unreadable *u = data;
-  gchar *text = ready_error(u->path);
+  gchar *text = ready_error("convtranspose1d", u->path);
   gchar *why = NULL;
   if (!text)
     why = g_strdup_printf("%s was accepted", u->path);
@@ -1129,33 +877,31 @@ GST_START_TEST(test_unreadable_models) {
   /* Swapping to one while playing warns and keeps the current model. */
   GRand *rand = g_rand_new_with_seed(31);
   const gint64 len = 400;
-  float *x = random_signal(rand, 2, len);
+  float *x = random_planar(rand, 2, len);
   int64_t shape[CT_MAX_RANK] = {len}, out_shape[CT_MAX_RANK];
   float *ref = forward(audio_a, shape, x, out_shape, NULL);
   GstBus *bus;
-  GstHarness *h = harness_for("convtranspose1d", audio_a, &bus);
-  gchar *caps = audio_caps(2, 48000);
-  gst_harness_set_src_caps_str(h, caps);
-  g_free(caps);
+  GstHarness *h = harness_new("convtranspose1d", audio_a, -1, &bus);
+  harness_set_audio_caps(h, 2, 48000, TRUE);
   fail_unless(gst_harness_push(h, audio_buffer(x, len, 2, 0, 100, 48000)) == GST_FLOW_OK);
   for (guint i = 0; i < cases->len; i++) {
     Unreadable *u = cases->pdata[i];
     g_object_set(h->element, "model", u->path, NULL);
-    gchar *warning = wait_warning(bus);
+    gchar *warning = wait_message_text(bus, GST_MESSAGE_WARNING, 5);
     fail_unless(warning && strstr(warning, u->path), "live swap to %s: warning %s",
                 u->path, warning);
     g_free(warning);
   }
   float *got = g_new0(float, 3 * out_shape[0]);
-  gint64 have = collect(h, got, out_shape[0], 3, 0);
+  gint64 have = collect_audio(h, got, out_shape[0], 3, 0);
   fail_unless(gst_harness_push(h, audio_buffer(x, len, 2, 100, len - 100, 48000)) ==
               GST_FLOW_OK);
   gst_harness_push_event(h, gst_event_new_eos());
-  have = collect(h, got, out_shape[0], 3, have);
+  have = collect_audio(h, got, out_shape[0], 3, have);
   fail_unless(have == out_shape[0] &&
                   memcmp(got, ref, sizeof(float) * 3 * out_shape[0]) == 0,
               "the stream went on with the current model");
-  teardown(h, bus);
+  harness_done(h);
   close(fd);
   for (guint i = 0; i < cases->len; i++)
     g_free(((Unreadable *)cases->pdata[i])->path);
@@ -1199,21 +945,19 @@ static gboolean flexible_upstream_query(GstPad *pad, GstObject *parent, GstQuery
 GST_START_TEST(test_channels_change_midstream) {
   GRand *rand = g_rand_new_with_seed(37);
   const gint64 len = 600;
-  float *x = random_signal(rand, 2, len), *y = random_signal(rand, 1, len);
+  float *x = random_planar(rand, 2, len), *y = random_planar(rand, 1, len);
   int64_t shape[CT_MAX_RANK] = {len}, out_x[CT_MAX_RANK], out_y[CT_MAX_RANK];
   float *ref_x = forward(audio_a, shape, x, out_x, NULL);
   float *ref_y = forward(audio_b, shape, y, out_y, NULL);
   GstBus *bus;
-  GstHarness *h = harness_for("convtranspose1d", audio_a, &bus);
-  gchar *caps = audio_caps(2, 48000);
-  gst_harness_set_src_caps_str(h, caps);
-  g_free(caps);
+  GstHarness *h = harness_new("convtranspose1d", audio_a, -1, &bus);
+  harness_set_audio_caps(h, 2, 48000, TRUE);
   gst_pad_set_query_function(h->srcpad, flexible_upstream_query);
   float *got_x = g_new0(float, 3 * out_x[0]);
   gint64 have = 0, pos = 0;
   for (; pos < 200; pos += 50) {
     gst_harness_push(h, audio_buffer(x, len, 2, pos, 50, 48000));
-    have = collect(h, got_x, out_x[0], 3, have);
+    have = collect_audio(h, got_x, out_x[0], 3, have);
   }
   /* Linking sent a RECONFIGURE of its own: forget it. */
   GstEvent *ev;
@@ -1228,7 +972,7 @@ GST_START_TEST(test_channels_change_midstream) {
       gst_harness_push(h, audio_buffer(x, len, 2, pos, 1, 48000));
       pos++;
     }
-    have = collect(h, got_x, out_x[0], 3, have);
+    have = collect_audio(h, got_x, out_x[0], 3, have);
     while ((ev = gst_harness_try_pull_upstream_event(h))) {
       asked |= GST_EVENT_TYPE(ev) == GST_EVENT_RECONFIGURE;
       gst_event_unref(ev);
@@ -1239,29 +983,27 @@ GST_START_TEST(test_channels_change_midstream) {
   fail_unless(asked, "upstream is asked to renegotiate");
   for (; pos < len; pos += MIN(70, len - pos)) {
     gst_harness_push(h, audio_buffer(x, len, 2, pos, MIN(70, len - pos), 48000));
-    have = collect(h, got_x, out_x[0], 3, have);
+    have = collect_audio(h, got_x, out_x[0], 3, have);
   }
   /* Upstream renegotiates: A's tail comes out, under A's caps. */
-  caps = audio_caps(1, 48000);
-  gst_harness_set_src_caps_str(h, caps);
-  g_free(caps);
-  have = collect(h, got_x, out_x[0], 3, have);
+  harness_set_audio_caps(h, 1, 48000, TRUE);
+  have = collect_audio(h, got_x, out_x[0], 3, have);
   check_same(got_x, have, ref_x, out_x[0], 3, "A's signal");
   GstBuffer *buf = audio_buffer(y, len, 1, 0, len, 48000);
   GST_BUFFER_PTS(buf) += 20 * GST_SECOND;
   fail_unless(gst_harness_push(h, buf) == GST_FLOW_OK);
   gst_harness_push_event(h, gst_event_new_eos());
   float *got_y = g_new0(float, 2 * out_y[0]);
-  have = collect(h, got_y, out_y[0], 2, 0);
+  have = collect_audio(h, got_y, out_y[0], 2, 0);
   GstCaps *current = gst_pad_get_current_caps(h->sinkpad);
   gint channels = 0;
   gst_structure_get_int(gst_caps_get_structure(current, 0), "channels", &channels);
   gst_caps_unref(current);
   fail_unless(channels == 2, "output caps follow B: %d channels", channels);
   check_same(got_y, have, ref_y, out_y[0], 2, "B's signal");
-  gchar *error = pop_text(bus, GST_MESSAGE_ERROR);
+  gchar *error = pop_message_text(bus, GST_MESSAGE_ERROR);
   fail_unless(error == NULL, "error: %s", error);
-  teardown(h, bus);
+  harness_done(h);
   g_free(got_x);
   g_free(got_y);
   g_free(ref_x);
@@ -1271,30 +1013,6 @@ GST_START_TEST(test_channels_change_midstream) {
   g_rand_free(rand);
 }
 GST_END_TEST;
-
-typedef struct {
-  GMutex lock;
-  gint last_channels;
-  guint buffers, bad_sizes, channel_changes;
-} HandoffLog;
-
-static void on_handoff(GstElement *sink, GstBuffer *buf, GstPad *pad, gpointer data) {
-  HandoffLog *log = data;
-  GstCaps *caps = gst_pad_get_current_caps(pad);
-  gint channels = 0;
-  if (caps) {
-    gst_structure_get_int(gst_caps_get_structure(caps, 0), "channels", &channels);
-    gst_caps_unref(caps);
-  }
-  g_mutex_lock(&log->lock);
-  if (log->last_channels && channels != log->last_channels)
-    log->channel_changes++;
-  log->last_channels = channels;
-  log->buffers++;
-  if (channels < 1 || gst_buffer_get_size(buf) % ((gsize)channels * sizeof(float)) != 0)
-    log->bad_sizes++;
-  g_mutex_unlock(&log->lock);
-}
 
 /* The same in a real pipeline: audioconvert answers the RECONFIGURE. */
 GST_START_TEST(test_channels_change_pipeline) {
@@ -1309,43 +1027,30 @@ GST_START_TEST(test_channels_change_pipeline) {
   fail_unless(pipeline != NULL);
   GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
   GstElement *ct = gst_bin_get_by_name(GST_BIN(pipeline), "ct");
-  HandoffLog log = {0};
-  g_mutex_init(&log.lock);
-  g_signal_connect(sink, "handoff", G_CALLBACK(on_handoff), &log);
+  ChannelLog log;
+  channel_log_init(&log);
+  g_signal_connect(sink, "handoff", G_CALLBACK(channel_log_handoff), &log);
   gst_element_set_state(pipeline, GST_STATE_PLAYING);
-  for (int i = 0; i < 500; i++) {
-    g_mutex_lock(&log.lock);
-    guint n = log.buffers;
-    g_mutex_unlock(&log.lock);
-    if (n >= 20)
-      break;
+  for (int i = 0; i < 500 && channel_log_buffers(&log) < 20; i++)
     g_usleep(5000);
-  }
   g_object_set(ct, "model", audio_b, NULL);
-  GstBus *bus = gst_element_get_bus(pipeline);
-  GstMessage *msg = gst_bus_timed_pop_filtered(bus, 60 * GST_SECOND,
-                                               GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
-  fail_unless(msg != NULL && GST_MESSAGE_TYPE(msg) == GST_MESSAGE_EOS,
-              "the pipeline runs to EOS without an error");
-  gst_message_unref(msg);
-  gst_object_unref(bus);
-  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gchar *error = run_to_end(pipeline, 60);
+  fail_unless(error == NULL, "the pipeline runs to EOS without an error: %s", error);
   fail_unless(log.bad_sizes == 0, "every buffer is whole frames of its caps");
-  fail_unless(log.channel_changes == 1 && log.last_channels == 2,
+  fail_unless(log.channel_changes == 1 && log.channels == 2,
               "output went from 3 to 2 channels once (%u changes, now %d)",
-              log.channel_changes, log.last_channels);
-  g_mutex_clear(&log.lock);
+              log.channel_changes, log.channels);
+  channel_log_clear(&log);
   gst_object_unref(sink);
   gst_object_unref(ct);
   gst_object_unref(pipeline);
 }
 GST_END_TEST;
 
-static Suite *bad_input_suite(void) {
-  Suite *s = suite_create("bad-input");
-  TCase *tc = tcase_create("general");
-  tcase_set_timeout(tc, 300);
-  tcase_add_checked_fixture(tc, NULL, teardown_leftovers);
+int main(int argc, char **argv) {
+  gst_check_init(&argc, &argv);
+  make_models();
+  TCase *tc = element_tcase(300);
   tcase_add_test(tc, test_audio_partial_frame);
   tcase_add_test(tc, test_audio_empty_buffers);
   tcase_add_test(tc, test_video_short_buffer);
@@ -1361,16 +1066,5 @@ static Suite *bad_input_suite(void) {
   tcase_add_test(tc, test_unreadable_models);
   tcase_add_test(tc, test_channels_change_midstream);
   tcase_add_test(tc, test_channels_change_pipeline);
-  suite_add_tcase(s, tc);
-  return s;
-}
-
-int main(int argc, char **argv) {
-  gst_check_init(&argc, &argv);
-  live_harnesses = g_array_new(FALSE, FALSE, sizeof(LiveHarness));
-  make_models();
-  int failed = gst_check_run_suite(bad_input_suite(), "bad-input", __FILE__);
-  remove_models();
-  g_array_unref(live_harnesses);
-  return failed + check_no_leaks();
+  return run_element_tests("bad-input", tc, __FILE__);
 }

@@ -7,9 +7,7 @@
 #include <math.h>
 #include <sndfile.h>
 
-#include "element-helpers.h"
-#include "model-writer.h"
-#include "tests/elements/leak-check.h"
+#include "tests/common/element-harness.h"
 
 /* a: 2 -> 3, k7 s3 p2 op1 d2, bias; mono: 1 -> 1, k4 s2 p1; up3: 1 -> 3, k4
  * s2 p1; t2x: 3d gray, kernel (4,1,1), stride (2,1,1), padding (1,0,0);
@@ -30,26 +28,18 @@ static void make_models(void) {
   model_t2x = tmp_path("t2x.safetensors");
   model_rgb2d = tmp_path("rgb2d.safetensors");
   model_gray2d = tmp_path("gray2d.safetensors");
-  write_test_model(model_a, 1, 2, 3, &k7, w, 3, bias,
-                   "\"stride\":\"3\",\"padding\":\"2\",\"output_padding\":\"1\","
-                   "\"dilation\":\"2\"");
-  write_test_model(model_mono, 1, 1, 1, &k4, w, 1, bias,
-                   "\"stride\":\"2\",\"padding\":\"1\"");
-  write_test_model(model_up3, 1, 1, 3, &k4, w, 3, bias,
-                   "\"stride\":\"2\",\"padding\":\"1\"");
-  write_test_model(model_t2x, 3, 1, 1, kt, w, 1, bias,
-                   "\"stride\":\"[2,1,1]\",\"padding\":\"[1,0,0]\"");
-  write_test_model(model_rgb2d, 2, 3, 3, k2, w, 3, bias, "\"stride\":\"2\"");
-  write_test_model(model_gray2d, 2, 1, 1, k2, w, 1, bias, "\"stride\":\"2\"");
+  st_write_layer(model_a, 1, 2, 3, &k7, w, 3, bias,
+                 "\"stride\":\"3\",\"padding\":\"2\",\"output_padding\":\"1\","
+                 "\"dilation\":\"2\"");
+  st_write_layer(model_mono, 1, 1, 1, &k4, w, 1, bias,
+                 "\"stride\":\"2\",\"padding\":\"1\"");
+  st_write_layer(model_up3, 1, 1, 3, &k4, w, 3, bias,
+                 "\"stride\":\"2\",\"padding\":\"1\"");
+  st_write_layer(model_t2x, 3, 1, 1, kt, w, 1, bias,
+                 "\"stride\":\"[2,1,1]\",\"padding\":\"[1,0,0]\"");
+  st_write_layer(model_rgb2d, 2, 3, 3, k2, w, 3, bias, "\"stride\":\"2\"");
+  st_write_layer(model_gray2d, 2, 1, 1, k2, w, 1, bias, "\"stride\":\"2\"");
   g_rand_free(rand);
-}
-
-static gint64 output_length(const gchar *model, gint64 n) {
-  ct_layer *layer = load_test_layer(model);
-  int64_t shape[CT_MAX_RANK] = {n}, out[CT_MAX_RANK];
-  fail_unless(ct_output_shape(ct_layer_params(layer), shape, out, NULL, 0) == CT_OK);
-  ct_layer_free(layer);
-  return out[0];
 }
 
 /* ---- gapless playback ------------------------------------------------------------ */
@@ -63,48 +53,37 @@ GST_START_TEST(test_segment_drains) {
   gint64 n_x, n_y;
   float *ref_x = forward_1d(model_a, x, len, &n_x),
         *ref_y = forward_1d(model_a, y, len, &n_y);
-  GstHarness *h = harness_with_bus("convtranspose1d", model_a, NULL);
-  gchar *caps = f32_audio_caps(2, 48000);
-  gst_harness_set_src_caps_str(h, caps);
-  g_free(caps);
+  GstHarness *h = harness_new("convtranspose1d", model_a, -1, NULL);
+  harness_set_audio_caps(h, 2, 48000, TRUE);
   float *got_x = g_new0(float, 3 * n_x), *got_y = g_new0(float, 3 * n_y);
   gint64 have_x = 0, have_y = 0;
   GstBuffer *out;
   for (gint64 pos = 0; pos < len; pos += 60)
-    gst_harness_push(h, interleaved_buffer(x, len, 2, pos, 60, 48000, 0));
-  while ((out = gst_harness_try_pull(h))) {
-    have_x = append_interleaved(out, got_x, n_x, 3, have_x);
-    gst_buffer_unref(out);
-  }
+    gst_harness_push(h, audio_buffer(x, len, 2, pos, 60, 48000));
+  have_x = collect_audio(h, got_x, n_x, 3, have_x);
   fail_unless(have_x < n_x, "a tail is held back");
   GstSegment segment;
   gst_segment_init(&segment, GST_FORMAT_TIME);
   segment.base = gst_util_uint64_scale(len, GST_SECOND, 48000);
   gst_harness_push_event(h, gst_event_new_segment(&segment));
-  while ((out = gst_harness_try_pull(h))) {
-    have_x = append_interleaved(out, got_x, n_x, 3, have_x);
-    gst_buffer_unref(out);
-  }
+  have_x = collect_audio(h, got_x, n_x, 3, have_x);
   fail_unless(have_x == n_x && memcmp(got_x, ref_x, sizeof(float) * 3 * n_x) == 0,
               "the first stream's output is whole: %" G_GINT64_FORMAT
               " of %" G_GINT64_FORMAT " samples",
               have_x, n_x);
   gboolean first = TRUE;
   for (gint64 pos = 0; pos < len; pos += 60) {
-    gst_harness_push(h, interleaved_buffer(y, len, 2, pos, 60, 48000, 0));
+    gst_harness_push(h, audio_buffer(y, len, 2, pos, 60, 48000));
     while ((out = gst_harness_try_pull(h))) {
       if (first)
         fail_unless(GST_BUFFER_IS_DISCONT(out), "the next stream starts DISCONT");
       first = FALSE;
-      have_y = append_interleaved(out, got_y, n_y, 3, have_y);
+      have_y = append_audio(out, got_y, n_y, 3, have_y);
       gst_buffer_unref(out);
     }
   }
   gst_harness_push_event(h, gst_event_new_eos());
-  while ((out = gst_harness_try_pull(h))) {
-    have_y = append_interleaved(out, got_y, n_y, 3, have_y);
-    gst_buffer_unref(out);
-  }
+  have_y = collect_audio(h, got_y, n_y, 3, have_y);
   fail_unless(have_y == n_y && memcmp(got_y, ref_y, sizeof(float) * 3 * n_y) == 0,
               "the second stream is its own one-shot output");
   g_free(got_x);
@@ -114,7 +93,7 @@ GST_START_TEST(test_segment_drains) {
   g_free(x);
   g_free(y);
   g_rand_free(rand);
-  harness_done(h, NULL);
+  harness_done(h);
 }
 GST_END_TEST;
 
@@ -174,16 +153,14 @@ GST_START_TEST(test_gap_after_tail) {
   GRand *rand = g_rand_new_with_seed(2);
   const gint64 len = 400;
   float *x = random_planar(rand, 1, len);
-  GstHarness *h = harness_with_bus("convtranspose1d", model_mono, NULL);
-  gchar *caps = f32_audio_caps(1, 48000);
-  gst_harness_set_src_caps_str(h, caps);
-  g_free(caps);
+  GstHarness *h = harness_new("convtranspose1d", model_mono, -1, NULL);
+  harness_set_audio_caps(h, 1, 48000, TRUE);
   GapLog log = {0};
   GstPad *src = gst_element_get_static_pad(h->element, "src");
   gst_pad_add_probe(src, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
                     log_gap, &log, NULL);
   gst_object_unref(src);
-  gst_harness_push(h, interleaved_buffer(x, len, 1, 0, len, 48000, 0));
+  gst_harness_push(h, audio_buffer(x, len, 1, 0, len, 48000));
   const GstClockTime end = gst_util_uint64_scale(len, GST_SECOND, 48000);
   gst_harness_push_event(h, gst_event_new_gap(end, GST_SECOND));
   fail_unless(log.saw_gap, "the GAP went on");
@@ -193,7 +170,7 @@ GST_START_TEST(test_gap_after_tail) {
               log.samples_before_gap, output_length(model_mono, len));
   g_free(x);
   g_rand_free(rand);
-  harness_done(h, NULL);
+  harness_done(h);
 }
 GST_END_TEST;
 
@@ -231,7 +208,7 @@ static void expect_frame(GstHarness *h, GstClockTime pts, GstClockTime duration,
  * an output lasts half its frame's duration, else half the interval before
  * it. A frame earlier than the one before restarts the signal. */
 GST_START_TEST(test_variable_frame_rate) {
-  GstHarness *h = harness_with_bus("convtranspose3d", model_t2x, NULL);
+  GstHarness *h = harness_new("convtranspose3d", model_t2x, -1, NULL);
   gst_harness_set_src_caps_str(h, "video/x-raw,format=GRAY8,width=4,height=2,"
                                   "framerate=0/1");
   const GstClockTime ms = GST_MSECOND;
@@ -254,7 +231,7 @@ GST_START_TEST(test_variable_frame_rate) {
   expect_frame(h, 180 * ms, 15 * ms, TRUE, "the first output of the next signal");
   gst_harness_push_event(h, gst_event_new_eos());
   expect_frame(h, 195 * ms, 15 * ms, FALSE, "its tail, from the frame's duration");
-  harness_done(h, NULL);
+  harness_done(h);
 }
 GST_END_TEST;
 
@@ -264,12 +241,10 @@ GST_START_TEST(test_first_buffer_without_pts) {
   GRand *rand = g_rand_new_with_seed(3);
   const gint64 len = 300;
   float *x = random_planar(rand, 1, len);
-  GstHarness *h = harness_with_bus("convtranspose1d", model_mono, NULL);
-  gchar *caps = f32_audio_caps(1, 48000);
-  gst_harness_set_src_caps_str(h, caps);
-  g_free(caps);
+  GstHarness *h = harness_new("convtranspose1d", model_mono, -1, NULL);
+  harness_set_audio_caps(h, 1, 48000, TRUE);
   const GstClockTime base = GST_SECOND;
-  GstBuffer *first = interleaved_buffer(x, len, 1, 0, 100, 48000, base);
+  GstBuffer *first = audio_buffer_full(x, len, 1, 0, 100, 48000, base, TRUE);
   GST_BUFFER_PTS(first) = GST_BUFFER_DURATION(first) = GST_CLOCK_TIME_NONE;
   gst_harness_push(h, first);
   gint64 out_steps = 0;
@@ -279,7 +254,7 @@ GST_START_TEST(test_first_buffer_without_pts) {
     gst_buffer_unref(out);
   }
   for (gint64 pos = 100; pos < len; pos += 100)
-    gst_harness_push(h, interleaved_buffer(x, len, 1, pos, 100, 48000, base));
+    gst_harness_push(h, audio_buffer_full(x, len, 1, pos, 100, 48000, base, TRUE));
   gst_harness_push_event(h, gst_event_new_eos());
   int timed = 0;
   while ((out = gst_harness_try_pull(h))) {
@@ -296,7 +271,7 @@ GST_START_TEST(test_first_buffer_without_pts) {
   fail_unless(timed >= 2 && out_steps == output_length(model_mono, len));
   g_free(x);
   g_rand_free(rand);
-  harness_done(h, NULL);
+  harness_done(h);
 }
 GST_END_TEST;
 
@@ -373,14 +348,14 @@ GST_END_TEST;
 static void expect_caps_error(const gchar *factory, const gchar *model, const gchar *caps,
                               const gchar *needle) {
   GstBus *bus;
-  GstHarness *h = harness_with_bus(factory, model, &bus);
+  GstHarness *h = harness_new(factory, model, -1, &bus);
   gst_harness_set_src_caps_str(h, caps);
   gchar *text = pop_message_text(bus, GST_MESSAGE_ERROR);
   fail_unless(text != NULL, "%s: an error for %s", factory, caps);
   fail_unless(strstr(text, needle) != NULL, "\"%s\" does not say \"%s\"", text, needle);
   fail_unless(strstr(text, model) != NULL, "\"%s\" does not name the model", text);
   g_free(text);
-  harness_done(h, bus);
+  harness_done(h);
 }
 
 GST_START_TEST(test_overflowing_rates_explained) {
@@ -406,6 +381,21 @@ GST_START_TEST(test_interlaced_refused) {
 }
 GST_END_TEST;
 
+/* Launches `desc` (whose convtranspose element is named ct) and prerolls
+ * it; the caps ct's source pad negotiated, or NULL. */
+static GstCaps *prerolled_caps(const gchar *desc, GstElement **pipeline) {
+  *pipeline = gst_parse_launch(desc, NULL);
+  fail_unless(*pipeline != NULL, "%s", desc);
+  gst_element_set_state(*pipeline, GST_STATE_PAUSED);
+  gst_element_get_state(*pipeline, NULL, NULL, 10 * GST_SECOND);
+  GstElement *ct = gst_bin_get_by_name(GST_BIN(*pipeline), "ct");
+  GstPad *src = gst_element_get_static_pad(ct, "src");
+  GstCaps *caps = gst_pad_get_current_caps(src);
+  gst_object_unref(src);
+  gst_object_unref(ct);
+  return caps;
+}
+
 /* 1 -> 3 channels: positioned as GStreamer's default 3-channel layout, so
  * audioconvert can mix them down to stereo. */
 GST_START_TEST(test_new_channels_positioned) {
@@ -414,14 +404,9 @@ GST_START_TEST(test_new_channels_positioned) {
       "convtranspose1d name=ct model=%s ! audioconvert ! audio/x-raw,channels=2 ! "
       "fakesink sync=false",
       model_up3);
-  GstElement *pipeline = gst_parse_launch(desc, NULL);
+  GstElement *pipeline;
+  GstCaps *caps = prerolled_caps(desc, &pipeline);
   g_free(desc);
-  fail_unless(pipeline != NULL);
-  gst_element_set_state(pipeline, GST_STATE_PAUSED);
-  gst_element_get_state(pipeline, NULL, NULL, 10 * GST_SECOND);
-  GstElement *ct = gst_bin_get_by_name(GST_BIN(pipeline), "ct");
-  GstPad *src = gst_element_get_static_pad(ct, "src");
-  GstCaps *caps = gst_pad_get_current_caps(src);
   fail_unless(caps != NULL, "negotiated");
   guint64 mask = 0;
   fail_unless(gst_structure_get(gst_caps_get_structure(caps, 0), "channel-mask",
@@ -429,8 +414,6 @@ GST_START_TEST(test_new_channels_positioned) {
   fail_unless(mask == gst_audio_channel_get_fallback_mask(3),
               "channel-mask 0x%" G_GINT64_MODIFIER "x", mask);
   gst_caps_unref(caps);
-  gst_object_unref(src);
-  gst_object_unref(ct);
   gchar *error = run_to_end(pipeline, 30);
   fail_unless(error == NULL, "%s", error);
   gst_object_unref(pipeline);
@@ -449,28 +432,21 @@ GST_START_TEST(test_input_format_kept) {
       for (int c = 0; c < 4; c++)
         for (int t = 0; t < 4; t++)
           w[(c * 4 + c) * 4 + t] = 1.0f;
-      write_test_model(model, 2, 4, 4, k2, w, 4, NULL, "\"stride\":\"2\"");
+      st_write_layer(model, 2, 4, 4, k2, w, 4, NULL, "\"stride\":\"2\"");
     }
     gchar *desc = g_strdup_printf(
         "videotestsrc num-buffers=1 ! video/x-raw,format=%s,width=16,height=8 ! "
         "convtranspose2d name=ct model=%s ! videoconvert ! fakesink",
         formats[i], model);
-    GstElement *pipeline = gst_parse_launch(desc, NULL);
+    GstElement *pipeline;
+    GstCaps *caps = prerolled_caps(desc, &pipeline);
     g_free(desc);
     g_free(model);
-    fail_unless(pipeline != NULL);
-    gst_element_set_state(pipeline, GST_STATE_PAUSED);
-    gst_element_get_state(pipeline, NULL, NULL, 10 * GST_SECOND);
-    GstElement *ct = gst_bin_get_by_name(GST_BIN(pipeline), "ct");
-    GstPad *src = gst_element_get_static_pad(ct, "src");
-    GstCaps *caps = gst_pad_get_current_caps(src);
     fail_unless(caps != NULL);
     const gchar *out =
         gst_structure_get_string(gst_caps_get_structure(caps, 0), "format");
     fail_unless(g_strcmp0(out, formats[i]) == 0, "%s in, %s out", formats[i], out);
     gst_caps_unref(caps);
-    gst_object_unref(src);
-    gst_object_unref(ct);
     gst_element_set_state(pipeline, GST_STATE_NULL);
     gst_object_unref(pipeline);
   }
@@ -506,15 +482,10 @@ GST_START_TEST(test_weight_norm_checkpoint_runs) {
                                 cin);
   gst_harness_set_src_caps_str(h, caps);
   g_free(caps);
-  gst_harness_push(h, interleaved_buffer(x, len, cin, 0, len, 16000, 0));
+  gst_harness_push(h, audio_buffer(x, len, cin, 0, len, 16000));
   gst_harness_push_event(h, gst_event_new_eos());
   float *got = g_new0(float, cout *out_shape[0]);
-  gint64 have = 0;
-  GstBuffer *out;
-  while ((out = gst_harness_try_pull(h))) {
-    have = append_interleaved(out, got, out_shape[0], cout, have);
-    gst_buffer_unref(out);
-  }
+  gint64 have = collect_audio(h, got, out_shape[0], cout, 0);
   fail_unless(have == out_shape[0], "%" G_GINT64_FORMAT " of %" G_GINT64_FORMAT " steps",
               have, out_shape[0]);
   for (gint64 i = 0; i < cout * out_shape[0]; i++)
@@ -537,16 +508,16 @@ GST_START_TEST(test_unknown_metadata_key_warns) {
   gchar *path = tmp_path("typo.safetensors");
   float w[4] = {0.25f, 0.5f, 0.5f, 0.25f};
   const int64_t k4 = 4;
-  write_test_model(path, 1, 1, 1, &k4, w, 1, NULL, "\"strides\":\"2\",\"format\":\"pt\"");
+  st_write_layer(path, 1, 1, 1, &k4, w, 1, NULL, "\"strides\":\"2\",\"format\":\"pt\"");
   GstBus *bus;
-  GstHarness *h = harness_with_bus("convtranspose1d", path, &bus);
+  GstHarness *h = harness_new("convtranspose1d", path, -1, &bus);
   gchar *text = pop_message_text(bus, GST_MESSAGE_WARNING);
   fail_unless(text != NULL, "a warning on the bus");
   fail_unless(strstr(text, "strides") && strstr(text, path), "warning: %s", text);
   g_free(text);
   text = pop_message_text(bus, GST_MESSAGE_WARNING);
   fail_unless(text == NULL, "one warning only (format is quiet): %s", text);
-  harness_done(h, bus);
+  harness_done(h);
   g_free(path);
 }
 GST_END_TEST;
@@ -580,10 +551,10 @@ GST_START_TEST(test_inspect_metadata) {
 }
 GST_END_TEST;
 
-static Suite *events_suite(void) {
-  Suite *s = suite_create("events");
-  TCase *tc = tcase_create("general");
-  tcase_set_timeout(tc, 300);
+int main(int argc, char **argv) {
+  gst_check_init(&argc, &argv);
+  make_models();
+  TCase *tc = element_tcase(300);
   tcase_add_test(tc, test_segment_drains);
   tcase_add_test(tc, test_concat_is_gapless);
   tcase_add_test(tc, test_gap_after_tail);
@@ -597,14 +568,5 @@ static Suite *events_suite(void) {
   tcase_add_test(tc, test_weight_norm_checkpoint_runs);
   tcase_add_test(tc, test_unknown_metadata_key_warns);
   tcase_add_test(tc, test_inspect_metadata);
-  suite_add_tcase(s, tc);
-  return s;
-}
-
-int main(int argc, char **argv) {
-  gst_check_init(&argc, &argv);
-  make_models();
-  int failed = gst_check_run_suite(events_suite(), "events", __FILE__);
-  remove_tmp_files();
-  return failed + check_no_leaks();
+  return run_element_tests("events", tc, __FILE__);
 }

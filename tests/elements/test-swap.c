@@ -1,9 +1,7 @@
 /* Live model swaps that must not kill the pipeline: a model upstream cannot
  * feed, a storm of sets, the file already in use, a burst of sets before
  * disposal. */
-#include "element-helpers.h"
-#include "model-writer.h"
-#include "tests/elements/leak-check.h"
+#include "tests/common/element-harness.h"
 
 /* mono: 1 -> 1, k4 s2 p1; mono_copy: the same bytes elsewhere; mono_b: 1 ->
  * 1, other weights; stereo: 2 -> 3, k4 s2 p1; big_a / big_b: 512 -> 512,
@@ -25,10 +23,10 @@ static void make_models(void) {
   model_mono_copy = tmp_path("mono-copy.safetensors");
   model_mono_b = tmp_path("mono-b.safetensors");
   model_stereo = tmp_path("stereo.safetensors");
-  write_test_model(model_mono, 1, 1, 1, &k4, w, 1, bias, meta);
-  write_test_model(model_mono_copy, 1, 1, 1, &k4, w, 1, bias, meta);
-  write_test_model(model_mono_b, 1, 1, 1, &k4, w + 4, 1, bias, meta);
-  write_test_model(model_stereo, 1, 2, 3, &k4, w, 3, bias, meta);
+  st_write_layer(model_mono, 1, 1, 1, &k4, w, 1, bias, meta);
+  st_write_layer(model_mono_copy, 1, 1, 1, &k4, w, 1, bias, meta);
+  st_write_layer(model_mono_b, 1, 1, 1, &k4, w + 4, 1, bias, meta);
+  st_write_layer(model_stereo, 1, 2, 3, &k4, w, 3, bias, meta);
   const int64_t k16 = 16, n_big = 512 * 512 * 16;
   float *big = g_new(float, n_big);
   for (int64_t i = 0; i < n_big; i++)
@@ -36,45 +34,16 @@ static void make_models(void) {
   model_big_a = tmp_path("big-a.safetensors");
   model_big_b = tmp_path("big-b.safetensors");
   const gchar *meta_big = "\"stride\":\"8\",\"padding\":\"4\"";
-  write_test_model(model_big_a, 1, 512, 512, &k16, big, 512, NULL, meta_big);
+  st_write_layer(model_big_a, 1, 512, 512, &k16, big, 512, NULL, meta_big);
   big[0] = 0.5f;
-  write_test_model(model_big_b, 1, 512, 512, &k16, big, 512, NULL, meta_big);
+  st_write_layer(model_big_b, 1, 512, 512, &k16, big, 512, NULL, meta_big);
   g_free(big);
   g_rand_free(rand);
 }
 
-typedef struct {
-  GMutex lock;
-  gint channels; /* of the last output buffer */
-  guint buffers, channel_changes;
-} OutputLog;
-
-static void log_output(GstElement *sink, GstBuffer *buf, GstPad *pad, gpointer data) {
-  OutputLog *log = data;
-  GstCaps *caps = gst_pad_get_current_caps(pad);
-  gint channels = 0;
-  if (caps) {
-    gst_structure_get_int(gst_caps_get_structure(caps, 0), "channels", &channels);
-    gst_caps_unref(caps);
-  }
-  g_mutex_lock(&log->lock);
-  if (log->channels && channels != log->channels)
-    log->channel_changes++;
-  log->channels = channels;
-  log->buffers++;
-  g_mutex_unlock(&log->lock);
-}
-
-static guint logged_buffers(OutputLog *log) {
-  g_mutex_lock(&log->lock);
-  guint n = log->buffers;
-  g_mutex_unlock(&log->lock);
-  return n;
-}
-
 /* A live pipeline `SOURCE ! convtranspose1d name=ct model=MODEL ! fakesink`
- * whose output the log follows. */
-static GstElement *live_pipeline(const gchar *source, const gchar *model, OutputLog *log,
+ * whose output the log follows, playing and past its first 10 buffers. */
+static GstElement *live_pipeline(const gchar *source, const gchar *model, ChannelLog *log,
                                  GstElement **ct) {
   gchar *desc = g_strdup_printf("%s ! convtranspose1d name=ct model=%s ! "
                                 "fakesink name=sink signal-handoffs=true sync=false",
@@ -83,26 +52,26 @@ static GstElement *live_pipeline(const gchar *source, const gchar *model, Output
   g_free(desc);
   fail_unless(pipeline != NULL);
   GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
-  g_signal_connect(sink, "handoff", G_CALLBACK(log_output), log);
+  g_signal_connect(sink, "handoff", G_CALLBACK(channel_log_handoff), log);
   gst_object_unref(sink);
   *ct = gst_bin_get_by_name(GST_BIN(pipeline), "ct");
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  for (int i = 0; i < 500 && channel_log_buffers(log) < 10; i++)
+    g_usleep(5000);
   return pipeline;
 }
 
 /* Upstream fixed at one channel, a model for two set while playing: the
  * pipeline plays on with the old model and a warning says why. */
 GST_START_TEST(test_unreachable_model_kept_out) {
-  OutputLog log = {.channels = 0};
-  g_mutex_init(&log.lock);
+  ChannelLog log;
+  channel_log_init(&log);
   GstElement *ct;
   GstElement *pipeline = live_pipeline("audiotestsrc is-live=true num-buffers=150 "
                                        "samplesperbuffer=480 ! "
                                        "audio/x-raw,format=F32LE,channels=1,rate=48000",
                                        model_mono, &log, &ct);
   GstBus *bus = gst_element_get_bus(pipeline);
-  gst_element_set_state(pipeline, GST_STATE_PLAYING);
-  for (int i = 0; i < 500 && logged_buffers(&log) < 10; i++)
-    g_usleep(5000);
   g_object_set(ct, "model", model_stereo, NULL);
   gchar *warning = NULL, *error = NULL;
   gboolean eos = FALSE;
@@ -140,24 +109,21 @@ GST_START_TEST(test_unreachable_model_kept_out) {
   gst_object_unref(bus);
   gst_object_unref(ct);
   gst_object_unref(pipeline);
-  g_mutex_clear(&log.lock);
+  channel_log_clear(&log);
 }
 GST_END_TEST;
 
 /* Sets between a 1- and a 2-channel model every 0.5-2 ms for a second:
  * no error, and the last model set wins. */
 GST_START_TEST(test_swap_storm) {
-  OutputLog log = {.channels = 0};
-  g_mutex_init(&log.lock);
+  ChannelLog log;
+  channel_log_init(&log);
   GstElement *ct;
   GstElement *pipeline = live_pipeline("audiotestsrc is-live=true samplesperbuffer=96 ! "
                                        "audio/x-raw,format=F32LE,channels=1,rate=48000 ! "
                                        "audioconvert",
                                        model_mono, &log, &ct);
   GstBus *bus = gst_element_get_bus(pipeline);
-  gst_element_set_state(pipeline, GST_STATE_PLAYING);
-  for (int i = 0; i < 500 && logged_buffers(&log) < 10; i++)
-    g_usleep(5000);
   GRand *rand = g_rand_new_with_seed(17);
   const gint64 end = g_get_monotonic_time() + G_USEC_PER_SEC;
   guint sets = 0;
@@ -176,15 +142,7 @@ GST_START_TEST(test_swap_storm) {
     if (!settled)
       g_usleep(5000);
   }
-  GstMessage *msg = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
-  gchar *error = NULL;
-  if (msg) {
-    GError *e = NULL;
-    gst_message_parse_error(msg, &e, NULL);
-    error = g_strdup(e->message);
-    g_error_free(e);
-    gst_message_unref(msg);
-  }
+  gchar *error = pop_message_text(bus, GST_MESSAGE_ERROR);
   gst_element_set_state(pipeline, GST_STATE_NULL);
   g_print("# %u sets in 1 s, %u channel changes, %u buffers out\n", sets,
           log.channel_changes, log.buffers);
@@ -194,7 +152,7 @@ GST_START_TEST(test_swap_storm) {
   gst_object_unref(bus);
   gst_object_unref(ct);
   gst_object_unref(pipeline);
-  g_mutex_clear(&log.lock);
+  channel_log_clear(&log);
 }
 GST_END_TEST;
 
@@ -206,32 +164,26 @@ GST_START_TEST(test_same_model_is_no_swap) {
   float *x = random_planar(rand, 1, len);
   gint64 n_ref;
   float *ref = forward_1d(model_mono, x, len, &n_ref);
-  GstHarness *h = harness_with_bus("convtranspose1d", model_mono, NULL);
-  gchar *caps = f32_audio_caps(1, 48000);
-  gst_harness_set_src_caps_str(h, caps);
-  g_free(caps);
+  GstHarness *h = harness_new("convtranspose1d", model_mono, -1, NULL);
+  harness_set_audio_caps(h, 1, 48000, TRUE);
   float *got = g_new0(float, n_ref);
   gint64 have = 0;
   const gchar *again[] = {model_mono, model_mono_copy};
   for (gint64 pos = 0; pos < len; pos += 50) {
     if (pos == 100 || pos == 300)
       g_object_set(h->element, "model", again[pos == 300], NULL);
-    gst_harness_push(h, interleaved_buffer(x, len, 1, pos, 50, 48000, 0));
+    gst_harness_push(h, audio_buffer(x, len, 1, pos, 50, 48000));
     GstBuffer *out;
     while ((out = gst_harness_try_pull(h))) {
       fail_unless(!GST_BUFFER_IS_DISCONT(out) || have == 0,
                   "no restart at %" G_GINT64_FORMAT, have);
-      have = append_interleaved(out, got, n_ref, 1, have);
+      have = append_audio(out, got, n_ref, 1, have);
       gst_buffer_unref(out);
     }
     g_usleep(20000); /* time for the load */
   }
   gst_harness_push_event(h, gst_event_new_eos());
-  GstBuffer *out;
-  while ((out = gst_harness_try_pull(h))) {
-    have = append_interleaved(out, got, n_ref, 1, have);
-    gst_buffer_unref(out);
-  }
+  have = collect_audio(h, got, n_ref, 1, have);
   fail_unless(have == n_ref && memcmp(got, ref, sizeof(float) * n_ref) == 0,
               "the signal went on untouched: %" G_GINT64_FORMAT " of %" G_GINT64_FORMAT
               " samples, as one-shot",
@@ -242,14 +194,15 @@ GST_START_TEST(test_same_model_is_no_swap) {
   gst_harness_push_event(h, gst_event_new_flush_stop(TRUE));
   gst_segment_init(&segment, GST_FORMAT_TIME);
   gst_harness_push_event(h, gst_event_new_segment(&segment));
-  gst_harness_push(h, interleaved_buffer(x, len, 1, 0, 100, 48000, 0));
+  gst_harness_push(h, audio_buffer(x, len, 1, 0, 100, 48000));
+  GstBuffer *out;
   while ((out = gst_harness_try_pull(h)))
     gst_buffer_unref(out);
   g_object_set(h->element, "model", model_mono_b, NULL);
   gboolean discont = FALSE, swapped = FALSE;
   for (int i = 0; i < 300 && !swapped; i++) {
     g_usleep(10000);
-    gst_harness_push(h, interleaved_buffer(x, len, 1, 100 + i, 1, 48000, 0));
+    gst_harness_push(h, audio_buffer(x, len, 1, 100 + i, 1, 48000));
     while ((out = gst_harness_try_pull(h))) {
       if (GST_BUFFER_IS_DISCONT(out)) {
         discont = TRUE;
@@ -263,7 +216,7 @@ GST_START_TEST(test_same_model_is_no_swap) {
   g_free(ref);
   g_free(x);
   g_rand_free(rand);
-  harness_done(h, NULL);
+  harness_done(h);
 }
 GST_END_TEST;
 
@@ -293,22 +246,13 @@ GST_START_TEST(test_burst_then_dispose) {
 }
 GST_END_TEST;
 
-static Suite *swap_suite(void) {
-  Suite *s = suite_create("swap");
-  TCase *tc = tcase_create("general");
-  tcase_set_timeout(tc, 300);
+int main(int argc, char **argv) {
+  gst_check_init(&argc, &argv);
+  make_models();
+  TCase *tc = element_tcase(300);
   tcase_add_test(tc, test_unreachable_model_kept_out);
   tcase_add_test(tc, test_swap_storm);
   tcase_add_test(tc, test_same_model_is_no_swap);
   tcase_add_test(tc, test_burst_then_dispose);
-  suite_add_tcase(s, tc);
-  return s;
-}
-
-int main(int argc, char **argv) {
-  gst_check_init(&argc, &argv);
-  make_models();
-  int failed = gst_check_run_suite(swap_suite(), "swap", __FILE__);
-  remove_tmp_files();
-  return failed + check_no_leaks();
+  return run_element_tests("swap", tc, __FILE__);
 }

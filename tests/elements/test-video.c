@@ -4,26 +4,10 @@
  * errors, and PyTorch's own output on a 640x360 stream (golden data made by
  * tests/golden/video/make_video_golden.py). */
 #include <gio/gio.h>
-#include <gst/check/gstcheck.h>
-#include <gst/check/gstharness.h>
 #include <gst/video/video.h>
-#include <glib/gstdio.h>
 #include <stdio.h>
-#include <string.h>
 
-#include "tests/elements/leak-check.h"
-#include "kernels/stream.h"
-#include "model-writer.h"
-#include "plugin/model.h"
-
-static gchar *tmp_dir;
-static GPtrArray *tmp_files;
-
-static gchar *tmp_path(const gchar *name) {
-  gchar *path = g_build_filename(tmp_dir, name, NULL);
-  g_ptr_array_add(tmp_files, g_strdup(path));
-  return path;
-}
+#include "tests/common/element-harness.h"
 
 /* ---- formats, written and read independently of the element ------------------ */
 
@@ -67,13 +51,6 @@ static const FormatDesc *random_format(GRand *rand, int n_comp) {
 
 static float level_scale(const FormatDesc *f) {
   return f->bytes == 2 ? 65535.0f : 255.0f;
-}
-
-/* The elements' documented mapping back to levels: clamp to [0, 1], scale,
- * round to nearest (computed as the element computes it). */
-static guint quantise(float v, float scale) {
-  v = v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f;
-  return (guint)(v * scale + 0.5f);
 }
 
 typedef struct {
@@ -209,26 +186,6 @@ static gchar *video_caps(const FormatDesc *f, int width, int height, int fps_n,
 
 /* ---- harness and models --------------------------------------------------------- */
 
-/* The harness starts its element at once, so the model is set before.
- * n_threads < 0 leaves the property at its default. */
-static GstHarness *harness_for(const gchar *factory, const gchar *model, int n_threads) {
-  GstElement *e = gst_element_factory_make(factory, NULL);
-  fail_unless(e != NULL, "element %s", factory);
-  g_object_set(e, "model", model, NULL);
-  if (n_threads >= 0)
-    g_object_set(e, "n-threads", (guint)n_threads, NULL);
-  GstHarness *h = gst_harness_new_with_element(e, "sink", "src");
-  gst_object_unref(e);
-  return h;
-}
-
-static ct_layer *load_layer(const gchar *path) {
-  GError *error = NULL;
-  ct_layer *layer = ct_model_load(path, NULL, NULL, &error);
-  fail_unless(layer != NULL, "loading %s: %s", path, error ? error->message : "");
-  return layer;
-}
-
 /* Models that copy channel (i + 1) % C into output channel i: 1x1 kernels. */
 static gchar *perm_models[4][5]; /* [rank][C], C in {1, 3, 4} */
 
@@ -241,29 +198,16 @@ static gchar *make_perm_model(int rank, int c) {
   for (int o = 0; o < c; o++)
     w[((o + 1) % c) * c + o] = 1.0f; /* w[ci][co] */
   /* Runs before the suite: check's fail_unless is not available yet. */
-  if (!write_test_model(path, rank, c, c, kernel, w, c, NULL, NULL))
+  if (!st_write_layer(path, rank, c, c, kernel, w, c, NULL, NULL))
     g_error("cannot write %s", path);
   return path;
 }
 
 static void make_models(void) {
-  tmp_dir = g_dir_make_tmp("ct-video-XXXXXX", NULL);
-  tmp_files = g_ptr_array_new_with_free_func(g_free);
   for (int rank = 2; rank <= 3; rank++)
     for (int c = 1; c <= 4; c++)
       if (c != 2)
         perm_models[rank][c] = make_perm_model(rank, c);
-}
-
-static void remove_models(void) {
-  for (guint i = 0; i < tmp_files->len; i++)
-    g_unlink(g_ptr_array_index(tmp_files, i));
-  g_ptr_array_unref(tmp_files);
-  for (int rank = 2; rank <= 3; rank++)
-    for (int c = 1; c <= 4; c++)
-      g_free(perm_models[rank][c]);
-  g_rmdir(tmp_dir);
-  g_free(tmp_dir);
 }
 
 /* A random layer for video: Cin, Cout in {1, 3, 4}, every hyper-parameter
@@ -312,11 +256,11 @@ static void random_layer(GRand *rand, int rank, int index, RandomLayer *out) {
   gchar *name = g_strdup_printf("random%dd_%d.safetensors", rank, index);
   out->path = tmp_path(name);
   g_free(name);
-  fail_unless(write_test_model(out->path, rank, cin, cout / groups, k, w, cout,
-                               g_rand_boolean(rand) ? bias : NULL, meta->str));
+  fail_unless(st_write_layer(out->path, rank, cin, cout / groups, k, w, cout,
+                             g_rand_boolean(rand) ? bias : NULL, meta->str));
   g_string_free(meta, TRUE);
   g_free(w);
-  out->layer = load_layer(out->path);
+  out->layer = load_test_layer(out->path);
   out->p = ct_layer_params(out->layer);
 }
 
@@ -394,16 +338,6 @@ static void compare_runs(GPtrArray *a, GPtrArray *b, int n, const char *what) {
                 "%s: frame %u differs between n-threads=1 and n-threads=%d", what, i, n);
 }
 
-static gboolean saw_eos(GstHarness *h) {
-  GstEvent *ev;
-  gboolean eos = FALSE;
-  while ((ev = gst_harness_try_pull_event(h))) {
-    eos |= GST_EVENT_TYPE(ev) == GST_EVENT_EOS;
-    gst_event_unref(ev);
-  }
-  return eos;
-}
-
 /* ---- 1. convtranspose2d: bitwise one-shot, per frame ---------------------------- */
 
 GST_START_TEST(test_2d_bitwise_random) {
@@ -455,7 +389,7 @@ GST_START_TEST(test_2d_bitwise_random) {
     GPtrArray *runs[N_THREAD_RUNS];
     for (int t = 0; t < N_THREAD_RUNS; t++) {
       runs[t] = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
-      GstHarness *h = harness_for("convtranspose2d", rl.path, t + 1);
+      GstHarness *h = harness_new("convtranspose2d", rl.path, t + 1, NULL);
       gchar *caps = video_caps(fin, width, height, 25, 1);
       gst_harness_set_src_caps_str(h, caps);
       g_free(caps);
@@ -489,7 +423,7 @@ GST_START_TEST(test_2d_bitwise_random) {
       gst_harness_push_event(h, gst_event_new_eos());
       fail_unless(gst_harness_try_pull(h) == NULL, "%s: nothing more at EOS", what);
       fail_unless(saw_eos(h));
-      gst_harness_teardown(h);
+      harness_done(h);
     }
     for (int t = 1; t < N_THREAD_RUNS; t++)
       compare_runs(runs[0], runs[t], t + 1, what);
@@ -589,7 +523,7 @@ GST_START_TEST(test_3d_bitwise_random) {
     GPtrArray *runs[N_THREAD_RUNS];
     for (int t = 0; t < N_THREAD_RUNS; t++) {
       runs[t] = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
-      GstHarness *h = harness_for("convtranspose3d", rl.path, t + 1);
+      GstHarness *h = harness_new("convtranspose3d", rl.path, t + 1, NULL);
       gst_harness_set_upstream_latency(h, 5 * GST_MSECOND);
       gchar *caps = video_caps(fin, width, height, rate[0], rate[1]);
       gst_harness_set_src_caps_str(h, caps);
@@ -637,7 +571,7 @@ GST_START_TEST(test_3d_bitwise_random) {
       fail_unless(have == out_t, "%s: %d frames in all, expected %" G_GINT64_FORMAT, what,
                   have, out_t);
       fail_unless(saw_eos(h), "%s: EOS follows the tail", what);
-      gst_harness_teardown(h);
+      harness_done(h);
     }
     for (int t = 1; t < N_THREAD_RUNS; t++)
       compare_runs(runs[0], runs[t], t + 1, what);
@@ -665,7 +599,7 @@ static void check_permutation(const char *factory, const FormatDesc *fin,
   GRand *rand = g_rand_new_with_seed(97);
   guint16 *levels = random_levels(rand, fin, (gsize)n * width * height);
   g_rand_free(rand);
-  GstHarness *h = harness_for(factory, perm_models[rank][n], -1);
+  GstHarness *h = harness_new(factory, perm_models[rank][n], -1, NULL);
   if (sink_format) {
     gchar *caps = g_strdup_printf("video/x-raw,format=%s", sink_format);
     gst_harness_set_sink_caps_str(h, caps);
@@ -706,7 +640,7 @@ static void check_permutation(const char *factory, const FormatDesc *fin,
   g_free(got);
   gst_buffer_unref(out);
   fail_unless(gst_harness_try_pull(h) == NULL);
-  gst_harness_teardown(h);
+  harness_done(h);
   g_free(levels);
 }
 
@@ -771,7 +705,7 @@ GST_START_TEST(test_wrong_channels) {
     for (guint i = 0; i < G_N_ELEMENTS(cases); i++) {
       const FormatDesc *f = format_desc(cases[i].format);
       const gchar *model = perm_models[e + 2][cases[i].model_c];
-      GstHarness *h = harness_for(factories[e], model, -1);
+      GstHarness *h = harness_new(factories[e], model, -1, NULL);
       gchar *text;
       GstFlowReturn ret = push_expecting_error(h, f, 8, 6, &text);
       fail_unless(ret == GST_FLOW_NOT_NEGOTIATED, "%s, %s into %d channels: flow %s",
@@ -786,35 +720,10 @@ GST_START_TEST(test_wrong_channels) {
       g_free(has);
       g_free(text);
       fail_unless(gst_harness_try_pull(h) == NULL, "no output");
-      gst_harness_teardown(h);
+      harness_done(h);
     }
 }
 GST_END_TEST;
-
-/* Moves the element to READY and returns the error posted, or NULL. */
-static gchar *ready_error(const gchar *factory, const gchar *model) {
-  GstElement *e = gst_element_factory_make(factory, NULL);
-  GstBus *bus = gst_bus_new();
-  gst_element_set_bus(e, bus);
-  g_object_set(e, "model", model, NULL);
-  GstStateChangeReturn ret = gst_element_set_state(e, GST_STATE_READY);
-  gchar *text = NULL;
-  GstMessage *msg = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
-  if (msg) {
-    GError *error;
-    gst_message_parse_error(msg, &error, NULL);
-    text = g_strdup(error->message);
-    g_error_free(error);
-    gst_message_unref(msg);
-  }
-  fail_unless((ret == GST_STATE_CHANGE_FAILURE) == (text != NULL),
-              "state change fails exactly when an error is posted");
-  gst_element_set_state(e, GST_STATE_NULL);
-  gst_element_set_bus(e, NULL);
-  gst_object_unref(bus);
-  gst_object_unref(e);
-  return text;
-}
 
 GST_START_TEST(test_wrong_rank) {
   gchar *text = ready_error("convtranspose2d", perm_models[3][3]);
@@ -829,7 +738,7 @@ GST_START_TEST(test_wrong_rank) {
   gchar *path = tmp_path("one_d.safetensors");
   float w[1] = {1};
   int64_t k = 1;
-  fail_unless(write_test_model(path, 1, 1, 1, &k, w, 1, NULL, NULL));
+  fail_unless(st_write_layer(path, 1, 1, 1, &k, w, 1, NULL, NULL));
   text = ready_error("convtranspose3d", path);
   fail_unless(text && strstr(text, "needs a 3d layer"), "1d model: %s", text);
   g_free(text);
@@ -854,7 +763,7 @@ static gchar *golden_path(const gchar *name) {
  * layer is 640x360 upstream; a 3d T stride divides the frame rate. */
 GST_START_TEST(test_caps_upstream) {
   gchar *model = golden_path("up2x_2d.safetensors");
-  GstHarness *h = harness_for("convtranspose2d", model, -1);
+  GstHarness *h = harness_new("convtranspose2d", model, -1, NULL);
   gst_harness_set_sink_caps_str(h, "video/x-raw,format=BGR,width=1280,height=720,"
                                    "framerate=30/1");
   GstPad *sink = gst_element_get_static_pad(h->element, "sink");
@@ -875,11 +784,11 @@ GST_START_TEST(test_caps_upstream) {
               caps);
   gst_caps_unref(caps);
   gst_object_unref(sink);
-  gst_harness_teardown(h);
+  harness_done(h);
   g_free(model);
 
   model = golden_path("t2x_3d.safetensors");
-  h = harness_for("convtranspose3d", model, -1);
+  h = harness_new("convtranspose3d", model, -1, NULL);
   gst_harness_set_sink_caps_str(h, "video/x-raw,format=RGB,width=640,height=360,"
                                    "framerate=60000/1001");
   sink = gst_element_get_static_pad(h->element, "sink");
@@ -892,7 +801,7 @@ GST_START_TEST(test_caps_upstream) {
       "upstream framerate %d/%d", n, d);
   gst_caps_unref(caps);
   gst_object_unref(sink);
-  gst_harness_teardown(h);
+  harness_done(h);
   g_free(model);
 }
 GST_END_TEST;
@@ -901,7 +810,7 @@ GST_END_TEST;
  * which gives 1282x722: negotiation fails, and the element must say so. */
 GST_START_TEST(test_impossible_size) {
   gchar *model = golden_path("up2x_2d.safetensors");
-  GstHarness *h = harness_for("convtranspose2d", model, -1);
+  GstHarness *h = harness_new("convtranspose2d", model, -1, NULL);
   gst_harness_set_sink_caps_str(h, "video/x-raw,format=RGB,width=1280,height=720,"
                                    "framerate=30/1");
   gchar *text;
@@ -911,7 +820,7 @@ GST_START_TEST(test_impossible_size) {
   if (out)
     gst_buffer_unref(out);
   /* Clean up first: the assertions below may end the test. */
-  gst_harness_teardown(h);
+  harness_done(h);
   g_free(model);
   char message[512];
   g_snprintf(message, sizeof message, "%s", text ? text : "");
@@ -1011,7 +920,7 @@ GST_START_TEST(test_golden_2d) {
   GPtrArray *runs[2];
   for (int t = 0; t < 2; t++) {
     runs[t] = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
-    GstHarness *h = harness_for("convtranspose2d", model, t + 1);
+    GstHarness *h = harness_new("convtranspose2d", model, t + 1, NULL);
     gst_harness_set_src_caps_str(h, "video/x-raw,format=RGB,width=640,height=360,"
                                     "framerate=30/1,pixel-aspect-ratio=1/1");
     for (int f = 0; f < 2; f++) {
@@ -1036,7 +945,7 @@ GST_START_TEST(test_golden_2d) {
     }
     gst_harness_push_event(h, gst_event_new_eos());
     fail_unless(gst_harness_try_pull(h) == NULL);
-    gst_harness_teardown(h);
+    harness_done(h);
   }
   compare_runs(runs[0], runs[1], 2, "up2x_2d");
   g_ptr_array_unref(runs[0]);
@@ -1058,11 +967,11 @@ static void check_golden_3d(const char *name, int out_w, int out_h, int out_fram
   g_free(file);
   const gsize frame = (gsize)3 * out_w * out_h;
   guint8 *expected = read_gz(gz, (gsize)out_frames * frame);
-  ct_layer *layer = load_layer(model);
+  ct_layer *layer = load_test_layer(model);
   const ct_params *p = ct_layer_params(layer);
   const int fps_n = 30000, fps_d = 1001;
   const GstClockTime base = 10 * GST_SECOND + 7;
-  GstHarness *h = harness_for("convtranspose3d", model, -1);
+  GstHarness *h = harness_new("convtranspose3d", model, -1, NULL);
   gst_harness_set_upstream_latency(h, 0);
   gst_harness_set_src_caps_str(h, "video/x-raw,format=RGB,width=640,height=360,"
                                   "framerate=30000/1001,pixel-aspect-ratio=1/1");
@@ -1113,7 +1022,7 @@ static void check_golden_3d(const char *name, int out_w, int out_h, int out_fram
   fail_unless(have == out_frames, "%s: %d frames, PyTorch has %d", name, have,
               out_frames);
   fail_unless(saw_eos(h));
-  gst_harness_teardown(h);
+  harness_done(h);
   ct_layer_free(layer);
   g_free(expected);
   g_free(gz);
@@ -1132,10 +1041,10 @@ GST_END_TEST;
 
 /* ---- 6. leaks ------------------------------------------------------------------- */
 
-static Suite *convtranspose_video_suite(void) {
-  Suite *s = suite_create("convtranspose-video");
-  TCase *tc = tcase_create("general");
-  tcase_set_timeout(tc, 600);
+int main(int argc, char **argv) {
+  gst_check_init(&argc, &argv);
+  make_models();
+  TCase *tc = element_tcase(600);
   tcase_add_test(tc, test_2d_bitwise_random);
   tcase_add_test(tc, test_3d_bitwise_random);
   tcase_add_test(tc, test_format_families);
@@ -1147,15 +1056,5 @@ static Suite *convtranspose_video_suite(void) {
   tcase_add_test(tc, test_golden_2d);
   tcase_add_test(tc, test_golden_3d_spatial);
   tcase_add_test(tc, test_golden_3d_temporal);
-  suite_add_tcase(s, tc);
-  return s;
-}
-
-int main(int argc, char **argv) {
-  gst_check_init(&argc, &argv);
-  make_models();
-  int failed =
-      gst_check_run_suite(convtranspose_video_suite(), "convtranspose-video", __FILE__);
-  remove_models();
-  return failed + check_no_leaks();
+  return run_element_tests("convtranspose-video", tc, __FILE__);
 }

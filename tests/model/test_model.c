@@ -2,9 +2,12 @@
  * section 3 with its message, conversions, metadata and overrides.
  *
  * Each file is built in memory from explicit header JSON text and data bytes
- * (write_st), so every case shows exactly what is on disk. */
+ * (write_st, on the shared writer's framing), so every case shows exactly
+ * what is on disk; test_shared_writer checks that writer (tests/common)
+ * against such files. */
 #include "kernels/stream.h"
 #include "plugin/model.h"
+#include "tests/common/safetensors-writer.h"
 #include "tests/tap.h"
 #include "tools/npy.h"
 
@@ -42,20 +45,16 @@ static const char *write_raw(const void *bytes, size_t len) {
   return path;
 }
 
-/* 8-byte little-endian length n, then header_len bytes of header, then data. */
-static const char *write_st_len(guint64 n, const char *header, size_t header_len,
-                                const void *data, size_t data_len) {
-  GByteArray *b = g_byte_array_new();
-  for (int i = 0; i < 8; i++) {
-    guint8 c = (guint8)(n >> (8 * i));
-    g_byte_array_append(b, &c, 1);
-  }
-  g_byte_array_append(b, (const guint8 *)header, (guint)header_len);
-  if (data_len)
-    g_byte_array_append(b, data, (guint)data_len);
+static const char *write_bytes(GByteArray *b) {
   const char *path = write_raw(b->data, b->len);
   g_byte_array_free(b, TRUE);
   return path;
+}
+
+/* 8-byte little-endian length n, then header_len bytes of header, then data. */
+static const char *write_st_len(guint64 n, const char *header, size_t header_len,
+                                const void *data, size_t data_len) {
+  return write_bytes(st_frame(n, header, header_len, data, data_len));
 }
 
 /* A well-formed length prefix for the given header text. */
@@ -63,30 +62,10 @@ static const char *write_st(const char *header, const void *data, size_t data_le
   return write_st_len(strlen(header), header, strlen(header), data, data_len);
 }
 
-/* Little-endian data builders. */
-static void put_bytes(GByteArray *d, guint64 v, int n) {
-  for (int i = 0; i < n; i++) {
-    guint8 c = (guint8)(v >> (8 * i));
-    g_byte_array_append(d, &c, 1);
-  }
-}
-
-static void put_f32(GByteArray *d, float f) {
-  guint32 u;
-  memcpy(&u, &f, 4);
-  put_bytes(d, u, 4);
-}
-
-static void put_f64(GByteArray *d, double f) {
-  guint64 u;
-  memcpy(&u, &f, 8);
-  put_bytes(d, u, 8);
-}
-
 static GByteArray *f32_seq(int n, float start) {
   GByteArray *d = g_byte_array_new();
   for (int i = 0; i < n; i++)
-    put_f32(d, start + (float)i);
+    st_put_f32(d, start + (float)i);
   return d;
 }
 
@@ -203,8 +182,8 @@ static void test_f16(void) {
                         -ldexpf(1, -24), 0.333251953125f};
   GByteArray *d = g_byte_array_new();
   for (int i = 0; i < 12; i++)
-    put_bytes(d, h[i], 2);
-  put_bytes(d, 0x3800, 2); /* bias [1] = 0.5 */
+    st_put_le(d, h[i], 2);
+  st_put_le(d, 0x3800, 2); /* bias [1] = 0.5 */
   const char *path = write_st("{\"weight\":{\"dtype\":\"F16\",\"shape\":[1,1,12],"
                               "\"data_offsets\":[0,24]},"
                               "\"bias\":{\"dtype\":\"F16\",\"shape\":[1],"
@@ -235,7 +214,7 @@ static void test_bf16(void) {
                         -INFINITY, NAN,   -0.0f,           3.140625f};
   GByteArray *d = g_byte_array_new();
   for (int i = 0; i < 8; i++)
-    put_bytes(d, h[i], 2);
+    st_put_le(d, h[i], 2);
   const char *path = write_st("{\"weight\":{\"dtype\":\"BF16\",\"shape\":[1,1,8],"
                               "\"data_offsets\":[0,16]}}",
                               d->data, d->len);
@@ -266,7 +245,7 @@ static void test_f64(void) {
                         NAN,  FLT_MAX, FLT_MAX,      INFINITY, (float)(1.0 / 3.0)};
   GByteArray *d = g_byte_array_new();
   for (int i = 0; i < 10; i++)
-    put_f64(d, v[i]);
+    st_put_f64(d, v[i]);
   const char *path = write_st("{\"weight\":{\"dtype\":\"F64\",\"shape\":[1,1,10],"
                               "\"data_offsets\":[0,80]}}",
                               d->data, d->len);
@@ -300,11 +279,11 @@ static const char checkpoint_header[] =
 
 static GByteArray *checkpoint_data(void) {
   GByteArray *d = f32_seq(2, 10.0f);
-  put_bytes(d, 12345, 8);
+  st_put_le(d, 12345, 8);
   GByteArray *w = f32_seq(12 + 2, 100.0f);
   g_byte_array_append(d, w->data, w->len);
   g_byte_array_free(w, TRUE);
-  put_bytes(d, 1, 1);
+  st_put_le(d, 1, 1);
   return d;
 }
 
@@ -852,10 +831,7 @@ static void test_file_changes_after_load(void) {
   ct_layer *l = load_ok("layer before the file changes", path, NULL, NULL);
   if (l) {
     GByteArray *other = f32_seq(6, -50.0f);
-    GByteArray *b = g_byte_array_new();
-    put_bytes(b, strlen(hdr), 8);
-    g_byte_array_append(b, (const guint8 *)hdr, (guint)strlen(hdr));
-    g_byte_array_append(b, other->data, other->len);
+    GByteArray *b = st_frame(strlen(hdr), hdr, strlen(hdr), other->data, other->len);
     overwrite(path, b->data, b->len);
     int same = 1;
     for (int i = 0; i < 6; i++)
@@ -879,11 +855,8 @@ static void test_file_changes_after_load(void) {
  * refusal naming the file or a valid layer, never a crash (run under ASan). */
 static void test_mutations(void) {
   GByteArray *d = checkpoint_data();
-  GByteArray *f = g_byte_array_new();
-  put_bytes(f, strlen(checkpoint_header), 8);
-  g_byte_array_append(f, (const guint8 *)checkpoint_header,
-                      (guint)strlen(checkpoint_header));
-  g_byte_array_append(f, d->data, d->len);
+  GByteArray *f = st_frame(strlen(checkpoint_header), checkpoint_header,
+                           strlen(checkpoint_header), d->data, d->len);
   gchar *path = g_strdup_printf("%s/mutant.safetensors", tmp_dir);
   int all_refused = 1, sane = 1, loaded = 0;
   for (guint len = 0; len < f->len; len++) {
@@ -1033,7 +1006,7 @@ static void test_golden(const char *dir) {
 static GByteArray *f32_values(const float *v, int n) {
   GByteArray *d = g_byte_array_new();
   for (int i = 0; i < n; i++)
-    put_f32(d, v[i]);
+    st_put_f32(d, v[i]);
   return d;
 }
 
@@ -1051,8 +1024,8 @@ static void test_weight_norm(void) {
   const float v[4] = {3, 1, 4, 0};
   GByteArray *d = f32_values(v, 4);
   const float g0[2] = {10, 20}, g1[2] = {2, 3}, gs = 5;
-  put_f32(d, g0[0]);
-  put_f32(d, g0[1]);
+  st_put_f32(d, g0[0]);
+  st_put_f32(d, g0[1]);
   const char *path = write_st(
       "{\"weight_v\":{\"dtype\":\"F32\",\"shape\":[2,2,1],\"data_offsets\":[0,16]},"
       "\"weight_g\":{\"dtype\":\"F32\",\"shape\":[2,1,1],\"data_offsets\":[16,24]}}",
@@ -1066,8 +1039,8 @@ static void test_weight_norm(void) {
   ct_layer_free(l);
 
   g_byte_array_set_size(d, 16);
-  put_f32(d, g1[0]);
-  put_f32(d, g1[1]);
+  st_put_f32(d, g1[0]);
+  st_put_f32(d, g1[1]);
   path = write_st(
       "{\"up.weight_v\":{\"dtype\":\"F32\",\"shape\":[2,2,1],\"data_offsets\":[0,16]},"
       "\"up.weight_g\":{\"dtype\":\"F32\",\"shape\":[1,2,1],\"data_offsets\":[16,24]}}",
@@ -1079,7 +1052,7 @@ static void test_weight_norm(void) {
   ct_layer_free(l);
 
   g_byte_array_set_size(d, 16);
-  put_f32(d, gs);
+  st_put_f32(d, gs);
   path = write_st(
       "{\"p.parametrizations.weight.original1\":{\"dtype\":\"F32\",\"shape\":[2,2,1],"
       "\"data_offsets\":[0,16]},\"p.parametrizations.weight.original0\":{\"dtype\":"
@@ -1096,8 +1069,8 @@ static void test_weight_norm(void) {
   /* Both a weight and a pair: the weight, as the export tool takes it. */
   GPtrArray *warnings = g_ptr_array_new_with_free_func(g_free);
   g_byte_array_set_size(d, 16);
-  put_f32(d, 1);
-  put_f32(d, 1);
+  st_put_f32(d, 1);
+  st_put_f32(d, 1);
   GByteArray *w = f32_values((const float[]){7, 8, 9, 10}, 4);
   g_byte_array_append(d, w->data, w->len);
   g_byte_array_free(w, TRUE);
@@ -1216,11 +1189,11 @@ static void test_weight_norm(void) {
                "the norm of \"weight_v\" over index 0 of axis 0 is not finite");
   g_byte_array_free(z, TRUE);
   GByteArray *h = g_byte_array_new();
-  put_f64(h, 1e200);
-  put_f64(h, 1e200);
-  put_f64(h, 1);
-  put_f64(h, 1);
-  put_f32(h, 1);
+  st_put_f64(h, 1e200);
+  st_put_f64(h, 1e200);
+  st_put_f64(h, 1);
+  st_put_f64(h, 1);
+  st_put_f32(h, 1);
   expect_error("F64 v whose squares overflow",
                write_st("{\"weight_v\":{\"dtype\":\"F64\",\"shape\":[1,2,2],"
                         "\"data_offsets\":[0,32]},\"weight_g\":{\"dtype\":\"F32\","
@@ -1503,6 +1476,102 @@ static void test_sparse_limits(void) {
                "over the limit of 134217728 weights");
 }
 
+/* ------------------------------------------------------------------------ */
+/* the shared writer */
+
+/* The safetensors writer the other tests use (tests/common), against this
+ * file's explicit bytes and this loader: the files they are given are the
+ * files they mean. */
+static void test_shared_writer(void) {
+  GByteArray *d = f32_seq(24 + 3, 1.0f); /* little-endian bytes */
+  float v[24 + 3];                       /* the same values in host order */
+  for (int i = 0; i < 24 + 3; i++)
+    v[i] = 1.0f + (float)i;
+  const StTensor layer[] = {{.name = "weight", .ndim = 3, .shape = {2, 3, 4}, .data = v},
+                            {.name = "bias", .ndim = 1, .shape = {3}, .data = v + 24}};
+  GByteArray *got = st_build(NULL, layer, 2);
+  GString *h = g_string_new("{\"weight\":{\"dtype\":\"F32\",\"shape\":[2,3,4],"
+                            "\"data_offsets\":[0,96]},\"bias\":{\"dtype\":\"F32\","
+                            "\"shape\":[3],\"data_offsets\":[96,108]}}");
+  while (h->len % 8)
+    g_string_append_c(h, ' ');
+  GByteArray *want = st_frame(h->len, h->str, h->len, d->data, d->len);
+  tap_ok(got->len == want->len && memcmp(got->data, want->data, got->len) == 0,
+         "shared writer: an F32 layer byte for byte as its explicit header, padded to "
+         "8 bytes");
+  g_byte_array_free(want, TRUE);
+  g_byte_array_free(got, TRUE);
+  g_string_free(h, TRUE);
+  g_byte_array_free(d, TRUE);
+
+  /* A checkpoint of prefixed layers in F16, BF16 and F64, with metadata. */
+  const guint16 f16[2] = {0x3c00, 0xc000}, bf16[1] = {0x3f80};
+  const double f64[3] = {0.5, -1.25, 3};
+  const StTensor checkpoint[] = {
+      {.name = "ups.0.weight",
+       .ndim = 3,
+       .shape = {1, 1, 2},
+       .data = f16,
+       .dtype = "F16"},
+      {.name = "ups.0.bias", .ndim = 1, .shape = {1}, .data = bf16, .dtype = "BF16"},
+      {.name = "ups.1.weight",
+       .ndim = 3,
+       .shape = {1, 1, 3},
+       .data = f64,
+       .dtype = "F64"},
+      {.name = "step", .ndim = 0, .dtype = "I64"}};
+  const char *path =
+      write_bytes(st_build("\"format\":\"pt\",\"ups.0.stride\":\"2\"", checkpoint, 4));
+  ct_layer *l =
+      load_ok("shared writer: F16 weight, BF16 bias of layer ups.0", path, "ups.0", NULL);
+  if (l) {
+    tap_ok(ct_layer_weight(l)[0] == 1.0f && ct_layer_weight(l)[1] == -2.0f &&
+               ct_layer_bias(l) && ct_layer_bias(l)[0] == 1.0f &&
+               ct_layer_params(l)->stride[0] == 2,
+           "shared writer: F16 and BF16 values and the prefixed metadata as written");
+    ct_layer_free(l);
+  }
+  l = load_ok("shared writer: F64 weight of layer ups.1", path, "ups.1", NULL);
+  if (l) {
+    tap_ok(ct_layer_weight(l)[0] == 0.5f && ct_layer_weight(l)[1] == -1.25f &&
+               ct_layer_weight(l)[2] == 3.0f && ct_layer_params(l)->stride[0] == 1,
+           "shared writer: F64 values as written, the other layer's metadata not taken");
+    ct_layer_free(l);
+  }
+
+  /* The element tests' layers: 2d, groups, bias. */
+  const float w[4 * 1 * 2 * 3] = {0}, bias[2] = {0.5f, -0.5f};
+  const int64_t k[2] = {2, 3};
+  gchar *layer_path = g_strdup_printf("%s/layer.safetensors", tmp_dir);
+  g_ptr_array_add(tmp_files, layer_path);
+  tap_ok(st_write_layer(layer_path, 2, 4, 1, k, w, 2, bias,
+                        "\"groups\":\"2\",\"stride\":\"[2,1]\""),
+         "shared writer: a layer written");
+  l = load_ok("shared writer: 2d layer, groups 2", layer_path, NULL, NULL);
+  if (l) {
+    const int64_t s[] = {2, 1}, zero[] = {0, 0}, one[] = {1, 1};
+    if (!tap_ok(params_are(ct_layer_params(l), 2, 4, 2, 2, k, s, zero, zero, one) &&
+                    ct_layer_bias(l)[1] == -0.5f,
+                "shared writer: the layer's shape, metadata and bias as written"))
+      show_params(ct_layer_params(l));
+    ct_layer_free(l);
+  }
+
+  /* Broken on purpose: a size that disagrees with the shape, a length past
+   * the end. */
+  const float three[3] = {1, 2, 3};
+  const StTensor short_weight[] = {
+      {.name = "weight", .ndim = 3, .shape = {1, 1, 3}, .data = three, .n_bytes = 8}};
+  expect_error("shared writer: n_bytes disagreeing with the shape",
+               write_bytes(st_build(NULL, short_weight, 1)), NULL, NULL,
+               CT_MODEL_ERROR_FORMAT,
+               "tensor \"weight\" has 8 bytes (data_offsets [0, 8]) but dtype F32 and "
+               "shape [1, 1, 3] need 12");
+  expect_error("shared writer: a length field past the end",
+               write_bytes(st_frame(64, "{}", 2, NULL, 0)), NULL, NULL,
+               CT_MODEL_ERROR_FORMAT, "header length 64 runs past the end of the file");
+}
+
 int main(int argc, char **argv) {
   GError *err = NULL;
   tmp_dir = g_dir_make_tmp("ct-model-XXXXXX", &err);
@@ -1529,6 +1598,7 @@ int main(int argc, char **argv) {
   test_weight_norm();
   test_metadata_warnings();
   test_sparse_limits();
+  test_shared_writer();
   if (argc > 1) {
     test_golden(argv[1]);
     test_weight_norm_golden(argv[1]);

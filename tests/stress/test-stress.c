@@ -6,35 +6,18 @@
  *
  * CT_TEST_QUICK=1 shortens the hour to a minute and the video stream to
  * 300 frames (for valgrind, tools/valgrind.sh). */
-#include <gst/audio/audio.h>
-#include <gst/check/gstcheck.h>
-#include <gst/check/gstharness.h>
 #include <gst/video/video.h>
-#include <glib/gstdio.h>
 #include <math.h>
 #include <stdio.h>
-#include <string.h>
-#include <unistd.h>
 
-#include "tests/elements/leak-check.h"
-#include "kernels/stream.h"
-#include "model-writer.h"
-#include "plugin/model.h"
+#include "tests/common/element-harness.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define CT_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define CT_ASAN 1
-#endif
-#endif
 #ifdef CT_ASAN
 /* Bytes the program has allocated and not freed: RSS under ASan also holds
  * its quarantine of freed blocks (up to 256 MB), which is not a leak. */
 size_t __sanitizer_get_current_allocated_bytes(void);
 #endif
 
-static gchar *tmp_dir;
 /* up2: 1 -> 1 k4 s2 p1 (the hour); stereo: 2 -> 2 k5 s3 p2 op1, bias;
  * video3d: GRAY8 1 -> 1 k(3,2,2) s(2,1,1) p(1,0,0), bias; rgb2d: 3 -> 3
  * k(2,2) s(2,2); swap_models[i]: 1 -> 1 k3 s2 p1 with zero weights and bias
@@ -45,10 +28,6 @@ static gchar *up2, *stereo, *video3d, *rgb2d;
 static gchar *swap_models[N_SWAP_MODELS];
 static gboolean quick;
 
-static gchar *tmp_path(const gchar *name) {
-  return g_build_filename(tmp_dir, name, NULL);
-}
-
 static void make_models(void) {
   GRand *rand = g_rand_new_with_seed(41);
   float w[3 * 3 * 12], bias[3];
@@ -56,77 +35,27 @@ static void make_models(void) {
     w[i] = (float)g_rand_double_range(rand, -0.5, 0.5);
   for (guint i = 0; i < G_N_ELEMENTS(bias); i++)
     bias[i] = (float)g_rand_double_range(rand, 0, 0.5);
-  tmp_dir = g_dir_make_tmp("ct-stress-XXXXXX", NULL);
   up2 = tmp_path("up2.safetensors");
   stereo = tmp_path("stereo.safetensors");
   video3d = tmp_path("video3d.safetensors");
   rgb2d = tmp_path("rgb2d.safetensors");
   int64_t k4 = 4, k5 = 5, k3 = 3, k322[3] = {3, 2, 2}, k22[2] = {2, 2};
-  write_test_model(up2, 1, 1, 1, &k4, w, 1, NULL, "\"stride\":\"2\",\"padding\":\"1\"");
-  write_test_model(stereo, 1, 2, 2, &k5, w, 2, bias,
-                   "\"stride\":\"3\",\"padding\":\"2\",\"output_padding\":\"1\"");
-  write_test_model(video3d, 3, 1, 1, k322, w, 1, bias,
-                   "\"stride\":\"[2,1,1]\",\"padding\":\"[1,0,0]\"");
-  write_test_model(rgb2d, 2, 3, 3, k22, w, 3, bias, "\"stride\":\"2\"");
+  st_write_layer(up2, 1, 1, 1, &k4, w, 1, NULL, "\"stride\":\"2\",\"padding\":\"1\"");
+  st_write_layer(stereo, 1, 2, 2, &k5, w, 2, bias,
+                 "\"stride\":\"3\",\"padding\":\"2\",\"output_padding\":\"1\"");
+  st_write_layer(video3d, 3, 1, 1, k322, w, 1, bias,
+                 "\"stride\":\"[2,1,1]\",\"padding\":\"[1,0,0]\"");
+  st_write_layer(rgb2d, 2, 3, 3, k22, w, 3, bias, "\"stride\":\"2\"");
   const float zeros[3] = {0};
   for (int i = 0; i < N_SWAP_MODELS; i++) {
     gchar *name = g_strdup_printf("swap-%02d.safetensors", i);
     swap_models[i] = tmp_path(name);
     g_free(name);
     const float value = (float)(i + 1);
-    write_test_model(swap_models[i], 1, 1, 1, &k3, zeros, 1, &value,
-                     "\"stride\":\"2\",\"padding\":\"1\"");
+    st_write_layer(swap_models[i], 1, 1, 1, &k3, zeros, 1, &value,
+                   "\"stride\":\"2\",\"padding\":\"1\"");
   }
   g_rand_free(rand);
-}
-
-static void remove_models(void) {
-  GDir *dir = g_dir_open(tmp_dir, 0, NULL);
-  const gchar *name;
-  while (dir && (name = g_dir_read_name(dir))) {
-    gchar *path = tmp_path(name);
-    if (g_file_test(path, G_FILE_TEST_IS_DIR))
-      g_rmdir(path);
-    else
-      g_unlink(path);
-    g_free(path);
-  }
-  if (dir)
-    g_dir_close(dir);
-  g_rmdir(tmp_dir);
-  g_free(tmp_dir);
-  g_free(up2);
-  g_free(stereo);
-  g_free(video3d);
-  g_free(rgb2d);
-  for (int i = 0; i < N_SWAP_MODELS; i++)
-    g_free(swap_models[i]);
-}
-
-static ct_layer *load_layer(const gchar *path) {
-  GError *error = NULL;
-  ct_layer *layer = ct_model_load(path, NULL, NULL, &error);
-  fail_unless(layer != NULL, "loading %s: %s", path, error ? error->message : "");
-  return layer;
-}
-
-static GstHarness *harness_for(const gchar *factory, const gchar *model, guint threads) {
-  GstElement *e = gst_element_factory_make(factory, NULL);
-  g_object_set(e, "model", model, "n-threads", threads, NULL);
-  GstHarness *h = gst_harness_new_with_element(e, "sink", "src");
-  gst_object_unref(e);
-  return h;
-}
-
-static gsize rss_bytes(void) {
-  unsigned long size = 0, resident = 0;
-  FILE *f = fopen("/proc/self/statm", "r");
-  if (f) {
-    if (fscanf(f, "%lu %lu", &size, &resident) != 2)
-      resident = 0;
-    fclose(f);
-  }
-  return (gsize)resident * (gsize)sysconf(_SC_PAGESIZE);
 }
 
 /* ---- an hour of audio ----------------------------------------------------------- */
@@ -140,7 +69,7 @@ GST_START_TEST(test_hour_constant_memory) {
   const int rate = 8000;
   const gint64 len = (gint64)rate * (quick ? 60 : 3600);
   const GstClockTime base = 7 * GST_SECOND + 3; /* off the sample grid */
-  GstHarness *h = harness_for("convtranspose1d", up2, 0);
+  GstHarness *h = harness_new("convtranspose1d", up2, 0, NULL);
   gst_harness_set_src_caps_str(h, "audio/x-raw,format=F32LE,rate=8000,channels=1,"
                                   "layout=interleaved");
   GRand *rand = g_rand_new_with_seed(43);
@@ -214,7 +143,7 @@ GST_START_TEST(test_hour_constant_memory) {
 #endif
   g_free(block);
   g_rand_free(rand);
-  gst_harness_teardown(h);
+  harness_done(h);
 }
 GST_END_TEST;
 
@@ -256,11 +185,8 @@ static void compute_expected(VideoModel *m) {
   fail_unless(ct_forward(m->layer, shape, (const float *)m->frames->data, out, NULL, 0) ==
               CT_OK);
   m->expected = g_new(guint8, n);
-  for (gsize i = 0; i < n; i++) {
-    float v = out[i];
-    v = v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f;
-    m->expected[i] = (guint8)(guint)(v * 255.0f + 0.5f);
-  }
+  for (gsize i = 0; i < n; i++)
+    m->expected[i] = (guint8)quantise(out[i], 255.0f);
   m->expected_frames = out_shape[0];
   m->out_h = (int)out_shape[1];
   m->out_w = (int)out_shape[2];
@@ -389,11 +315,11 @@ GST_START_TEST(test_video_events) {
       {8, 6, 30, 1}, {12, 4, 25, 1}, {4, 4, 30000, 1001}, {9, 7, 24, 1}, {16, 2, 60, 1}};
   const int total = quick ? 300 : 1200;
   GRand *rand = g_rand_new_with_seed(47);
-  ct_layer *layer = load_layer(video3d);
+  ct_layer *layer = load_test_layer(video3d);
   VideoModel m = {.p = ct_layer_params(layer),
                   .layer = layer,
                   .frames = g_array_new(FALSE, FALSE, sizeof(float))};
-  GstHarness *h = harness_for("convtranspose3d", video3d, 0);
+  GstHarness *h = harness_new("convtranspose3d", video3d, 0, NULL);
   m.fmt = formats[0];
   set_video_caps(h, &m.fmt);
   GstClockTime next_pts = 0;
@@ -472,7 +398,7 @@ GST_START_TEST(test_video_events) {
   const guint64 least = quick ? 1 : 4;
   fail_unless(m.flushes >= least && m.disconts >= least && m.caps_changes >= least,
               "every kind of event happened");
-  gst_harness_teardown(h);
+  harness_done(h);
   g_array_free(m.frames, TRUE);
   g_free(m.expected);
   ct_layer_free(layer);
@@ -504,38 +430,23 @@ static void fail_job(ParallelJob *job, const char *what) {
  * the one-shot output. Runs on its own thread, no check macros (they are not
  * thread-safe): failures are recorded in the job. */
 static void run_audio_job(ParallelJob *job, GRand *rand) {
-  ct_layer *layer = load_layer(job->model);
+  ct_layer *layer = load_test_layer(job->model);
   const ct_params *p = ct_layer_params(layer);
   const int cin = (int)p->in_channels, cout = (int)p->out_channels;
   const gint64 len = 20000;
-  float *x = g_new(float, cin *len);
-  for (gint64 i = 0; i < cin * len; i++)
-    x[i] = (float)g_rand_double_range(rand, -1, 1);
+  float *x = random_planar(rand, cin, len);
   int64_t shape[CT_MAX_RANK] = {len}, out_shape[CT_MAX_RANK];
   ct_output_shape(p, shape, out_shape, NULL, 0);
   const gint64 n_ref = out_shape[0];
   float *ref = g_new(float, cout *n_ref), *got = g_new0(float, cout *n_ref);
   ct_forward(layer, shape, x, ref, NULL, 0);
-  GstHarness *h = harness_for(job->factory, job->model, job->threads);
-  gchar *caps = g_strdup_printf("audio/x-raw,format=F32LE,rate=48000,channels=%d,"
-                                "layout=interleaved",
-                                cin);
-  gst_harness_set_src_caps_str(h, caps);
-  g_free(caps);
+  GstHarness *h = harness_new(job->factory, job->model, (int)job->threads, NULL);
+  harness_set_audio_caps(h, cin, 48000, TRUE);
   gint64 have = 0;
   for (gint64 pos = 0; pos <= len && !job->failure;) {
     gint64 n = g_rand_int_range(rand, 0, 500);
     n = MIN(n, len - pos);
-    GstBuffer *buf =
-        gst_buffer_new_allocate(NULL, (gsize)(n * cin) * sizeof(float), NULL);
-    GstMapInfo map;
-    gst_buffer_map(buf, &map, GST_MAP_WRITE);
-    for (int c = 0; c < cin; c++)
-      for (gint64 i = 0; i < n; i++)
-        ((float *)map.data)[i * cin + c] = x[c * len + pos + i];
-    gst_buffer_unmap(buf, &map);
-    GST_BUFFER_PTS(buf) = gst_util_uint64_scale(pos, GST_SECOND, 48000);
-    if (gst_harness_push(h, buf) != GST_FLOW_OK)
+    if (gst_harness_push(h, audio_buffer(x, len, cin, pos, n, 48000)) != GST_FLOW_OK)
       fail_job(job, "push failed");
     pos += n;
     if (pos == len) {
@@ -544,6 +455,7 @@ static void run_audio_job(ParallelJob *job, GRand *rand) {
     }
     GstBuffer *out;
     while ((out = gst_harness_try_pull(h))) {
+      GstMapInfo map;
       gst_buffer_map(out, &map, GST_MAP_READ);
       gint64 k = (gint64)(map.size / sizeof(float)) / cout;
       if (have + k > n_ref) {
@@ -563,7 +475,7 @@ static void run_audio_job(ParallelJob *job, GRand *rand) {
     fail_job(job, "wrong output length");
   else if (memcmp(got, ref, sizeof(float) * cout * n_ref) != 0)
     fail_job(job, "output differs from the one-shot output");
-  gst_harness_teardown(h);
+  harness_done(h);
   g_free(got);
   g_free(ref);
   g_free(x);
@@ -573,14 +485,14 @@ static void run_audio_job(ParallelJob *job, GRand *rand) {
 /* A video element: RGB frames (2d) or GRAY8 frames (3d), compared with the
  * quantised one-shot output. */
 static void run_video_job(ParallelJob *job, GRand *rand) {
-  ct_layer *layer = load_layer(job->model);
+  ct_layer *layer = load_test_layer(job->model);
   const ct_params *p = ct_layer_params(layer);
   const gboolean is3d = p->rank == 3;
   const int width = 10, height = 6, frames = 40, comps = (int)p->in_channels;
   GstVideoInfo info;
   gst_video_info_set_format(&info, is3d ? GST_VIDEO_FORMAT_GRAY8 : GST_VIDEO_FORMAT_RGB,
                             width, height);
-  GstHarness *h = harness_for(job->factory, job->model, job->threads);
+  GstHarness *h = harness_new(job->factory, job->model, (int)job->threads, NULL);
   gchar *caps = g_strdup_printf("video/x-raw,format=%s,width=%d,height=%d,framerate=30/1",
                                 is3d ? "GRAY8" : "RGB", width, height);
   gst_harness_set_src_caps_str(h, caps);
@@ -653,9 +565,8 @@ static void run_video_job(ParallelJob *job, GRand *rand) {
       const guint8 *data = GST_VIDEO_FRAME_COMP_DATA(&vf, c);
       for (int y = 0; y < oh; y++)
         for (int xx = 0; xx < ow; xx++) {
-          float v = ref[(((gsize)c * n_expected + t) * oh + y) * ow + xx];
-          v = v > 0.0f ? (v < 1.0f ? v : 1.0f) : 0.0f;
-          guint8 want = (guint8)(guint)(v * 255.0f + 0.5f);
+          guint8 want = (guint8)quantise(
+              ref[(((gsize)c * n_expected + t) * oh + y) * ow + xx], 255.0f);
           if (data[y * GST_VIDEO_FRAME_COMP_STRIDE(&vf, c) +
                    xx * GST_VIDEO_FRAME_COMP_PSTRIDE(&vf, c)] != want)
             fail_job(job, "a frame differs from the one-shot output");
@@ -665,7 +576,7 @@ static void run_video_job(ParallelJob *job, GRand *rand) {
   }
   job->outputs = outs->len;
   g_ptr_array_unref(outs);
-  gst_harness_teardown(h);
+  harness_done(h);
   g_free(ref);
   g_free(x);
   ct_layer_free(layer);
@@ -799,9 +710,8 @@ GST_START_TEST(test_model_swap_storm) {
   g_ptr_array_add(sw.bad, tmp_path("missing.safetensors"));
   g_ptr_array_add(sw.bad, g_strdup(rgb2d)); /* a 2d layer */
   /* Start from the first valid model, so every value is known. */
-  GstHarness *h = harness_for("convtranspose1d", swap_models[0], 0);
-  GstBus *bus = gst_bus_new();
-  gst_element_set_bus(h->element, bus);
+  GstBus *bus;
+  GstHarness *h = harness_new("convtranspose1d", swap_models[0], 0, &bus);
   gst_harness_set_src_caps_str(h, "audio/x-raw,format=F32LE,rate=16000,channels=1,"
                                   "layout=interleaved");
   sw.element = h->element;
@@ -870,9 +780,7 @@ GST_START_TEST(test_model_swap_storm) {
       runs, buffers, samples, warnings, (double)(g_get_monotonic_time() - t0) / 1e6);
   fail_unless(runs >= 1 && last_seen == N_SWAP_MODELS - 1);
   fail_unless(warnings >= 1 && warnings <= 50, "%u warnings for 50 bad files", warnings);
-  gst_element_set_bus(h->element, NULL);
-  gst_object_unref(bus);
-  gst_harness_teardown(h);
+  harness_done(h);
   g_ptr_array_unref(sw.bad);
   g_rand_free(rand);
 }
@@ -924,14 +832,11 @@ GST_START_TEST(test_state_changes_during_swaps) {
     if (ret == GST_STATE_CHANGE_ASYNC)
       ret = gst_element_get_state(pipeline, NULL, NULL, 5 * GST_SECOND);
     if (ret == GST_STATE_CHANGE_FAILURE) {
-      GstMessage *msg = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
-      fail_unless(msg != NULL, "a failed state change posts an error");
-      GError *error = NULL;
-      gst_message_parse_error(msg, &error, NULL);
+      gchar *error = pop_message_text(bus, GST_MESSAGE_ERROR);
+      fail_unless(error != NULL, "a failed state change posts an error");
       if (g_getenv("CT_STRESS_VERBOSE"))
-        g_print("# cycle %d refused: %s\n", i, error->message);
-      g_error_free(error);
-      gst_message_unref(msg);
+        g_print("# cycle %d refused: %s\n", i, error);
+      g_free(error);
       refused++;
     } else {
       fail_unless(ret == GST_STATE_CHANGE_SUCCESS || ret == GST_STATE_CHANGE_NO_PREROLL,
@@ -966,24 +871,15 @@ GST_START_TEST(test_state_changes_during_swaps) {
 }
 GST_END_TEST;
 
-static Suite *stress_suite(void) {
-  Suite *s = suite_create("stress");
-  TCase *tc = tcase_create("general");
-  tcase_set_timeout(tc, 1200);
+int main(int argc, char **argv) {
+  gst_check_init(&argc, &argv);
+  quick = g_strcmp0(g_getenv("CT_TEST_QUICK"), "1") == 0;
+  make_models();
+  TCase *tc = element_tcase(1200);
   tcase_add_test(tc, test_hour_constant_memory);
   tcase_add_test(tc, test_video_events);
   tcase_add_test(tc, test_parallel_elements);
   tcase_add_test(tc, test_model_swap_storm);
   tcase_add_test(tc, test_state_changes_during_swaps);
-  suite_add_tcase(s, tc);
-  return s;
-}
-
-int main(int argc, char **argv) {
-  gst_check_init(&argc, &argv);
-  quick = g_strcmp0(g_getenv("CT_TEST_QUICK"), "1") == 0;
-  make_models();
-  int failed = gst_check_run_suite(stress_suite(), "stress", __FILE__);
-  remove_models();
-  return failed + check_no_leaks();
+  return run_element_tests("stress", tc, __FILE__);
 }
