@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "kernels/stream.h"
-#include "plugin/model.h"
+#include "model/model.h"
 
 /* ---- temporary files: all under one directory, removed at exit ---- */
 

@@ -13,7 +13,7 @@
 #include "tests/elements/leak-check.h"
 #include "kernels/stream.h"
 #include "model-writer.h"
-#include "plugin/model.h"
+#include "model/model.h"
 
 static gchar *tmp_dir;
 static gchar *model_a, *model_b, *model_c, *model_mono, *model_2d, *model_garbage;

@@ -28,7 +28,7 @@
 #include "kernels/reference.h"
 #include "kernels/stream.h"
 #include "model-writer.h"
-#include "plugin/model.h"
+#include "model/model.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define CT_ASAN 1

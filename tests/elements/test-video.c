@@ -14,7 +14,7 @@
 #include "tests/elements/leak-check.h"
 #include "kernels/stream.h"
 #include "model-writer.h"
-#include "plugin/model.h"
+#include "model/model.h"
 
 static gchar *tmp_dir;
 static GPtrArray *tmp_files;

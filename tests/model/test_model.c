@@ -1,10 +1,10 @@
-/* Tests of plugin/model.c: safetensors loading, every refusal of contract
+/* Tests of model/: safetensors loading, every refusal of contract
  * section 3 with its message, conversions, metadata and overrides.
  *
  * Each file is built in memory from explicit header JSON text and data bytes
  * (write_st), so every case shows exactly what is on disk. */
 #include "kernels/stream.h"
-#include "plugin/model.h"
+#include "model/model.h"
 #include "tests/tap.h"
 #include "tools/npy.h"
 

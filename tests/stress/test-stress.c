@@ -19,7 +19,7 @@
 #include "tests/elements/leak-check.h"
 #include "kernels/stream.h"
 #include "model-writer.h"
-#include "plugin/model.h"
+#include "model/model.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define CT_ASAN 1

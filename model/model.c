@@ -6,7 +6,7 @@
  * like safetensors' own reader; then the layer's hyper-parameters, and only
  * last the layer's own tensor bytes, converted to float32 (a weight-normalised
  * pair folded into one weight on the way). */
-#include "plugin/model.h"
+#include "model/model.h"
 
 #include <errno.h>
 #include <fcntl.h>
