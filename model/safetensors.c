@@ -1,6 +1,7 @@
 /* Order of work: checked reads of the length prefix and the header; the
- * strict JSON check; json-glib for the tree; then every entry and the data
- * tiling, like safetensors' own reader. */
+ * pre-check of model/json-strict.c for what json-glib would take but JSON
+ * forbids; json-glib for the tree (and every other syntax error); then every
+ * entry and the data tiling, like safetensors' own reader. */
 #include "model/safetensors.h"
 
 #include <stdlib.h>
@@ -14,6 +15,8 @@
 #define HEADER_LIMIT 100000000
 /* Tensor data is read and converted this many bytes at a time. */
 #define READ_BLOCK (1 << 16)
+/* How much of json-glib's message a refusal quotes (it is about 80 bytes). */
+#define PARSER_MESSAGE_MAX 200
 
 static gboolean node_int(JsonNode *node, gint64 *out) {
   if (!node || JSON_NODE_TYPE(node) != JSON_NODE_VALUE ||
@@ -243,21 +246,34 @@ static gboolean fail_json(ct_load *ld, ct_json_verdict verdict, const ct_json_fa
                  ct_quote(ld, f->name), (long long)f->pos);
 }
 
+/* json-glib's refusal, with the place: of text that is not UTF-8 (a NUL byte
+ * included) it says only that, so the loader finds the byte. */
+static gboolean fail_parse(ct_load *ld, const GError *jerr, const gchar *header,
+                           gsize n) {
+  const gchar *bad;
+  if (g_error_matches(jerr, JSON_PARSER_ERROR, JSON_PARSER_ERROR_INVALID_DATA) &&
+      !g_utf8_validate_len(header, n, &bad))
+    return ct_fail(ld, CT_MODEL_ERROR_FORMAT,
+                   *bad ? "header is not valid UTF-8 (at byte %lld of the header)"
+                        : "header is not valid JSON (a NUL byte at byte %lld of the "
+                          "header)",
+                   (long long)(bad - header));
+  /* "<data>:1:7: Parse error: unexpected ...": the line and column are kept,
+   * json-glib's name for the text is not. The message may quote the file. */
+  const char *msg = jerr->message;
+  if (g_str_has_prefix(msg, "<data>:"))
+    msg += strlen("<data>:");
+  GString *text = g_string_new(NULL);
+  ct_escape_append(text, msg, FALSE, PARSER_MESSAGE_MAX);
+  ct_fail(ld, CT_MODEL_ERROR_FORMAT, "header is not valid JSON (json-glib: %s)",
+          text->str);
+  g_string_free(text, TRUE);
+  return FALSE;
+}
+
 /* The header as a JSON object (in st->parser), or NULL with the error set. */
 static JsonObject *parse_header(ct_load *ld, ct_safetensors *st, const gchar *header,
                                 gsize n) {
-  const gchar *bad;
-  if (!g_utf8_validate_len(header, n, &bad)) {
-    if (*bad == '\0')
-      ct_fail(ld, CT_MODEL_ERROR_FORMAT,
-              "header is not valid JSON (a NUL byte at byte %lld of the header)",
-              (long long)(bad - header));
-    else
-      ct_fail(ld, CT_MODEL_ERROR_FORMAT,
-              "header is not valid UTF-8 (at byte %lld of the header)",
-              (long long)(bad - header));
-    return NULL;
-  }
   ct_json_fault fault;
   ct_json_verdict verdict = ct_json_strict_check(header, n, &fault);
   if (verdict != CT_JSON_STRICT)
@@ -266,24 +282,27 @@ static JsonObject *parse_header(ct_load *ld, ct_safetensors *st, const gchar *he
   if (verdict != CT_JSON_STRICT)
     return NULL;
 
-  size_t first = strspn(header, " \t\r\n");
-  if (header[first] != '{') {
-    char c = header[first];
-    ct_fail(ld, CT_MODEL_ERROR_FORMAT, "header is JSON but not an object (it is %s)",
-            c == '['   ? "a list"
-            : c == '"' ? "a string"
-                       : "a single value");
-    return NULL;
-  }
   st->parser = json_parser_new();
   GError *jerr = NULL;
   if (!json_parser_load_from_data(st->parser, header, (gssize)n, &jerr)) {
-    /* Not expected after the scan; reported rather than trusted. */
-    ct_fail(ld, CT_MODEL_ERROR_FORMAT, "header is not valid JSON (%s)", jerr->message);
+    fail_parse(ld, jerr, header, n);
     g_error_free(jerr);
     return NULL;
   }
-  return json_node_get_object(json_parser_get_root(st->parser));
+  JsonNode *root = json_parser_get_root(st->parser);
+  /* json-glib takes text without a value (empty, or white space only). */
+  if (!root) {
+    ct_fail(ld, CT_MODEL_ERROR_FORMAT, "header is not valid JSON (it holds no value)");
+    return NULL;
+  }
+  if (JSON_NODE_TYPE(root) != JSON_NODE_OBJECT) {
+    ct_fail(ld, CT_MODEL_ERROR_FORMAT, "header is JSON but not an object (it is %s)",
+            JSON_NODE_TYPE(root) == JSON_NODE_ARRAY           ? "a list"
+            : json_node_get_value_type(root) == G_TYPE_STRING ? "a string"
+                                                              : "a single value");
+    return NULL;
+  }
+  return json_node_get_object(root);
 }
 
 /* safetensors metadata holds only strings. */
