@@ -182,39 +182,44 @@ void ct_hyperparams_warn_unknown(ct_load *ld, JsonObject *metadata, const char *
 /* ------------------------------------------------------------------------ */
 /* values */
 
-/* The metadata's text for the layer's key name, or NULL. */
-static const char *metadata_text(JsonObject *metadata, const char *prefix,
-                                 const char *name, gchar **key) {
-  *key = ct_layer_key(prefix, name);
-  if (!metadata || !json_object_has_member(metadata, *key))
-    return NULL;
-  return json_object_get_string_member(metadata, *key);
+/* The metadata's value for one of the layer's keys, parsed as a list. */
+typedef struct {
+  gchar *key;       /* "P.name", g_free'd by the caller */
+  const char *text; /* NULL: no such key */
+  ct_list_status st;
+  gint64 values[CT_MAX_RANK];
+  int n;
+  gboolean bracketed;
+} metadata_value;
+
+static void metadata_value_get(JsonObject *metadata, const char *prefix, const char *name,
+                               metadata_value *mv) {
+  *mv = (metadata_value){.key = ct_layer_key(prefix, name)};
+  if (metadata && json_object_has_member(metadata, mv->key))
+    mv->text = json_object_get_string_member(metadata, mv->key);
+  if (mv->text)
+    mv->st = ct_int_list_parse(mv->text, mv->values, &mv->n, &mv->bracketed);
 }
 
 /* One per-axis hyper-parameter: metadata first, then the override. */
 static gboolean apply_axis_param(ct_load *ld, JsonObject *metadata, const char *prefix,
                                  const char *name, const CtAxisOverride *ov, int rank,
                                  int64_t dst[CT_MAX_RANK]) {
-  gchar *key;
-  const char *text = metadata_text(metadata, prefix, name, &key);
+  metadata_value mv;
+  metadata_value_get(metadata, prefix, name, &mv);
   gboolean ok = TRUE;
-  if (text) {
-    gint64 values[CT_MAX_RANK];
-    int n = 0;
-    gboolean bracketed = FALSE;
-    ct_list_status st = ct_int_list_parse(text, values, &n, &bracketed);
-    if (st != CT_LIST_OK)
-      ok = ct_fail(ld, CT_MODEL_ERROR_LAYER, "metadata %s = %s %s", ct_quote(ld, key),
-                   ct_quote(ld, text), ct_int_list_reason(st));
-    /* A bare integer applies to every axis; a list needs one per axis. */
-    else if ((n != 1 || bracketed) && n != rank)
-      ok = ct_fail(ld, CT_MODEL_ERROR_LAYER,
-                   "metadata %s = %s has %d value%s, but the layer has %d spatial axes",
-                   ct_quote(ld, key), ct_quote(ld, text), n, n == 1 ? "" : "s", rank);
-    for (int a = 0; ok && a < rank; a++)
-      dst[a] = values[n == 1 ? 0 : a];
-  }
-  g_free(key);
+  if (mv.text && mv.st != CT_LIST_OK)
+    ok = ct_fail(ld, CT_MODEL_ERROR_LAYER, "metadata %s = %s %s", ct_quote(ld, mv.key),
+                 ct_quote(ld, mv.text), ct_int_list_reason(mv.st));
+  /* A bare integer applies to every axis; a list needs one per axis. */
+  else if (mv.text && (mv.n != 1 || mv.bracketed) && mv.n != rank)
+    ok = ct_fail(ld, CT_MODEL_ERROR_LAYER,
+                 "metadata %s = %s has %d value%s, but the layer has %d spatial axes",
+                 ct_quote(ld, mv.key), ct_quote(ld, mv.text), mv.n, mv.n == 1 ? "" : "s",
+                 rank);
+  for (int a = 0; ok && mv.text && a < rank; a++)
+    dst[a] = mv.values[mv.n == 1 ? 0 : a];
+  g_free(mv.key);
   if (!ok)
     return FALSE;
   if (ov && ov->set) {
@@ -231,27 +236,22 @@ static gboolean apply_axis_param(ct_load *ld, JsonObject *metadata, const char *
 
 static gboolean apply_groups(ct_load *ld, JsonObject *metadata, const char *prefix,
                              const CtOverrides *ov, int64_t *groups) {
-  *groups = 1;
-  gchar *key;
-  const char *text = metadata_text(metadata, prefix, "groups", &key);
+  metadata_value mv;
+  metadata_value_get(metadata, prefix, "groups", &mv);
+  ct_list_status st = mv.st;
+  if (st == CT_LIST_OK && (mv.n != 1 || mv.bracketed))
+    st = CT_LIST_SYNTAX;
   gboolean ok = TRUE;
-  if (text) {
-    gint64 values[CT_MAX_RANK];
-    int n = 0;
-    gboolean bracketed = FALSE;
-    ct_list_status st = ct_int_list_parse(text, values, &n, &bracketed);
-    if (st == CT_LIST_OK && (n != 1 || bracketed))
-      st = CT_LIST_SYNTAX;
-    if (st != CT_LIST_OK)
-      ok = ct_fail(ld, CT_MODEL_ERROR_LAYER, "metadata %s = %s is not an integer%s",
-                   ct_quote(ld, key), ct_quote(ld, text),
-                   st == CT_LIST_NEGATIVE    ? " (it is negative)"
-                   : st == CT_LIST_TOO_LARGE ? " in range (at most 2147483647)"
-                                             : "");
-    else
-      *groups = values[0];
-  }
-  g_free(key);
+  *groups = 1;
+  if (mv.text && st != CT_LIST_OK)
+    ok = ct_fail(ld, CT_MODEL_ERROR_LAYER, "metadata %s = %s is not an integer%s",
+                 ct_quote(ld, mv.key), ct_quote(ld, mv.text),
+                 st == CT_LIST_NEGATIVE    ? " (it is negative)"
+                 : st == CT_LIST_TOO_LARGE ? " in range (at most 2147483647)"
+                                           : "");
+  else if (mv.text)
+    *groups = mv.values[0];
+  g_free(mv.key);
   if (!ok)
     return FALSE;
   if (ov && ov->groups_set)
