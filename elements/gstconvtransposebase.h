@@ -15,7 +15,7 @@
 
 #include "kernels/pool.h"
 #include "kernels/stream.h"
-#include "plugin/model.h"
+#include "model/model.h"
 
 G_BEGIN_DECLS
 

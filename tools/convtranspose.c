@@ -23,7 +23,7 @@
 #include "bench.h"
 #include "kernels/stream.h"
 #include "npy.h"
-#include "plugin/model.h"
+#include "model/model.h"
 
 enum { EXIT_FAILED = 1, EXIT_USAGE = 2 };
 

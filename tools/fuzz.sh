@@ -78,7 +78,7 @@ for name in "${targets[@]}"; do
   fi
   echo "$line"
   if [ "$rc" -ne 0 ]; then
-    grep -m 10 -E 'property violated|ERROR:|SUMMARY:|runtime error|#[0-9]+ 0x.* in .*/(plugin|tools|kernels|tests|elements)/' \
+    grep -m 10 -E 'property violated|ERROR:|SUMMARY:|runtime error|#[0-9]+ 0x.* in .*/(model|plugin|tools|kernels|tests|elements)/' \
       "$log" | sed 's/^/# /'
   fi
   python3 tools/testlog-append.py "$testlog" "fuzz-$name" "$line"

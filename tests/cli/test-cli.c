@@ -5,7 +5,7 @@
  * Usage: test-cli CONVTRANSPOSE SOURCE_ROOT */
 #include "kernels/reference.h"
 #include "kernels/stream.h"
-#include "plugin/model.h"
+#include "model/model.h"
 #include "tests/common/safetensors-writer.h"
 #include "tests/tap.h"
 #include "tools/npy.h"

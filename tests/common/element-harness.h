@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "kernels/stream.h"
-#include "plugin/model.h"
+#include "model/model.h"
 #include "tests/common/safetensors-writer.h"
 
 #if defined(__SANITIZE_ADDRESS__)

@@ -1,4 +1,4 @@
-/* libFuzzer target: the safetensors loader (plugin/model.c) on any bytes.
+/* libFuzzer target: the safetensors loader (model/) on any bytes.
  *
  * The input becomes the content of an in-memory file (memfd), loaded by path
  * through /proc/self/fd as the element and the CLI load a model: no disk
@@ -17,7 +17,7 @@
 
 #include "kernels/reference.h"
 #include "kernels/stream.h"
-#include "plugin/model.h"
+#include "model/model.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Golden files for weight-normalised layers (plugin/model.c folds them).
+"""Golden files for weight-normalised layers (model/weight-norm.c folds them).
 
 Run with the system interpreter (Debian's python3-torch + numpy):
 
