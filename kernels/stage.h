@@ -44,6 +44,12 @@ typedef struct ct_stage_ops {
    * overflow), and steps finish would emit now. */
   int64_t (*push_out_steps)(const ct_stage *stage, int64_t n_steps);
   int64_t (*finish_out_steps)(const ct_stage *stage);
+  /* The same rule as a function of the whole signal, whatever the state:
+   * steps emitted once n_in steps have been pushed, and the one-shot
+   * output length of n_in steps (-1 on overflow). A graph composes its
+   * stages' rules from these. */
+  int64_t (*emitted)(const ct_stage *stage, int64_t n_in);
+  int64_t (*length)(const ct_stage *stage, int64_t n_in);
   /* Threads (a pool the caller owns and frees after the stage; NULL: one). */
   ct_status (*use_pool)(ct_stage *stage, ct_pool *pool);
   void (*destroy)(ct_stage *stage);
@@ -84,6 +90,14 @@ static inline int64_t ct_stage_push_out_steps(const ct_stage *stage, int64_t n_s
 
 static inline int64_t ct_stage_finish_out_steps(const ct_stage *stage) {
   return stage->ops->finish_out_steps(stage);
+}
+
+static inline int64_t ct_stage_emitted(const ct_stage *stage, int64_t n_in) {
+  return stage->ops->emitted(stage, n_in);
+}
+
+static inline int64_t ct_stage_length(const ct_stage *stage, int64_t n_in) {
+  return stage->ops->length(stage, n_in);
 }
 
 static inline ct_status ct_stage_use_pool(ct_stage *stage, ct_pool *pool) {

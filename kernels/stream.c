@@ -75,6 +75,19 @@ static int64_t stage_finish_out_steps(const ct_stage *stage) {
   return ct_stream_finish_out_steps((const ct_stream *)stage);
 }
 
+static int64_t stage_emitted(const ct_stage *stage, int64_t n_in) {
+  return ct_stream_emitted(&((const ct_stream *)stage)->layer->params, n_in);
+}
+
+static int64_t stage_length(const ct_stage *stage, int64_t n_in) {
+  int64_t len;
+  if (n_in <= 0)
+    return 0;
+  if (ct_axis_output_length(((const ct_stream *)stage)->axis[0], n_in, &len) != CT_OK)
+    return -1;
+  return len > 0 ? len : 0;
+}
+
 static ct_status stage_use_pool(ct_stage *stage, ct_pool *pool) {
   return ct_stream_use_pool((ct_stream *)stage, pool);
 }
@@ -90,6 +103,8 @@ static const ct_stage_ops stream_stage_ops = {
     .reset = stage_reset,
     .push_out_steps = stage_push_out_steps,
     .finish_out_steps = stage_finish_out_steps,
+    .emitted = stage_emitted,
+    .length = stage_length,
     .use_pool = stage_use_pool,
     .destroy = stage_destroy,
 };
