@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "layer.h"
+#include "layout.h"
 #include "stream.h"
+#include "window.h"
 
 /* A value's steps not yet taken by every node that reads it: channel c of
  * step `first + i` at data + (c * cap + i) * frame. */
@@ -24,8 +26,10 @@ typedef struct value_buf {
 
 typedef struct graph_node {
   const ct_node *desc;
-  ct_layer *layer; /* convolutions: the layer their stream runs */
-  ct_stream *stream;
+  ct_layer *layer; /* convolutions on a transposed-convolution stream: its layer */
+  /* Nodes that are stages: the stream or window; NULL for elementwise
+   * nodes, which the graph runs itself. */
+  ct_stage *stage;
   int64_t taken[2]; /* steps taken from each input */
 } graph_node;
 
@@ -37,6 +41,7 @@ struct ct_graph {
   int64_t out_taken; /* steps of the output value handed to the caller */
   int64_t n_in, n_out;
   int64_t latency_out, latency_in;
+  char error[256]; /* why the last push or finish failed, if it did */
 };
 
 /* "node 3 (up1, ConvTranspose): why" */
@@ -256,27 +261,28 @@ static ct_status run_elementwise(ct_graph *g, graph_node *node, int64_t n) {
   return CT_OK;
 }
 
-static ct_status run_stream(ct_graph *g, graph_node *node, int64_t n, bool finishing) {
+static ct_status run_stage(ct_graph *g, graph_node *node, int64_t n, bool finishing) {
   value_buf *in = &g->values[node->desc->inputs[0]];
   value_buf *out = &g->values[node->desc->outputs[0]];
-  const int64_t want = ct_stream_push_out_steps(node->stream, n);
+  const int64_t want = ct_stage_push_out_steps(node->stage, n);
   if (want < 0 || !make_room(out, want))
     return CT_ERR_NOMEM;
   int64_t done = 0;
-  ct_status status =
-      ct_stream_push(node->stream, step_at(in, node->taken[0]), chan_stride(in), n,
-                     out->data + held(out) * out->frame, chan_stride(out), &done);
+  ct_status status = CT_OK;
+  if (n > 0 || want > 0)
+    status = ct_stage_push(node->stage, step_at(in, node->taken[0]), chan_stride(in), n,
+                           out->data + held(out) * out->frame, chan_stride(out), &done);
   if (status != CT_OK)
     return status;
   out->total += done;
   node->taken[0] += n;
   if (!finishing)
     return CT_OK;
-  const int64_t tail = ct_stream_finish_out_steps(node->stream);
+  const int64_t tail = ct_stage_finish_out_steps(node->stage);
   if (!make_room(out, tail))
     return CT_ERR_NOMEM;
-  status = ct_stream_finish(node->stream, out->data + held(out) * out->frame,
-                            chan_stride(out), &done);
+  status = ct_stage_finish(node->stage, out->data + held(out) * out->frame,
+                           chan_stride(out), &done);
   out->total += done;
   return status;
 }
@@ -301,9 +307,23 @@ static ct_status run_nodes(ct_graph *g, bool finishing) {
     graph_node *node = &g->nodes[i];
     const int64_t n = available(g, node);
     ct_status status =
-        node->stream ? run_stream(g, node, n, finishing) : run_elementwise(g, node, n);
+        node->stage ? run_stage(g, node, n, finishing) : run_elementwise(g, node, n);
     if (status != CT_OK)
       return status;
+    /* Branches that meet must end together (a U-Net's input must be a
+     * multiple of its downsampling). */
+    for (int k = 0; finishing && k < node->desc->n_inputs; k++) {
+      const int64_t left = g->values[node->desc->inputs[k]].total - node->taken[k];
+      if (left > 0) {
+        char why[160];
+        snprintf(why, sizeof why,
+                 "its inputs end at different lengths for this signal (%lld steps of "
+                 "input %d left over): the network does not take this input length",
+                 (long long)left, k + 1);
+        node_msg(g->error, sizeof g->error, node->desc, why);
+        return CT_ERR_INVALID;
+      }
+    }
   }
   return CT_OK;
 }
@@ -339,10 +359,8 @@ static int64_t compose(const ct_graph *g, int64_t n_in, bool final) {
     for (int k = 0; k < node->desc->n_inputs; k++)
       if (totals[node->desc->inputs[k]] < n)
         n = totals[node->desc->inputs[k]];
-    if (node->stream) {
-      const ct_stage *st = ct_stream_stage(node->stream);
-      n = final ? ct_stage_length(st, n) : ct_stage_emitted(st, n);
-    }
+    if (node->stage)
+      n = final ? ct_stage_length(node->stage, n) : ct_stage_emitted(node->stage, n);
     for (int o = 0; o < node->desc->n_outputs; o++)
       totals[node->desc->outputs[o]] = n;
   }
@@ -374,6 +392,7 @@ static ct_status graph_push(ct_stage *stage, const float *in, int64_t in_chan_st
                             int64_t *n_out) {
   ct_graph *g = (ct_graph *)stage;
   *n_out = 0;
+  g->error[0] = 0;
   if (n_steps < 0)
     return CT_ERR_INVALID;
   value_buf *v = &g->values[g->net->input];
@@ -399,8 +418,8 @@ static void graph_reset(ct_stage *stage) {
     g->values[v].first = g->values[v].total = 0;
   for (int i = 0; i < g->net->n_nodes; i++) {
     g->nodes[i].taken[0] = g->nodes[i].taken[1] = 0;
-    if (g->nodes[i].stream)
-      ct_stream_reset(g->nodes[i].stream);
+    if (g->nodes[i].stage)
+      ct_stage_reset(g->nodes[i].stage);
   }
   g->out_taken = g->n_in = g->n_out = 0;
 }
@@ -408,6 +427,7 @@ static void graph_reset(ct_stage *stage) {
 static ct_status graph_finish(ct_stage *stage, float *out, int64_t out_chan_stride,
                               int64_t *n_out) {
   ct_graph *g = (ct_graph *)stage;
+  g->error[0] = 0;
   ct_status status = g->n_in > 0 ? run_nodes(g, true) : CT_OK;
   *n_out = status == CT_OK ? hand_out(g, out, out_chan_stride) : 0;
   graph_reset(stage);
@@ -436,8 +456,8 @@ static int64_t graph_finish_out_steps(const ct_stage *stage) {
 static ct_status graph_use_pool(ct_stage *stage, ct_pool *pool) {
   ct_graph *g = (ct_graph *)stage;
   for (int i = 0; i < g->net->n_nodes; i++)
-    if (g->nodes[i].stream) {
-      ct_status status = ct_stream_use_pool(g->nodes[i].stream, pool);
+    if (g->nodes[i].stage) {
+      ct_status status = ct_stage_use_pool(g->nodes[i].stage, pool);
       if (status != CT_OK)
         return status;
     }
@@ -537,6 +557,48 @@ static ct_layer *transposed(const ct_network *net, const ct_node *d, char *msg,
   return ct_layer_new(&p, d->weight, d->bias, msg, msg_size);
 }
 
+/* Whether a convolution runs on a transposed-convolution stream (the fast
+ * path): stride 1 and symmetric padding within the kernel's reach on every
+ * axis. */
+static bool runs_as_transposed(const ct_network *net, const ct_node *d) {
+  for (int a = 0; a < net->rank; a++)
+    if (d->stride[a] != 1 || d->pad_begin[a] != d->pad_end[a] ||
+        d->pad_begin[a] > d->dilation[a] * (d->kernel[a] - 1))
+      return false;
+  return true;
+}
+
+/* A strided or unevenly padded convolution, or a pool, as a window stage. */
+static bool plan_window(const ct_network *net, const ct_node *d, graph_node *node,
+                        const value_buf *in, char *msg, size_t msg_size) {
+  ct_window_params p = {.rank = net->rank,
+                        .in_channels = in->channels,
+                        .out_channels = net->values[d->outputs[0]].channels,
+                        .ceil_mode = d->ceil_mode,
+                        .count_include_pad = d->count_include_pad,
+                        .weight = d->weight,
+                        .bias = d->bias};
+  p.op = d->kind == CT_NODE_CONV       ? CT_WINDOW_CONV
+         : d->kind == CT_NODE_MAX_POOL ? CT_WINDOW_MAX
+                                       : CT_WINDOW_AVERAGE;
+  p.groups = d->kind == CT_NODE_CONV ? (d->groups > 0 ? d->groups : 1) : in->channels;
+  for (int a = 0; a < net->rank; a++) {
+    p.kernel[a] = d->kernel[a];
+    p.stride[a] = d->stride[a];
+    p.dilation[a] = d->dilation[a];
+    p.pad_begin[a] = d->pad_begin[a];
+    p.pad_end[a] = d->pad_end[a];
+  }
+  char why[256];
+  ct_window *w = ct_window_new(&p, in->frame_shape, why, sizeof why);
+  if (!w) {
+    node_msg(msg, msg_size, d, why);
+    return false;
+  }
+  node->stage = ct_window_stage(w);
+  return true;
+}
+
 static bool plan_node(ct_graph *g, int i, char *msg, size_t msg_size) {
   const ct_network *net = g->net;
   const ct_node *d = &net->nodes[i];
@@ -554,18 +616,59 @@ static bool plan_node(ct_graph *g, int i, char *msg, size_t msg_size) {
   switch (d->kind) {
   case CT_NODE_CONV:
   case CT_NODE_CONV_TRANSPOSE: {
-    node->layer = d->kind == CT_NODE_CONV ? conv_as_transposed(net, d, msg, msg_size)
-                                          : transposed(net, d, msg, msg_size);
-    if (!node->layer)
+    if (d->kind == CT_NODE_CONV && !runs_as_transposed(net, d)) {
+      if (!plan_window(net, d, node, in, msg, msg_size))
+        return false;
+    } else {
+      node->layer = d->kind == CT_NODE_CONV ? conv_as_transposed(net, d, msg, msg_size)
+                                            : transposed(net, d, msg, msg_size);
+      if (!node->layer)
+        return false;
+      char why[256];
+      ct_stream *stream = ct_stream_new(node->layer, in->frame_shape, why, sizeof why);
+      if (!stream) {
+        node_msg(msg, msg_size, d, why);
+        return false;
+      }
+      node->stage = ct_stream_stage(stream);
+    }
+    memcpy(shape, node->stage->out_frame_shape, sizeof shape);
+    up *= node->stage->rate_up;
+    down *= node->stage->rate_down;
+    break;
+  }
+  case CT_NODE_MAX_POOL:
+  case CT_NODE_AVERAGE_POOL:
+  case CT_NODE_PAD:
+  case CT_NODE_DEPTH_TO_SPACE: {
+    char why[256] = "";
+    if (d->kind == CT_NODE_PAD)
+      node->stage =
+          ct_pad_new(net->rank, in->channels, in->frame_shape, d->pad_axes_begin,
+                     d->pad_axes_end, d->pad_value, why, sizeof why);
+    else if (d->kind == CT_NODE_DEPTH_TO_SPACE)
+      node->stage =
+          net->rank == 2
+              ? ct_depth_to_space_new(in->channels, in->frame_shape, d->block_size,
+                                      d->depth_to_space_mode == CT_DEPTH_TO_SPACE_DCR
+                                          ? CT_D2S_DCR
+                                          : CT_D2S_CRD,
+                                      why, sizeof why)
+              : NULL;
+    else if (!plan_window(net, d, node, in, msg, msg_size))
       return false;
-    char why[256];
-    node->stream = ct_stream_new(node->layer, in->frame_shape, why, sizeof why);
-    if (!node->stream) {
-      node_msg(msg, msg_size, d, why);
+    if (!node->stage) {
+      node_msg(msg, msg_size, d,
+               why[0] ? why : "DepthToSpace is streamed for 2d signals only");
       return false;
     }
-    memcpy(shape, ct_stream_out_frame_shape(node->stream), sizeof shape);
-    up *= ct_layer_params(node->layer)->stride[0];
+    if (node->stage->out_channels != net->values[d->outputs[0]].channels) {
+      node_msg(msg, msg_size, d, "makes another channel count than the file says");
+      return false;
+    }
+    memcpy(shape, node->stage->out_frame_shape, sizeof shape);
+    up *= node->stage->rate_up;
+    down *= node->stage->rate_down;
     break;
   }
   case CT_NODE_UNARY:
@@ -601,33 +704,38 @@ static bool plan_node(ct_graph *g, int i, char *msg, size_t msg_size) {
   return true;
 }
 
-/* Values that meet must have the same length for every signal. */
+/* Values that meet must have the same length for some signal (a U-Net
+ * joins its branches for inputs a multiple of its downsampling only; the
+ * others are refused when they end, see run_nodes). */
 static bool lengths_agree(const ct_graph *g, char *msg, size_t msg_size) {
   const ct_network *net = g->net;
   int64_t *len = malloc(sizeof(int64_t) * (size_t)net->n_values);
   if (!len)
     return false;
-  bool ok = true;
-  for (int64_t n = 1; ok && n <= 64; n++) {
+  bool ok = false;
+  const ct_node *mismatch = NULL;
+  for (int64_t n = 1; !ok && n <= 256; n++) {
     for (int v = 0; v < net->n_values; v++)
       len[v] = 0;
     len[net->input] = n;
-    for (int i = 0; ok && i < net->n_nodes; i++) {
+    ok = true;
+    for (int i = 0; i < net->n_nodes; i++) {
       const graph_node *node = &g->nodes[i];
       const int64_t l = len[node->desc->inputs[0]];
-      for (int k = 1; ok && k < node->desc->n_inputs; k++)
+      for (int k = 1; k < node->desc->n_inputs; k++)
         if (len[node->desc->inputs[k]] != l) {
-          node_msg(msg, msg_size, node->desc,
-                   "joins branches whose lengths differ for some inputs");
+          mismatch = mismatch ? mismatch : node->desc;
           ok = false;
         }
-      const int64_t out =
-          node->stream ? ct_stage_length(ct_stream_stage(node->stream), l) : l;
+      const int64_t out = node->stage ? ct_stage_length(node->stage, l) : l;
       for (int o = 0; o < node->desc->n_outputs; o++)
         len[node->desc->outputs[o]] = out;
     }
   }
   free(len);
+  if (!ok && mismatch)
+    node_msg(msg, msg_size, mismatch,
+             "joins branches whose lengths differ for every input length");
   return ok;
 }
 
@@ -684,7 +792,7 @@ void ct_graph_free(ct_graph *graph) {
   if (!graph)
     return;
   for (int i = 0; graph->nodes && i < graph->net->n_nodes; i++) {
-    ct_stream_free(graph->nodes[i].stream);
+    ct_stage_free(graph->nodes[i].stage);
     ct_layer_free(graph->nodes[i].layer);
   }
   for (int v = 0; graph->values && v < graph->net->n_values; v++)
@@ -692,6 +800,10 @@ void ct_graph_free(ct_graph *graph) {
   free(graph->nodes);
   free(graph->values);
   free(graph);
+}
+
+const char *ct_graph_error(const ct_graph *graph) {
+  return graph->error;
 }
 
 ct_stage *ct_graph_stage(ct_graph *graph) {

@@ -36,6 +36,11 @@ void ct_graph_free(ct_graph *graph);
  * channels and frame shapes. ct_stage_free frees the graph. */
 ct_stage *ct_graph_stage(ct_graph *graph);
 
+/* Why the last push or finish failed (empty if it did not): a signal the
+ * network cannot take (branches that end at different lengths), naming
+ * the node. */
+const char *ct_graph_error(const ct_graph *graph);
+
 /* The graph's latency: the most output steps (input steps) the output lags
  * the input over any signal, from its stages' emission rules. */
 int64_t ct_graph_latency_output_steps(const ct_graph *graph);

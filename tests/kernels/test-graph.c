@@ -40,6 +40,7 @@ typedef struct {
   int io[32][4]; /* inputs then outputs of each node */
   float *owned[64];
   int n_owned;
+  bool even_only; /* a U-Net: its branches meet for even lengths only */
 } built_net;
 
 static float *owned_floats(built_net *b, int64_t n, float lo, float hi) {
@@ -126,6 +127,66 @@ static int add_conv_transpose(built_net *b, int in, int64_t cout, int rank) {
   return n->outputs[0];
 }
 
+/* Strided or unevenly padded: the window stage. */
+static int add_strided_conv(built_net *b, int in, int64_t cout, int rank) {
+  const int64_t cin = b->values[in].channels;
+  ct_node *n = new_node(b, CT_NODE_CONV, "Conv", in, -1, cout);
+  int64_t taps = 1;
+  for (int a = 0; a < rank; a++) {
+    n->kernel[a] = rand_int(1, 4);
+    n->stride[a] = rand_int(1, 3);
+    n->dilation[a] = rand_int(1, 2);
+    n->pad_begin[a] = rand_int(0, 2);
+    n->pad_end[a] = rand_int(0, 2);
+    taps *= n->kernel[a];
+  }
+  n->weight = owned_floats(b, cout * cin * taps, -0.5f, 0.5f);
+  n->bias = rand_int(0, 1) ? owned_floats(b, cout, -0.2f, 0.2f) : NULL;
+  return n->outputs[0];
+}
+
+static int add_pool(built_net *b, int in, int rank) {
+  const bool max = rand_int(0, 1);
+  ct_node *n = new_node(b, max ? CT_NODE_MAX_POOL : CT_NODE_AVERAGE_POOL,
+                        max ? "MaxPool" : "AveragePool", in, -1, b->values[in].channels);
+  for (int a = 0; a < rank; a++) {
+    n->kernel[a] = rand_int(1, 3);
+    n->stride[a] = rand_int(1, 2);
+    n->dilation[a] = max ? rand_int(1, 2) : 1;
+    n->pad_begin[a] = rand_int(0, (n->kernel[a] - 1) / 2 + 1) > n->kernel[a] / 2
+                          ? n->kernel[a] / 2
+                          : rand_int(0, n->kernel[a] / 2);
+    n->pad_end[a] = rand_int(0, n->kernel[a] / 2);
+  }
+  n->ceil_mode = false;
+  n->count_include_pad = rand_int(0, 1);
+  return n->outputs[0];
+}
+
+static int add_pad(built_net *b, int in, int rank) {
+  const int64_t c = b->values[in].channels;
+  int64_t before[4] = {0}, after[4] = {0};
+  before[0] = rand_int(0, 1);
+  after[0] = rand_int(0, 1);
+  for (int a = 1; a <= rank; a++) {
+    before[a] = rand_int(-1, 2);
+    after[a] = rand_int(-1, 2);
+  }
+  ct_node *n = new_node(b, CT_NODE_PAD, "Pad", in, -1, c + before[0] + after[0]);
+  memcpy(n->pad_axes_begin, before, sizeof before);
+  memcpy(n->pad_axes_end, after, sizeof after);
+  n->pad_value = rand_float(-1, 1);
+  return n->outputs[0];
+}
+
+static int add_depth_to_space(built_net *b, int in) {
+  const int64_t c = b->values[in].channels;
+  ct_node *n = new_node(b, CT_NODE_DEPTH_TO_SPACE, "DepthToSpace", in, -1, c / 4);
+  n->block_size = 2;
+  n->depth_to_space_mode = rand_int(0, 1) ? CT_DEPTH_TO_SPACE_DCR : CT_DEPTH_TO_SPACE_CRD;
+  return n->outputs[0];
+}
+
 static int add_unary(built_net *b, int in) {
   static const ct_unary_op ops[] = {CT_UNARY_RELU,    CT_UNARY_LEAKY_RELU, CT_UNARY_TANH,
                                     CT_UNARY_SIGMOID, CT_UNARY_SIN,        CT_UNARY_CLIP,
@@ -173,9 +234,9 @@ static void reference_conv(const ct_node *n, int rank, const tensor *in, tensor 
   for (int a = 0; a < CT_MAX_RANK; a++) {
     const int64_t k = a < rank ? n->kernel[a] : 1, d = a < rank ? n->dilation[a] : 1;
     const int64_t len = a < rank ? in->shape[a] : 1;
-    out->shape[a] = a < rank ? len + n->pad_begin[a] + n->pad_end[a] - d * (k - 1) : 1;
-    if (out->shape[a] < 0) /* a signal too short for any output */
-      out->shape[a] = 0;
+    const int64_t span = len + n->pad_begin[a] + n->pad_end[a] - d * (k - 1) - 1;
+    const int64_t st = a < rank ? n->stride[a] : 1;
+    out->shape[a] = a < rank ? (span < 0 || len <= 0 ? 0 : span / st + 1) : 1;
     if (a < rank)
       taps *= k;
   }
@@ -192,9 +253,11 @@ static void reference_conv(const ct_node *n, int rank, const tensor *in, tensor 
       for (int64_t ci_l = 0; ci_l < cin_g; ci_l++)
         for (int64_t t = 0; t < taps; t++) {
           const int64_t t0 = t / (k1 * k2), t1 = (t / k2) % k1, t2 = t % k2;
-          const int64_t i0 = j0 + t0 * n->dilation[0] - n->pad_begin[0];
-          const int64_t i1 = rank > 1 ? j1 + t1 * n->dilation[1] - n->pad_begin[1] : 0;
-          const int64_t i2 = rank > 2 ? j2 + t2 * n->dilation[2] - n->pad_begin[2] : 0;
+          const int64_t i0 = j0 * n->stride[0] + t0 * n->dilation[0] - n->pad_begin[0];
+          const int64_t i1 =
+              rank > 1 ? j1 * n->stride[1] + t1 * n->dilation[1] - n->pad_begin[1] : 0;
+          const int64_t i2 =
+              rank > 2 ? j2 * n->stride[2] + t2 * n->dilation[2] - n->pad_begin[2] : 0;
           if (i0 < 0 || i0 >= in->shape[0] || i1 < 0 || i1 >= l1 || i2 < 0 || i2 >= l2)
             continue;
           const int64_t ci = co / cout_g * cin_g + ci_l;
@@ -226,6 +289,114 @@ static void reference_conv_transpose(const ct_node *n, int rank, const tensor *i
   out->data = calloc((size_t)(out->channels * spatial_size(out->shape, CT_MAX_RANK)),
                      sizeof(float));
   ct_reference_forward(&p, n->weight, n->bias, in->shape, in->data, out->data);
+}
+
+/* ONNX pools: max over the window's elements inside the signal, average
+ * over them (or over the whole window within the padding). */
+static void reference_pool(const ct_node *n, int rank, const tensor *in, tensor *out) {
+  int64_t taps = 1;
+  for (int a = 0; a < CT_MAX_RANK; a++) {
+    const int64_t k = a < rank ? n->kernel[a] : 1, d = a < rank ? n->dilation[a] : 1;
+    const int64_t len = a < rank ? in->shape[a] : 1, st = a < rank ? n->stride[a] : 1;
+    const int64_t span =
+        len + (a < rank ? n->pad_begin[a] + n->pad_end[a] : 0) - d * (k - 1) - 1;
+    out->shape[a] = a < rank
+                        ? (span < 0 || len <= 0
+                               ? 0
+                               : (n->ceil_mode ? (span + st - 1) / st : span / st) + 1)
+                        : 1;
+    if (a < rank)
+      taps *= k;
+  }
+  const int64_t osz = spatial_size(out->shape, CT_MAX_RANK),
+                isz = spatial_size(in->shape, rank);
+  out->data = calloc((size_t)(out->channels * osz + 1), sizeof(float));
+  const int64_t k1 = rank > 1 ? n->kernel[1] : 1, k2 = rank > 2 ? n->kernel[2] : 1;
+  const int64_t l1 = rank > 1 ? in->shape[1] : 1, l2 = rank > 2 ? in->shape[2] : 1;
+  const int64_t lens[3] = {in->shape[0], l1, l2};
+  for (int64_t c = 0; c < out->channels; c++)
+    for (int64_t j = 0; j < osz; j++) {
+      const int64_t js[3] = {j / (out->shape[1] * out->shape[2]),
+                             (j / out->shape[2]) % out->shape[1], j % out->shape[2]};
+      double acc = n->kind == CT_NODE_MAX_POOL ? -INFINITY : 0;
+      int64_t count = 0, padded_count = 0;
+      for (int64_t t = 0; t < taps; t++) {
+        const int64_t ts[3] = {t / (k1 * k2), (t / k2) % k1, t % k2};
+        bool inside = true, in_pad = true;
+        int64_t idx[3];
+        for (int a = 0; a < CT_MAX_RANK; a++) {
+          idx[a] = a < rank
+                       ? js[a] * n->stride[a] + ts[a] * n->dilation[a] - n->pad_begin[a]
+                       : 0;
+          inside = inside && idx[a] >= 0 && idx[a] < lens[a];
+          in_pad = in_pad && (a >= rank || idx[a] < lens[a] + n->pad_end[a]);
+        }
+        padded_count += in_pad;
+        if (!inside)
+          continue;
+        const double v = in->data[c * isz + (idx[0] * l1 + idx[1]) * l2 + idx[2]];
+        count++;
+        if (n->kind == CT_NODE_MAX_POOL)
+          acc = v > acc ? v : acc;
+        else
+          acc += v;
+      }
+      if (n->kind == CT_NODE_AVERAGE_POOL) {
+        const int64_t div = n->count_include_pad ? padded_count : count;
+        acc = div > 0 ? acc / (double)div : 0;
+      }
+      out->data[c * osz + j] = (float)acc;
+    }
+}
+
+static void reference_pad(const ct_node *n, int rank, const tensor *in, tensor *out) {
+  int64_t before[4] = {0}, after[4] = {0};
+  for (int a = 0; a <= rank; a++) {
+    before[a] = n->pad_axes_begin[a];
+    after[a] = n->pad_axes_end[a];
+  }
+  out->channels = in->channels + before[0] + after[0];
+  for (int a = 0; a < CT_MAX_RANK; a++)
+    out->shape[a] = a < rank ? in->shape[a] + before[a + 1] + after[a + 1] : 1;
+  if (in->shape[0] <= 0)
+    out->shape[0] = 0;
+  if (out->shape[0] < 0)
+    out->shape[0] = 0;
+  const int64_t osz = spatial_size(out->shape, CT_MAX_RANK),
+                isz = spatial_size(in->shape, rank);
+  out->data = calloc((size_t)(out->channels * osz + 1), sizeof(float));
+  const int64_t l1 = rank > 1 ? in->shape[1] : 1, l2 = rank > 2 ? in->shape[2] : 1;
+  for (int64_t c = 0; c < out->channels; c++)
+    for (int64_t j = 0; j < osz; j++) {
+      const int64_t j0 = j / (out->shape[1] * out->shape[2]),
+                    j1 = (j / out->shape[2]) % out->shape[1], j2 = j % out->shape[2];
+      const int64_t ci = c - before[0], i0 = j0 - before[1],
+                    i1 = rank > 1 ? j1 - before[2] : 0,
+                    i2 = rank > 2 ? j2 - before[3] : 0;
+      const bool inside = ci >= 0 && ci < in->channels && i0 >= 0 && i0 < in->shape[0] &&
+                          i1 >= 0 && i1 < l1 && i2 >= 0 && i2 < l2;
+      out->data[c * osz + j] =
+          inside ? in->data[ci * isz + (i0 * l1 + i1) * l2 + i2] : n->pad_value;
+    }
+}
+
+static void reference_depth_to_space(const ct_node *n, const tensor *in, tensor *out) {
+  const int64_t b = n->block_size, c_out = in->channels / (b * b);
+  out->channels = c_out;
+  out->shape[0] = in->shape[0] * b;
+  out->shape[1] = in->shape[1] * b;
+  out->shape[2] = 1;
+  const int64_t h = in->shape[0], w = in->shape[1];
+  out->data = calloc((size_t)(c_out * out->shape[0] * out->shape[1] + 1), sizeof(float));
+  for (int64_t c = 0; c < c_out; c++)
+    for (int64_t y = 0; y < h * b; y++)
+      for (int64_t x = 0; x < w * b; x++) {
+        const int64_t i = y % b, jj = x % b;
+        const int64_t ci = n->depth_to_space_mode == CT_DEPTH_TO_SPACE_DCR
+                               ? (i * b + jj) * c_out + c
+                               : (c * b + i) * b + jj;
+        out->data[(c * h * b + y) * w * b + x] = in->data[(ci * h + y / b) * w + x / b];
+      }
 }
 
 static double reference_unary(const ct_node *n, double x) {
@@ -280,6 +451,18 @@ static tensor reference_network(const built_net *b, const tensor *input) {
       reference_conv_transpose(n, net->rank, in, out);
       continue;
     }
+    if (n->kind == CT_NODE_MAX_POOL || n->kind == CT_NODE_AVERAGE_POOL) {
+      reference_pool(n, net->rank, in, out);
+      continue;
+    }
+    if (n->kind == CT_NODE_PAD) {
+      reference_pad(n, net->rank, in, out);
+      continue;
+    }
+    if (n->kind == CT_NODE_DEPTH_TO_SPACE) {
+      reference_depth_to_space(n, in, out);
+      continue;
+    }
     memcpy(out->shape, in->shape, sizeof out->shape);
     const int64_t sz = spatial_size(in->shape, CT_MAX_RANK);
     out->data = malloc(sizeof(float) * (size_t)(out->channels * sz));
@@ -318,12 +501,42 @@ static void random_network(built_net *b, int rank) {
   b->net.values = b->values;
   const int64_t c0 = rand_int(1, 4);
   b->net.input = new_value(b, c0);
-  int x = add_conv(b, b->net.input, rand_int(1, 6), rank, false);
-  const int shape = (int)rand_int(0, 3);
+  const int shape = (int)rand_int(0, 4);
+  /* A U-Net joins a branch down and up by 2 back to the signal: it keeps an
+   * even length even. */
+  int x = add_conv(b, b->net.input, rand_int(1, 6), rank, shape == 4);
   if (shape >= 1) { /* a branch that meets again */
     const int skip = x;
     int y = add_unary(b, x);
     y = add_conv(b, y, b->values[x].channels, rank, true);
+    if (shape == 4) { /* down by 2 and up by 2 on every axis, then joined */
+      ct_node *down = new_node(b, CT_NODE_CONV, "Conv", x, -1, rand_int(1, 4));
+      ct_node *up = NULL;
+      int64_t taps = 1;
+      for (int a = 0; a < rank; a++) {
+        down->kernel[a] = 3;
+        down->stride[a] = 2;
+        down->pad_begin[a] = down->pad_end[a] = 1;
+        taps *= 3;
+      }
+      down->weight = owned_floats(
+          b, b->values[down->outputs[0]].channels * b->values[x].channels * taps, -0.5f,
+          0.5f);
+      y = add_unary(b, down->outputs[0]);
+      up = new_node(b, CT_NODE_CONV_TRANSPOSE, "ConvTranspose", y, -1, rand_int(1, 3));
+      taps = 1;
+      for (int a = 0; a < rank; a++) {
+        up->kernel[a] = 4;
+        up->stride[a] = 2;
+        up->pad_begin[a] = up->pad_end[a] = 1;
+        taps *= 4;
+      }
+      up->weight = owned_floats(
+          b, b->values[y].channels * b->values[up->outputs[0]].channels * taps, -0.5f,
+          0.5f);
+      y = up->outputs[0];
+      b->even_only = true;
+    }
     if (shape == 1) {
       ct_node *n = new_node(b, CT_NODE_BINARY, "Add", y, skip, b->values[x].channels);
       n->op_code = CT_BINARY_ADD;
@@ -335,6 +548,25 @@ static void random_network(built_net *b, int rank) {
     }
   }
   x = add_unary(b, x);
+  switch (rand_int(0, 5)) { /* the window stage, pads and rows made from depth */
+  case 0:
+    x = add_strided_conv(b, x, rand_int(1, 4), rank);
+    break;
+  case 1:
+    x = add_pool(b, x, rank);
+    break;
+  case 2:
+    x = add_pad(b, x, rank);
+    break;
+  case 3:
+    if (rank == 2) {
+      x = add_conv(b, x, 4 * rand_int(1, 2), rank, true);
+      x = add_depth_to_space(b, x);
+    }
+    break;
+  default:
+    break;
+  }
   x = add_conv_transpose(b, x, rand_int(1, 4), rank);
   if (rand_int(0, 1))
     x = add_binary_constant(b, x);
@@ -377,6 +609,10 @@ static void check_random_graphs(int rank, int count, ct_pool *pool2, ct_pool *po
     built_net b;
     random_network(&b, rank);
     int64_t frame[2] = {rand_int(3, 9), rand_int(3, 8)};
+    if (b.even_only) {
+      frame[0] += frame[0] % 2;
+      frame[1] += frame[1] % 2;
+    }
     char msg[256] = "";
     ct_graph *g = ct_graph_new(&b.net, frame, msg, sizeof msg);
     if (!g) {
@@ -387,7 +623,9 @@ static void check_random_graphs(int rank, int count, ct_pool *pool2, ct_pool *po
     }
     built++;
     ct_stage *st = ct_graph_stage(g);
-    const int64_t len = rand_int(1, 40);
+    int64_t len = rand_int(1, 40);
+    if (b.even_only)
+      len += len % 2;
     tensor in = {.channels = b.values[b.net.input].channels};
     in.shape[0] = len;
     for (int a = 1; a < CT_MAX_RANK; a++)
@@ -430,7 +668,10 @@ static void check_random_graphs(int rank, int count, ct_pool *pool2, ct_pool *po
                "trial %d: %d nodes, length %lld, frame %lldx%lld: %s (status %d, %lld of "
                "%lld outputs, reference %lld, diff %g of %g)",
                trial, b.net.n_nodes, (long long)len, (long long)frame[0],
-               (long long)frame[1], agrees ? "streamed differs" : "one-shot disagrees",
+               (long long)frame[1],
+               agrees            ? "streamed differs"
+               : status != CT_OK ? ct_graph_error(g)
+                                 : "one-shot disagrees",
                (int)status, (long long)n_one, (long long)out_len, (long long)ref_len,
                max_diff, max_ref);
     free(ref.data);
@@ -484,12 +725,42 @@ static void check_latency(void) {
          matched, tried);
 }
 
+/* A U-Net (down by 2, up by 2, joined) takes even lengths; an odd one is
+ * refused when it ends, naming the node that joins. */
+static void check_length_refusal(void) {
+  built_net b;
+  int tried = 0, refused = 0;
+  for (int trial = 0; trial < 200 && tried < 5; trial++) {
+    random_network(&b, 1);
+    if (!b.even_only) {
+      free_built(&b);
+      continue;
+    }
+    char msg[256] = "";
+    ct_graph *g = ct_graph_new(&b.net, NULL, msg, sizeof msg);
+    if (g) {
+      tried++;
+      float in[4 * 21] = {0}, out[4096];
+      int64_t n = 0;
+      const ct_status status = ct_graph_forward(g, in, 21, out, &n);
+      refused += status == CT_ERR_INVALID && strstr(ct_graph_error(g), "Concat") &&
+                 strstr(ct_graph_error(g), "end at different lengths");
+      ct_graph_free(g);
+    }
+    free_built(&b);
+  }
+  tap_ok(tried == 5 && refused == 5,
+         "%d of %d U-Nets refuse an odd length when it ends, naming the Concat", refused,
+         tried);
+}
+
 int main(void) {
   ct_pool *pool2 = ct_pool_new(2), *pool3 = ct_pool_new(3);
   check_random_graphs(1, 400, pool2, pool3);
   check_random_graphs(2, 150, pool2, pool3);
   check_random_graphs(3, 60, pool2, pool3);
   check_latency();
+  check_length_refusal();
   ct_pool_free(pool2);
   ct_pool_free(pool3);
   return tap_done();
