@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chain.h"
 #include "layer.h"
 #include "layout.h"
 #include "stream.h"
@@ -536,22 +537,30 @@ static ct_layer *conv_as_transposed(const ct_network *net, const ct_node *d, cha
   return layer;
 }
 
-static ct_layer *transposed(const ct_network *net, const ct_node *d, char *msg,
-                            size_t msg_size) {
+/* An ONNX ConvTranspose as the project's (PyTorch's): the start crop is
+ * pad_begin; an uneven end crop becomes output_padding + pad_begin -
+ * pad_end, or, where that is negative, a crop of the outputs after
+ * (*crop, per axis, <= 0). */
+static ct_layer *transposed(const ct_network *net, const ct_node *d, int64_t *crop,
+                            char *msg, size_t msg_size) {
   ct_params p;
   ct_params_init(&p, net->rank);
   p.in_channels = net->values[d->inputs[0]].channels;
   p.out_channels = net->values[d->outputs[0]].channels;
   p.groups = d->groups > 0 ? d->groups : 1;
   for (int a = 0; a < net->rank; a++) {
-    if (d->pad_begin[a] != d->pad_end[a]) {
-      node_msg(msg, msg_size, d, "asymmetric ConvTranspose padding is not streamed yet");
+    const int64_t op = d->output_padding[a] + d->pad_begin[a] - d->pad_end[a];
+    const int64_t most = d->stride[a] > d->dilation[a] ? d->stride[a] : d->dilation[a];
+    if (op >= most) {
+      node_msg(msg, msg_size, d,
+               "its padding ends less than its output padding adds: not streamed yet");
       return NULL;
     }
+    crop[a] = op < 0 ? op : 0;
     p.kernel[a] = d->kernel[a];
     p.stride[a] = d->stride[a];
     p.padding[a] = d->pad_begin[a];
-    p.output_padding[a] = d->output_padding[a];
+    p.output_padding[a] = op < 0 ? 0 : op;
     p.dilation[a] = d->dilation[a];
   }
   return ct_layer_new(&p, d->weight, d->bias, msg, msg_size);
@@ -620,8 +629,9 @@ static bool plan_node(ct_graph *g, int i, char *msg, size_t msg_size) {
       if (!plan_window(net, d, node, in, msg, msg_size))
         return false;
     } else {
+      int64_t crop[CT_MAX_RANK] = {0};
       node->layer = d->kind == CT_NODE_CONV ? conv_as_transposed(net, d, msg, msg_size)
-                                            : transposed(net, d, msg, msg_size);
+                                            : transposed(net, d, crop, msg, msg_size);
       if (!node->layer)
         return false;
       char why[256];
@@ -631,6 +641,22 @@ static bool plan_node(ct_graph *g, int i, char *msg, size_t msg_size) {
         return false;
       }
       node->stage = ct_stream_stage(stream);
+      if (crop[0] || crop[1] || crop[2]) { /* the uneven end, cropped after */
+        int64_t before[CT_MAX_RANK + 1] = {0}, after[CT_MAX_RANK + 1] = {0};
+        for (int a = 0; a < net->rank; a++)
+          after[a + 1] = crop[a];
+        ct_stage *stages[2] = {node->stage, NULL};
+        stages[1] =
+            ct_pad_new(net->rank, node->stage->out_channels, node->stage->out_frame_shape,
+                       before, after, 0.0f, why, sizeof why);
+        node->stage = stages[1] ? ct_chain_new(stages, 2, why, sizeof why) : NULL;
+        if (!stages[1])
+          ct_stage_free(stages[0]);
+        if (!node->stage) {
+          node_msg(msg, msg_size, d, why);
+          return false;
+        }
+      }
     }
     memcpy(shape, node->stage->out_frame_shape, sizeof shape);
     up *= node->stage->rate_up;

@@ -116,10 +116,16 @@ static int add_conv_transpose(built_net *b, int in, int64_t cout, int rank) {
     n->kernel[a] = rand_int(1, 4);
     n->stride[a] = rand_int(1, a == 0 ? 3 : 2);
     n->dilation[a] = rand_int(1, 2);
-    n->pad_begin[a] = n->pad_end[a] =
-        rand_int(0, (n->dilation[a] * (n->kernel[a] - 1)) / 2);
+    n->pad_begin[a] = rand_int(0, (n->dilation[a] * (n->kernel[a] - 1)) / 2);
+    /* Uneven crops too, as ONNX allows (an end crop past what the output
+     * padding adds is cropped after the stream). */
+    n->pad_end[a] = rand_int(0, 2)
+                        ? n->pad_begin[a]
+                        : rand_int(0, (n->dilation[a] * (n->kernel[a] - 1)) / 2);
     const int64_t most = n->stride[a] > n->dilation[a] ? n->stride[a] : n->dilation[a];
     n->output_padding[a] = rand_int(0, most - 1);
+    if (n->output_padding[a] + n->pad_begin[a] - n->pad_end[a] >= most)
+      n->pad_end[a] = n->pad_begin[a];
     taps *= n->kernel[a];
   }
   n->weight = owned_floats(b, cin * cout * taps, -0.5f, 0.5f);
@@ -268,6 +274,8 @@ static void reference_conv(const ct_node *n, int rank, const tensor *in, tensor 
     }
 }
 
+/* ONNX's ConvTranspose: the full output (no crop, output padding added),
+ * then pad_begin cropped at the start and pad_end at the end of each axis. */
 static void reference_conv_transpose(const ct_node *n, int rank, const tensor *in,
                                      tensor *out) {
   ct_params p;
@@ -278,17 +286,33 @@ static void reference_conv_transpose(const ct_node *n, int rank, const tensor *i
   for (int a = 0; a < rank; a++) {
     p.kernel[a] = n->kernel[a];
     p.stride[a] = n->stride[a];
-    p.padding[a] = n->pad_begin[a];
     p.output_padding[a] = n->output_padding[a];
     p.dilation[a] = n->dilation[a];
   }
-  int64_t shape[CT_MAX_RANK] = {1, 1, 1};
-  ct_output_shape(&p, in->shape, shape, NULL, 0);
-  for (int a = 0; a < CT_MAX_RANK; a++)
-    out->shape[a] = a < rank ? shape[a] : 1;
-  out->data = calloc((size_t)(out->channels * spatial_size(out->shape, CT_MAX_RANK)),
-                     sizeof(float));
-  ct_reference_forward(&p, n->weight, n->bias, in->shape, in->data, out->data);
+  int64_t full[CT_MAX_RANK] = {1, 1, 1};
+  ct_output_shape(&p, in->shape, full, NULL, 0);
+  for (int a = rank; a < CT_MAX_RANK; a++)
+    full[a] = 1;
+  const int64_t fsz = spatial_size(full, CT_MAX_RANK);
+  float *whole = calloc((size_t)(out->channels * fsz + 1), sizeof(float));
+  ct_reference_forward(&p, n->weight, n->bias, in->shape, in->data, whole);
+  for (int a = 0; a < CT_MAX_RANK; a++) {
+    out->shape[a] = a < rank ? full[a] - n->pad_begin[a] - n->pad_end[a] : 1;
+    if (out->shape[a] < 0 || in->shape[0] <= 0)
+      out->shape[a] = 0;
+  }
+  const int64_t osz = spatial_size(out->shape, CT_MAX_RANK);
+  out->data = calloc((size_t)(out->channels * osz + 1), sizeof(float));
+  const int64_t b0 = n->pad_begin[0], b1 = rank > 1 ? n->pad_begin[1] : 0,
+                b2 = rank > 2 ? n->pad_begin[2] : 0;
+  for (int64_t c = 0; c < out->channels; c++)
+    for (int64_t j = 0; j < osz; j++) {
+      const int64_t j0 = j / (out->shape[1] * out->shape[2]),
+                    j1 = (j / out->shape[2]) % out->shape[1], j2 = j % out->shape[2];
+      out->data[c * osz + j] =
+          whole[c * fsz + ((j0 + b0) * full[1] + j1 + b1) * full[2] + j2 + b2];
+    }
+  free(whole);
 }
 
 /* ONNX pools: max over the window's elements inside the signal, average
