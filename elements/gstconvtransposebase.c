@@ -97,7 +97,10 @@ typedef struct {
   gint64 unpushed_steps, unpushed_done, unpushed_stride;
   GstBufferPool *buffer_pool; /* output buffers, reused */
   ct_pool *workers;           /* threads for the stream and the conversions */
-  gsize buffer_pool_size;     /* bytes of the pool's buffers */
+  /* The instruction-set level's table, chosen once (ct_dsp_default, as the
+   * stream's products): the subclasses' conversions run from it. */
+  const ct_dsp *dsp;
+  gsize buffer_pool_size; /* bytes of the pool's buffers */
 } GstConvTransposeBasePrivate;
 
 G_DEFINE_ABSTRACT_TYPE_WITH_CODE(GstConvTransposeBase, gst_conv_transpose_base,
@@ -587,6 +590,10 @@ void gst_conv_transpose_base_frame_layout(GstConvTransposeBase *self, gint64 *sh
     shape[a] = s[a];
     offset[a] = o[a];
   }
+}
+
+const ct_dsp *gst_conv_transpose_base_dsp(GstConvTransposeBase *self) {
+  return PRIV(self)->dsp;
 }
 
 gint gst_conv_transpose_base_threads(GstConvTransposeBase *self) {
@@ -1619,6 +1626,7 @@ static void gst_conv_transpose_base_init(GstConvTransposeBase *self) {
   priv->model_loader = g_thread_pool_new_full(
       load_in_background, self, (GDestroyNotify)load_request_free, 1, FALSE, NULL);
   priv->base_pts = GST_CLOCK_TIME_NONE;
+  priv->dsp = ct_dsp_default();
   priv->frame_times = g_array_new(FALSE, FALSE, sizeof(FrameTime));
   gst_base_transform_set_qos_enabled(GST_BASE_TRANSFORM(self), FALSE);
 }
