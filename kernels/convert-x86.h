@@ -44,18 +44,36 @@ static inline __m256i cvt_mask2(const int8_t *m) {
   return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)m));
 }
 
-/* ---- Value conversions, the same operations as the C loop's. */
+/* ---- Value conversions, giving the same floats and bytes as the C loop. */
+
+/* v / d for integers 0 <= v <= 65535 and d = 255 or 65535 without a
+ * division (which issues once in several cycles): q = v * (1 / d), then q
+ * corrected by its exact residual v - q * d (a fused multiply-add). With
+ * 1 / d correctly rounded this is the correctly rounded quotient, the float
+ * the C division gives, for every such v (Markstein's correction;
+ * checkasm compares all of them). */
+static inline __m256 cvt_div8(__m256 v, float d) {
+  const __m256 dv = _mm256_set1_ps(d), r = _mm256_set1_ps(1.0f / d);
+  const __m256 q = _mm256_mul_ps(v, r);
+  return _mm256_fmadd_ps(_mm256_fnmadd_ps(q, dv, v), r, q);
+}
+
+#ifdef __AVX512F__
+static inline __m512 cvt_div16(__m512 v, float d) {
+  const __m512 dv = _mm512_set1_ps(d), r = _mm512_set1_ps(1.0f / d);
+  const __m512 q = _mm512_mul_ps(v, r);
+  return _mm512_fmadd_ps(_mm512_fnmadd_ps(q, dv, v), r, q);
+}
+#endif
 
 /* 8 bytes (the low half) as floats divided by 255. */
 static inline void cvt_bytes8_to_floats(__m128i b, float *out) {
-  _mm256_storeu_ps(out, _mm256_div_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b)),
-                                      _mm256_set1_ps(255.0f)));
+  _mm256_storeu_ps(out, cvt_div8(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(b)), 255.0f));
 }
 
 static inline void cvt_bytes16_to_floats(__m128i b, float *out) {
 #ifdef __AVX512F__
-  _mm512_storeu_ps(out, _mm512_div_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b)),
-                                      _mm512_set1_ps(255.0f)));
+  _mm512_storeu_ps(out, cvt_div16(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(b)), 255.0f));
 #else
   cvt_bytes8_to_floats(b, out);
   cvt_bytes8_to_floats(_mm_srli_si128(b, 8), out + 8);
@@ -95,6 +113,7 @@ static inline __m512i cvt_levels16(const float *v, __m512 scale) {
   return _mm512_cvttps_epi32(
       _mm512_add_ps(_mm512_mul_ps(x, scale), _mm512_set1_ps(0.5f)));
 }
+
 #endif
 
 /* ---- unpack_u8 */
@@ -133,9 +152,13 @@ static int64_t SUFFIX(unpack3_u8)(const ct_unpack *u, int64_t x) {
 /* Byte t of output vector v takes pixel byte k = 64 v + t: byte k % 3 of
  * pixel k / 3, from the planes of bytes 0 and 1 (a two-source permute) or,
  * masked, of byte 2. */
+/* The planes come as cvt_bytes64_lanes leaves them: pixel p at byte
+ * CVT_LANED(p). */
+#define CVT_LANED(p) (16 * ((p) % 16 / 4) + 4 * ((p) / 16) + (p) % 4)
 #define CVT_S01(v, t)                                                                    \
-  (uint8_t)((64 * (v) + (t)) % 3 == 1 ? 64 + (64 * (v) + (t)) / 3 : (64 * (v) + (t)) / 3)
-#define CVT_S2(v, t) (uint8_t)((64 * (v) + (t)) / 3)
+  (uint8_t)((64 * (v) + (t)) % 3 == 1 ? 64 + CVT_LANED((64 * (v) + (t)) / 3)             \
+                                      : CVT_LANED((64 * (v) + (t)) / 3))
+#define CVT_S2(v, t) (uint8_t) CVT_LANED((64 * (v) + (t)) / 3)
 #define CVT_SM2(v, t) | ((64 * (v) + (t)) % 3 == 2 ? (uint64_t)1 << (t) : 0)
 #define CVT_L4(F, a, i) F(a, i) F(a, i + 1) F(a, i + 2) F(a, i + 3)
 #define CVT_L16(F, a, i)                                                                 \
@@ -195,26 +218,24 @@ static int64_t SUFFIX(unpack4_u8)(const ct_unpack *u) {
   for (int c = 0; c < u->comps; c++)
     shift[c] = _mm_cvtsi32_si128(8 * u->offset[c]);
 #ifdef __AVX512F__
-  const __m512 s16 = _mm512_set1_ps(255.0f);
   for (; x + 16 <= u->n; x += 16) {
     const __m512i v = _mm512_loadu_si512(u->src + 4 * x);
     for (int c = 0; c < u->comps; c++)
       _mm512_storeu_ps(
           u->dst[c] + x,
-          _mm512_div_ps(_mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srl_epi32(v, shift[c]),
-                                                            _mm512_set1_epi32(0xff))),
-                        s16));
+          cvt_div16(_mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srl_epi32(v, shift[c]),
+                                                        _mm512_set1_epi32(0xff))),
+                    255.0f));
   }
 #endif
-  const __m256 s = _mm256_set1_ps(255.0f);
   for (; x + 8 <= u->n; x += 8) {
     const __m256i v = _mm256_loadu_si256((const __m256i *)(u->src + 4 * x));
     for (int c = 0; c < u->comps; c++)
       _mm256_storeu_ps(
           u->dst[c] + x,
-          _mm256_div_ps(_mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srl_epi32(v, shift[c]),
-                                                            _mm256_set1_epi32(0xff))),
-                        s));
+          cvt_div8(_mm256_cvtepi32_ps(_mm256_and_si256(_mm256_srl_epi32(v, shift[c]),
+                                                       _mm256_set1_epi32(0xff))),
+                   255.0f));
   }
   return x;
 }
@@ -252,18 +273,17 @@ static int64_t SUFFIX(unpack_u16_vec)(const ct_unpack *u) {
 #ifdef __AVX512F__
   for (; x + 16 <= u->n; x += 16) {
     const __m512 v =
-        _mm512_div_ps(_mm512_cvtepi32_ps(_mm512_cvtepu16_epi32(
-                          _mm256_loadu_si256((const __m256i *)(u->src + 2 * x)))),
-                      _mm512_set1_ps(65535.0f));
+        cvt_div16(_mm512_cvtepi32_ps(_mm512_cvtepu16_epi32(
+                      _mm256_loadu_si256((const __m256i *)(u->src + 2 * x)))),
+                  65535.0f);
     for (int c = 0; c < u->comps; c++)
       _mm512_storeu_ps(u->dst[c] + x, v);
   }
 #endif
   for (; x + 8 <= u->n; x += 8) {
-    const __m256 v =
-        _mm256_div_ps(_mm256_cvtepi32_ps(_mm256_cvtepu16_epi32(
-                          _mm_loadu_si128((const __m128i *)(u->src + 2 * x)))),
-                      _mm256_set1_ps(65535.0f));
+    const __m256 v = cvt_div8(_mm256_cvtepi32_ps(_mm256_cvtepu16_epi32(
+                                  _mm_loadu_si128((const __m128i *)(u->src + 2 * x)))),
+                              65535.0f);
     for (int c = 0; c < u->comps; c++)
       _mm256_storeu_ps(u->dst[c] + x, v);
   }
@@ -288,12 +308,14 @@ static int64_t SUFFIX(pack1_u8)(const float *src, uint8_t *dst, int64_t n) {
   return x;
 }
 
-/* The bytes at position o of 32 pixels: a component's levels, or the fill. */
-static inline void SUFFIX(position_bytes32)(const ct_pack *p, int64_t x, __m256i *bytes) {
+/* Where the levels of byte o of a pixel come from: a component's row, or
+ * NULL for the fill. Resolved before the loops, so that the vectors of each
+ * position stay in registers. */
+static inline void cvt_positions3(const ct_pack *p, const float **at) {
   for (int o = 0; o < 3; o++)
-    bytes[o] = _mm256_set1_epi8((char)p->fill);
+    at[o] = NULL;
   for (int c = 0; c < p->comps; c++)
-    bytes[p->offset[c]] = cvt_bytes32(p->src[c] + x);
+    at[p->offset[c]] = p->src[c];
 }
 
 /* 3-byte pixels, 32 at a time: each output block gathers its bytes from the
@@ -304,9 +326,13 @@ static int64_t SUFFIX(pack3_u8)(const ct_pack *p, int64_t x) {
   for (int b = 0; b < 3; b++)
     for (int o = 0; o < 3; o++)
       m[b][o] = cvt_mask2(cvt_scatter3[b][o]);
+  const float *at[3];
+  cvt_positions3(p, at);
+  const __m256i fill = _mm256_set1_epi8((char)p->fill);
   for (; x + 32 <= p->n; x += 32) {
     __m256i bytes[3], blk[3];
-    SUFFIX(position_bytes32)(p, x, bytes);
+    for (int o = 0; o < 3; o++)
+      bytes[o] = at[o] ? cvt_bytes32(at[o] + x) : fill;
     for (int b = 0; b < 3; b++)
       blk[b] = _mm256_or_si256(_mm256_or_si256(_mm256_shuffle_epi8(bytes[0], m[b][0]),
                                                _mm256_shuffle_epi8(bytes[1], m[b][1])),
@@ -322,30 +348,31 @@ static int64_t SUFFIX(pack3_u8)(const ct_pack *p, int64_t x) {
 }
 
 #ifdef __AVX512VBMI__
-/* 3-byte pixels, 64 at a time: the bytes of each position as one vector
- * (levels narrowed with unsigned saturation, which changes nothing in
- * [0, 255]), then three permutes per output vector. */
+/* 64 levels of [0, 255] as bytes, with saturating packs that change nothing
+ * in that range. They work within 128-bit lanes: byte 16 l + 4 j + e holds
+ * level 16 j + 4 l + e (CVT_LANED), which the permutes take as it is. */
+static inline __m512i cvt_bytes64_lanes(const float *v) {
+  const __m512 s = _mm512_set1_ps(255.0f);
+  return _mm512_packus_epi16(
+      _mm512_packs_epi32(cvt_levels16(v, s), cvt_levels16(v + 16, s)),
+      _mm512_packs_epi32(cvt_levels16(v + 32, s), cvt_levels16(v + 48, s)));
+}
+
+/* 3-byte pixels, 64 at a time: the bytes of each position as one vector,
+ * then two permutes per output vector. */
 static int64_t SUFFIX(pack3_u8_vbmi)(const ct_pack *p, int64_t x) {
   __m512i s01[3], s2[3];
   for (int v = 0; v < 3; v++) {
     s01[v] = _mm512_loadu_si512(cvt_s01[v]);
     s2[v] = _mm512_loadu_si512(cvt_s2[v]);
   }
-  const __m512 s = _mm512_set1_ps(255.0f);
+  const float *at[3];
+  cvt_positions3(p, at);
+  const __m512i fill = _mm512_set1_epi8((char)p->fill);
   for (; x + 64 <= p->n; x += 64) {
     __m512i bytes[3];
     for (int o = 0; o < 3; o++)
-      bytes[o] = _mm512_set1_epi8((char)p->fill);
-    for (int c = 0; c < p->comps; c++) {
-      const float *src = p->src[c] + x;
-      bytes[p->offset[c]] = _mm512_inserti32x4(
-          _mm512_inserti32x4(
-              _mm512_inserti32x4(
-                  _mm512_castsi128_si512(_mm512_cvtusepi32_epi8(cvt_levels16(src, s))),
-                  _mm512_cvtusepi32_epi8(cvt_levels16(src + 16, s)), 1),
-              _mm512_cvtusepi32_epi8(cvt_levels16(src + 32, s)), 2),
-          _mm512_cvtusepi32_epi8(cvt_levels16(src + 48, s)), 3);
-    }
+      bytes[o] = at[o] ? cvt_bytes64_lanes(at[o] + x) : fill;
     for (int v = 0; v < 3; v++)
       _mm512_storeu_si512(p->dst + 3 * x + 64 * v,
                           _mm512_mask_permutexvar_epi8(

@@ -111,6 +111,7 @@ static bool checked_before(int v, size_t slot, const char *entry) {
 typedef struct {
   const char *entry;
   const char *level;
+  const char *noun; /* of cases */
   int cases;
   bool failed;
   char first[512];
@@ -120,6 +121,7 @@ static void check_start(check *ck, const char *entry, const char *level) {
   memset(ck, 0, sizeof *ck);
   ck->entry = entry;
   ck->level = level;
+  ck->noun = "random calls";
 }
 
 static void check_fail(check *ck, const char *fmt, ...)
@@ -138,7 +140,7 @@ static void check_end(check *ck, const char *what) {
   if (ck->failed)
     tap_ok(0, "%s %s: %s", ck->entry, ck->level, ck->first);
   else
-    tap_ok(1, "%s %s: %d random calls %s", ck->entry, ck->level, ck->cases, what);
+    tap_ok(1, "%s %s: %d %s %s", ck->entry, ck->level, ck->cases, ck->noun, what);
 }
 
 static uint32_t bits(float f) {
@@ -337,6 +339,63 @@ static void check_unpack(bool wide, int rounds) {
                           : "bitwise as C, borders and guards included");
     if (v + 1 < n_variants)
       rng_state = seed; /* every level on the same calls */
+  }
+}
+
+/* Every pixel value (256 bytes, 65536 words) at every component position
+ * of the strides with vector paths, against the C twin: the SIMD levels
+ * divide without a division (convert-x86.h), exact for exactly these. A
+ * long row takes the widest vectors; rows of 15 pixels starting at every
+ * multiple of 8 take every value through the 8-wide ones too. */
+static void check_unpack_all_values(bool wide) {
+  const char *entry = wide ? "unpack_u16" : "unpack_u8";
+  static const int strides8[] = {1, 3, 4}, strides16[] = {2};
+  const int n_strides = wide ? 1 : 3;
+  const int64_t values = wide ? 65536 : 256;
+  for (int v = 1; v < n_variants; v++) {
+    if (checked_before(
+            v, wide ? offsetof(ct_dsp, unpack_u16) : offsetof(ct_dsp, unpack_u8), entry))
+      continue;
+    check ck;
+    check_start(&ck, entry, variants[v].name);
+    ck.noun = "calls";
+    for (int k = 0; k < n_strides; k++)
+      for (int64_t start = -8; start < values && !ck.failed; start += 8, ck.cases++) {
+        /* start -8: one long row; then the short ones */
+        pixel_shape s = {.n = start < 0 ? values + 64 : 15,
+                         .pstride = wide ? strides16[k] : strides8[k],
+                         .wide = wide};
+        s.comps = wide ? 1 : s.pstride;
+        for (int c = 0; c < s.comps; c++)
+          s.offset[c] = c;
+        unpack_buffers want, got;
+        unpack_alloc(&want, &s);
+        unpack_alloc(&got, &s);
+        const int64_t first = start < 0 ? 0 : start;
+        for (int64_t x = 0; x < s.n; x++)
+          for (int b = 0; b < s.pstride; b++) {
+            const int64_t w = first + x; /* the value of every component of pixel x */
+            const uint8_t value = wide ? (uint8_t)(b == 0 ? w & 0xff : (w >> 8) & 0xff)
+                                       : (uint8_t)((w + 85 * b) & 0xff);
+            want.alloc[x * s.pstride + b] = got.alloc[x * s.pstride + b] = value;
+          }
+        unpack_run(c_twin, &want, &s);
+        unpack_run(&variants[v].dsp, &got, &s);
+        for (int c = 0; c < s.comps && !ck.failed; c++) {
+          const int64_t at =
+              first_float_diff(got.planes[c], want.planes[c], want.plane_len);
+          if (at >= 0)
+            check_fail(&ck,
+                       "every value, n=%lld pstride=%d component %d: pixel %lld: got %a, "
+                       "C gives %a",
+                       (long long)s.n, s.pstride, c, (long long)(at - GUARD),
+                       (double)got.planes[c][at], (double)want.planes[c][at]);
+        }
+        unpack_free(&want);
+        unpack_free(&got);
+      }
+    check_end(&ck, wide ? "with every 16-bit value bitwise as C"
+                        : "with every byte value at every position bitwise as C");
   }
 }
 
@@ -1040,6 +1099,8 @@ int main(int argc, char **argv) {
     tap_diag("  %s", variants[v].name);
   check_unpack(false, rounds);
   check_unpack(true, rounds);
+  check_unpack_all_values(false);
+  check_unpack_all_values(true);
   check_pack(false, rounds);
   check_pack(true, rounds);
   check_channels(true, rounds);
