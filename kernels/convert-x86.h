@@ -113,7 +113,6 @@ static inline __m512i cvt_levels16(const float *v, __m512 scale) {
   return _mm512_cvttps_epi32(
       _mm512_add_ps(_mm512_mul_ps(x, scale), _mm512_set1_ps(0.5f)));
 }
-
 #endif
 
 /* ---- unpack_u8 */
@@ -151,9 +150,8 @@ static int64_t SUFFIX(unpack3_u8)(const ct_unpack *u, int64_t x) {
 #define CVT_GM2(o, i) | (3 * (i) + (o) >= 128 ? (uint64_t)1 << (i) : 0)
 /* Byte t of output vector v takes pixel byte k = 64 v + t: byte k % 3 of
  * pixel k / 3, from the planes of bytes 0 and 1 (a two-source permute) or,
- * masked, of byte 2. */
-/* The planes come as cvt_bytes64_lanes leaves them: pixel p at byte
- * CVT_LANED(p). */
+ * masked, of byte 2; in a plane, pixel p is at byte CVT_LANED(p), where
+ * cvt_bytes64_lanes leaves it. */
 #define CVT_LANED(p) (16 * ((p) % 16 / 4) + 4 * ((p) / 16) + (p) % 4)
 #define CVT_S01(v, t)                                                                    \
   (uint8_t)((64 * (v) + (t)) % 3 == 1 ? 64 + CVT_LANED((64 * (v) + (t)) / 3)             \
