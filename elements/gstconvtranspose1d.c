@@ -225,10 +225,12 @@ static gboolean gst_conv_transpose_1d_unpack(GstConvTransposeBase *base, GstBuff
   const gint channels = GST_AUDIO_INFO_CHANNELS(&self->in_info);
   const gsize n = abuf.n_samples;
   if (GST_AUDIO_INFO_LAYOUT(&self->in_info) == GST_AUDIO_LAYOUT_INTERLEAVED) {
-    const float *src = abuf.planes[0];
-    for (gint c = 0; c < channels; c++)
-      for (gsize i = 0; i < n; i++)
-        planar[c * chan_stride + (gint64)i] = src[i * (gsize)channels + (gsize)c];
+    const ct_channels frames = {.src = abuf.planes[0],
+                                .dst = planar,
+                                .n = (int64_t)n,
+                                .channels = channels,
+                                .plane_stride = chan_stride};
+    gst_conv_transpose_base_dsp(base)->deinterleave_f32(&frames);
   } else {
     for (gint c = 0; c < channels; c++)
       memcpy(planar + c * chan_stride, abuf.planes[c], n * sizeof(float));
@@ -250,10 +252,12 @@ static gboolean gst_conv_transpose_1d_pack(GstConvTransposeBase *base,
   if (!gst_audio_buffer_map(&abuf, &self->out_info, outbuf, GST_MAP_WRITE))
     return FALSE;
   if (GST_AUDIO_INFO_LAYOUT(&self->out_info) == GST_AUDIO_LAYOUT_INTERLEAVED) {
-    float *dst = abuf.planes[0];
-    for (gint c = 0; c < channels; c++)
-      for (gint64 i = 0; i < n_steps; i++)
-        dst[i * channels + c] = planar[c * chan_stride + i];
+    const ct_channels frames = {.src = planar,
+                                .dst = abuf.planes[0],
+                                .n = n_steps,
+                                .channels = channels,
+                                .plane_stride = chan_stride};
+    gst_conv_transpose_base_dsp(base)->interleave_f32(&frames);
   } else {
     for (gint c = 0; c < channels; c++)
       memcpy(abuf.planes[c], planar + c * chan_stride, (gsize)n_steps * sizeof(float));

@@ -104,7 +104,10 @@ typedef struct {
   gint64 unpushed_steps, unpushed_done, unpushed_stride;
   GstBufferPool *buffer_pool; /* output buffers, reused */
   ct_pool *workers;           /* threads for the stream and the conversions */
-  gsize buffer_pool_size;     /* bytes of the pool's buffers */
+  /* The instruction-set level's table, chosen once (ct_dsp_default, as the
+   * stream's products): the subclasses' conversions run from it. */
+  const ct_dsp *dsp;
+  gsize buffer_pool_size; /* bytes of the pool's buffers */
 } GstConvTransposeBasePrivate;
 
 GstConvTransposeBasePrivate *ctb_priv(gpointer self);

@@ -205,6 +205,10 @@ void gst_conv_transpose_base_frame_layout(GstConvTransposeBase *self, gint64 *sh
   }
 }
 
+const ct_dsp *gst_conv_transpose_base_dsp(GstConvTransposeBase *self) {
+  return PRIV(self)->dsp;
+}
+
 gint gst_conv_transpose_base_threads(GstConvTransposeBase *self) {
   ct_pool *workers = PRIV(self)->workers;
   return workers ? ct_pool_size(workers) : 1;
@@ -833,6 +837,7 @@ static void gst_conv_transpose_base_init(GstConvTransposeBase *self) {
       g_thread_pool_new_full(ctb_load_in_background, self,
                              (GDestroyNotify)ctb_load_request_free, 1, FALSE, NULL);
   priv->base_pts = GST_CLOCK_TIME_NONE;
+  priv->dsp = ct_dsp_default();
   priv->frame_times = g_array_new(FALSE, FALSE, sizeof(FrameTime));
   gst_base_transform_set_qos_enabled(GST_BASE_TRANSFORM(self), FALSE);
 }

@@ -13,6 +13,7 @@
 #include <gst/base/gstbasetransform.h>
 #include <gst/gst.h>
 
+#include "kernels/dsp.h"
 #include "kernels/pool.h"
 #include "kernels/stream.h"
 #include "model/model.h"
@@ -91,6 +92,11 @@ gboolean gst_conv_transpose_map_list(const GValue *list, GValue *out,
  * reads the frames in place); rank - 1 values each. */
 void gst_conv_transpose_base_frame_layout(GstConvTransposeBase *self, gint64 *shape,
                                           gint64 *offset);
+
+/* The dispatch table the element's kernels run from (the instruction-set
+ * level, CT_DSP), chosen once: subclasses convert buffers with its
+ * entries. */
+const ct_dsp *gst_conv_transpose_base_dsp(GstConvTransposeBase *self);
 
 /* Threads the element runs on (the n-threads property, 0 resolved). */
 gint gst_conv_transpose_base_threads(GstConvTransposeBase *self);

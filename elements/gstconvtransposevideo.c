@@ -1,22 +1,49 @@
 #include "gstconvtransposevideo.h"
 
-#include <math.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <tmmintrin.h>
-#endif
 #include <string.h>
-
-#include "kernels/dsp.h"
 
 GST_DEBUG_CATEGORY_STATIC(conv_transpose_video_debug);
 #define GST_CAT_DEFAULT conv_transpose_video_debug
 
+/* The components of a plane as the conversion entries take them: pixels of
+ * `pstride` bytes, component k at byte offset[k] of a pixel and kernel
+ * channel channel[k] (the format's component order); 16-bit when wide. */
+typedef struct {
+  guint plane;
+  gint pstride, comps;
+  gboolean wide;
+  gint offset[CT_CONVERT_MAX_COMPS], channel[CT_CONVERT_MAX_COMPS];
+} PlaneLayout;
+
+typedef struct {
+  PlaneLayout planes[GST_VIDEO_MAX_PLANES];
+  gint n_planes;
+} FormatLayout;
+
 typedef struct {
   GstVideoInfo in_info, out_info;
+  FormatLayout in_layout, out_layout;
 } GstConvTransposeVideoPrivate;
+
+/* The planes of a format, with the components each holds. */
+static void format_layout(const GstVideoInfo *info, FormatLayout *layout) {
+  memset(layout, 0, sizeof *layout);
+  for (guint c = 0; c < GST_VIDEO_INFO_N_COMPONENTS(info); c++) {
+    const guint plane = GST_VIDEO_INFO_COMP_PLANE(info, c);
+    gint i = 0;
+    while (i < layout->n_planes && layout->planes[i].plane != plane)
+      i++;
+    PlaneLayout *pl = &layout->planes[i];
+    if (i == layout->n_planes) {
+      layout->n_planes++;
+      pl->plane = plane;
+      pl->pstride = GST_VIDEO_INFO_COMP_PSTRIDE(info, c);
+      pl->wide = GST_VIDEO_INFO_COMP_DEPTH(info, c) > 8;
+    }
+    pl->offset[pl->comps] = GST_VIDEO_INFO_COMP_POFFSET(info, c);
+    pl->channel[pl->comps++] = (gint)c;
+  }
+}
 
 G_DEFINE_ABSTRACT_TYPE_WITH_CODE(GstConvTransposeVideo, gst_conv_transpose_video,
                                  GST_TYPE_CONV_TRANSPOSE_BASE,
@@ -333,6 +360,8 @@ static gboolean gst_conv_transpose_video_configure(GstConvTransposeBase *base,
                       ("%" GST_PTR_FORMAT " -> %" GST_PTR_FORMAT, incaps, outcaps));
     return FALSE;
   }
+  format_layout(&priv->in_info, &priv->in_layout);
+  format_layout(&priv->out_info, &priv->out_layout);
   if (klass->rank == 2) {
     config->frame_shape[0] = GST_VIDEO_INFO_WIDTH(&priv->in_info);
     config->buffer_is_signal = TRUE;
@@ -378,6 +407,8 @@ static gboolean gst_conv_transpose_video_count_steps(GstConvTransposeBase *base,
 /* A frame mapped for conversion, shared by the threads that split its rows. */
 typedef struct {
   GstVideoFrame frame;
+  const FormatLayout *layout;
+  const ct_dsp *dsp;
   float *planar;
   gint64 chan_stride;
   gint rows_per_task;
@@ -387,162 +418,6 @@ typedef struct {
   gint64 line_stride, line_offset, left, right, above, below;
 } FrameJob;
 
-#ifdef __SSE2__
-/* Sixteen bytes as floats divided by 255 (the division rounds exactly as the
- * scalar one). */
-static void bytes_to_floats(__m128i bytes, float *out) {
-  const __m128i zero = _mm_setzero_si128();
-  const __m128 scale = _mm_set1_ps(255.0f);
-  const __m128i lo = _mm_unpacklo_epi8(bytes, zero), hi = _mm_unpackhi_epi8(bytes, zero);
-  const __m128i w[4] = {_mm_unpacklo_epi16(lo, zero), _mm_unpackhi_epi16(lo, zero),
-                        _mm_unpacklo_epi16(hi, zero), _mm_unpackhi_epi16(hi, zero)};
-  for (int j = 0; j < 4; j++)
-    _mm_storeu_ps(out + 4 * j, _mm_div_ps(_mm_cvtepi32_ps(w[j]), scale));
-}
-#endif
-
-#if defined(__x86_64__) && defined(__GNUC__)
-/* One component of 3-byte pixels, sixteen pixels (48 bytes) at a time:
- * output byte i is input byte 3 * i, taken from whichever 16-byte block
- * holds it. */
-__attribute__((target("ssse3"))) static gint gather3_ssse3(const guint8 *px, gint n,
-                                                           float *out) {
-  static const gint8 masks[3][16] = {
-      {0, 3, 6, 9, 12, 15, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1},
-      {-1, -1, -1, -1, -1, -1, 2, 5, 8, 11, 14, -1, -1, -1, -1, -1},
-      {-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 1, 4, 7, 10, 13}};
-  const __m128i m0 = _mm_loadu_si128((const __m128i *)masks[0]);
-  const __m128i m1 = _mm_loadu_si128((const __m128i *)masks[1]);
-  const __m128i m2 = _mm_loadu_si128((const __m128i *)masks[2]);
-  gint x = 0;
-  for (; x + 16 <= n; x += 16) {
-    const guint8 *p = px + 3 * x;
-    const __m128i v = _mm_or_si128(
-        _mm_or_si128(_mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p), m0),
-                     _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), m1)),
-        _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 32)), m2));
-    bytes_to_floats(v, out + x);
-  }
-  return x;
-}
-#endif
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#define HAVE_AVX512_BYTES 1
-#include <immintrin.h>
-/* Byte permutes between 3-byte pixels and byte planes, 64 pixels (192
- * bytes, three vectors) at a time. Packing: output vector o, byte t is
- * byte k = 64 o + t of the pixels, plane k % 3 at pixel k / 3; planes 0
- * and 1 come from a two-source permute, plane 2 from a masked one over it.
- * Unpacking one component: byte i is pixel byte 3 i, from the first two
- * vectors or (masked) the third. */
-static struct {
-  guint8 from01[3][64], from2[3][64];
-  guint64 mask2[3];
-  guint8 gather01[64], gather2[64];
-  guint64 gather_mask2;
-} byte_tables;
-
-static void init_byte_tables(void) {
-  for (int o = 0; o < 3; o++)
-    for (int t = 0; t < 64; t++) {
-      const int k = 64 * o + t, plane = k % 3, pixel = k / 3;
-      byte_tables.from01[o][t] = (guint8)(plane == 1 ? 64 + pixel : pixel);
-      byte_tables.from2[o][t] = (guint8)pixel;
-      if (plane == 2)
-        byte_tables.mask2[o] |= (guint64)1 << t;
-    }
-  for (int i = 0; i < 64; i++) {
-    byte_tables.gather01[i] = (guint8)(3 * i < 128 ? 3 * i : 0);
-    byte_tables.gather2[i] = (guint8)(3 * i < 128 ? 0 : 3 * i - 128);
-    if (3 * i >= 128)
-      byte_tables.gather_mask2 |= (guint64)1 << i;
-  }
-}
-
-/* Whether the AVX-512 byte conversions run: the CPU has them and CT_DSP
- * (which forces the kernels' instruction-set level, for tests) does not
- * ask for less. */
-static gboolean use_avx512_bytes(void) {
-  static gsize once = 0;
-  static gboolean usable;
-  if (g_once_init_enter(&once)) {
-    usable = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512vbmi") &&
-             strcmp(ct_dsp_default()->name, "avx512") == 0;
-    if (usable)
-      init_byte_tables();
-    g_once_init_leave(&once, 1);
-  }
-  return usable;
-}
-
-/* One component of 3-byte pixels as floats divided by 255 (the same
- * division as the scalar code), 64 pixels at a time; stops while the 192
- * bytes read still end inside the row (see unpack_bytes_simd). */
-__attribute__((target("avx512f,avx512bw,avx512vbmi"))) static gint
-gather3_avx512(const guint8 *px, gint n, float *out) {
-  const __m512i from01 = _mm512_loadu_si512(byte_tables.gather01);
-  const __m512i from2 = _mm512_loadu_si512(byte_tables.gather2);
-  const __m512 scale = _mm512_set1_ps(255.0f);
-  gint x = 0;
-  for (; x + 64 <= n; x += 64) {
-    const guint8 *p = px + 3 * x;
-    const __m512i v = _mm512_mask_permutexvar_epi8(
-        _mm512_permutex2var_epi8(_mm512_loadu_si512(p), from01,
-                                 _mm512_loadu_si512(p + 64)),
-        byte_tables.gather_mask2, from2, _mm512_loadu_si512(p + 128));
-    /* Immediate lane numbers (also at -O0): one line per 16 pixels. */
-#define GATHER3_STORE16(lane)                                                            \
-  _mm512_storeu_ps(out + x + 16 * (lane),                                                \
-                   _mm512_div_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(                \
-                                     _mm512_extracti32x4_epi32(v, lane))),               \
-                                 scale))
-    GATHER3_STORE16(0);
-    GATHER3_STORE16(1);
-    GATHER3_STORE16(2);
-    GATHER3_STORE16(3);
-#undef GATHER3_STORE16
-  }
-  return x;
-}
-#endif
-
-/* The first pixels of a row of 8-bit components with SIMD; returns how many
- * were converted. px points at the component in the first pixel; with a
- * pixel stride of 3 the 48 bytes read for 16 pixels start there and end
- * before the last pixel's end. */
-static gint unpack_bytes_simd(const guint8 *px, gint pstride, gint n, float *out) {
-  gint x = 0;
-#ifdef __SSE2__
-  if (pstride == 1)
-    for (; x + 16 <= n; x += 16)
-      bytes_to_floats(_mm_loadu_si128((const __m128i *)(px + x)), out + x);
-  if (pstride == 4) {
-    const __m128i low = _mm_set1_epi32(0xff);
-    const __m128 scale = _mm_set1_ps(255.0f);
-    /* The last pixel's 4 bytes may end before px + 4n when the component is
-     * not the first byte: stop one pixel early. */
-    for (; x + 5 <= n; x += 4)
-      _mm_storeu_ps(out + x,
-                    _mm_div_ps(_mm_cvtepi32_ps(_mm_and_si128(
-                                   _mm_loadu_si128((const __m128i *)(px + 4 * x)), low)),
-                               scale));
-  }
-#endif
-#if defined(__x86_64__) && defined(__GNUC__)
-  /* 192 (48) bytes from the component of pixel x reach the component of
-   * pixel x + 63 (x + 15) plus 2 bytes: stop one pixel early. */
-#ifdef HAVE_AVX512_BYTES
-  if (pstride == 3 && n > 1 && use_avx512_bytes())
-    x = gather3_avx512(px, n - 1, out);
-#endif
-  if (pstride == 3 && n > 1 && __builtin_cpu_supports("ssse3"))
-    x += gather3_ssse3(px + 3 * x, n - 1 - x, out + x);
-#endif
-  return x;
-}
-
 /* planar[c][y][x] = component c / (2^depth - 1) for rows [y0, y1),
  * honouring strides and plane offsets of the mapped frame, and the zero
  * borders of those rows (and of the picture, by the first and last rows). */
@@ -551,12 +426,6 @@ static void unpack_rows(FrameJob *job, gint y0, gint y1) {
   const gint width = GST_VIDEO_FRAME_WIDTH(frame), height = GST_VIDEO_FRAME_HEIGHT(frame);
   for (guint c = 0; c < GST_VIDEO_FRAME_N_COMPONENTS(frame); c++) {
     float *chan = job->planar + (gint64)c * job->chan_stride + job->line_offset;
-    for (gint y = y0; y < y1; y++) {
-      memset(chan + (gint64)y * job->line_stride - job->left, 0,
-             (gsize)job->left * sizeof(float));
-      memset(chan + (gint64)y * job->line_stride + width, 0,
-             (gsize)job->right * sizeof(float));
-    }
     if (y0 == 0)
       memset(chan - job->left - job->above * job->line_stride, 0,
              (gsize)(job->above * job->line_stride) * sizeof(float));
@@ -564,25 +433,22 @@ static void unpack_rows(FrameJob *job, gint y0, gint y1) {
       memset(chan + (gint64)(height - 1) * job->line_stride + width + job->right, 0,
              (gsize)(job->below * job->line_stride) * sizeof(float));
   }
-  for (guint c = 0; c < GST_VIDEO_FRAME_N_COMPONENTS(frame); c++) {
-    const guint8 *data = GST_VIDEO_FRAME_COMP_DATA(frame, c);
-    const gint pstride = GST_VIDEO_FRAME_COMP_PSTRIDE(frame, c);
-    const gint stride = GST_VIDEO_FRAME_COMP_STRIDE(frame, c);
-    const gboolean wide = GST_VIDEO_FRAME_COMP_DEPTH(frame, c) > 8;
-    const float scale = wide ? 65535.0f : 255.0f;
-    float *dst = job->planar + (gint64)c * job->chan_stride + job->line_offset;
+  for (gint i = 0; i < job->layout->n_planes; i++) {
+    const PlaneLayout *pl = &job->layout->planes[i];
+    const guint8 *data = GST_VIDEO_FRAME_PLANE_DATA(frame, pl->plane);
+    const gint stride = GST_VIDEO_FRAME_PLANE_STRIDE(frame, pl->plane);
+    ct_unpack u = {.n = width,
+                   .pstride = pl->pstride,
+                   .comps = pl->comps,
+                   .left = job->left,
+                   .right = job->right};
+    memcpy(u.offset, pl->offset, sizeof u.offset);
     for (gint y = y0; y < y1; y++) {
-      const guint8 *px = data + (gsize)y * (gsize)stride;
-      float *line = dst + (gint64)y * job->line_stride;
-      /* Gather with the pixel stride, then divide (vectorisable). */
-      gint x = wide ? 0 : unpack_bytes_simd(px, pstride, width, line);
-      px += (gsize)x * (gsize)pstride;
-      if (wide)
-        for (; x < width; x++, px += pstride)
-          line[x] = (float)GST_READ_UINT16_LE(px) / scale;
-      else
-        for (; x < width; x++, px += pstride)
-          line[x] = (float)*px / scale;
+      u.src = data + (gsize)y * (gsize)stride;
+      for (gint k = 0; k < pl->comps; k++)
+        u.dst[k] = job->planar + pl->channel[k] * job->chan_stride + job->line_offset +
+                   (gint64)y * job->line_stride;
+      (pl->wide ? job->dsp->unpack_u16 : job->dsp->unpack_u8)(&u);
     }
   }
 }
@@ -607,7 +473,10 @@ static gboolean gst_conv_transpose_video_unpack(GstConvTransposeBase *base,
                                                 GstBuffer *inbuf, float *planar,
                                                 gint64 chan_stride) {
   GstConvTransposeVideoPrivate *priv = PRIV(base);
-  FrameJob job = {.planar = planar, .chan_stride = chan_stride};
+  FrameJob job = {.layout = &priv->in_layout,
+                  .dsp = gst_conv_transpose_base_dsp(base),
+                  .planar = planar,
+                  .chan_stride = chan_stride};
   gint64 shape[2], offset[2];
   gst_conv_transpose_base_frame_layout(base, shape, offset);
   const gint64 width = GST_VIDEO_INFO_WIDTH(&priv->in_info);
@@ -632,286 +501,29 @@ static gboolean gst_conv_transpose_video_unpack(GstConvTransposeBase *base,
   return TRUE;
 }
 
-enum { QUANT_CHUNK = 256 };
-
-/* levels[i] = (int)(clamp(v[i], 0, 1) * scale + 0.5), NaN giving 0: the
- * contract's clamp and round to nearest. SSE2 (every x86-64) four at a time;
- * max/min return their second operand for NaN, which sends NaN to 0. */
-static void quantize(const float *v, gint n, float scale, gint32 *levels) {
-  gint i = 0;
-#ifdef __SSE2__
-  const __m128 zero = _mm_setzero_ps(), one = _mm_set1_ps(1.0f);
-  const __m128 s = _mm_set1_ps(scale), half = _mm_set1_ps(0.5f);
-  for (; i + 4 <= n; i += 4) {
-    __m128 x = _mm_min_ps(_mm_max_ps(_mm_loadu_ps(v + i), zero), one);
-    _mm_storeu_si128((__m128i *)(levels + i),
-                     _mm_cvttps_epi32(_mm_add_ps(_mm_mul_ps(x, s), half)));
-  }
-#endif
-  for (; i < n; i++) {
-    float x = v[i] > 0.0f ? v[i] : 0.0f;
-    x = x < 1.0f ? x : 1.0f;
-    levels[i] = (gint32)(x * scale + 0.5f);
-  }
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-/* quantize_u8 thirty-two at a time where the CPU has AVX2: the same
- * operations per value. Returns how many were done. */
-__attribute__((target("avx2"))) static gint quantize_u8_avx2(const float *v, gint n,
-                                                             guint8 *out) {
-  const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
-  const __m256 s = _mm256_set1_ps(255.0f), half = _mm256_set1_ps(0.5f);
-  /* packs work within 128-bit lanes: this puts the 4-value groups back in
-   * order. */
-  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-  gint i = 0;
-  for (; i + 32 <= n; i += 32) {
-    __m256i q[4];
-    for (int j = 0; j < 4; j++) {
-      __m256 x = _mm256_min_ps(_mm256_max_ps(_mm256_loadu_ps(v + i + 8 * j), zero), one);
-      q[j] = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(x, s), half));
-    }
-    const __m256i bytes = _mm256_packus_epi16(_mm256_packs_epi32(q[0], q[1]),
-                                              _mm256_packs_epi32(q[2], q[3]));
-    _mm256_storeu_si256((__m256i *)(out + i), _mm256_permutevar8x32_epi32(bytes, order));
-  }
-  return i;
-}
-#endif
-
-/* quantize() into bytes (8-bit components), sixteen at a time: the same
- * operations in the same order, then saturating packs that change nothing
- * for levels already in [0, 255]. */
-static void quantize_u8(const float *v, gint n, guint8 *out) {
-  gint i = 0;
-#if defined(__x86_64__) && defined(__GNUC__)
-  if (__builtin_cpu_supports("avx2"))
-    i = quantize_u8_avx2(v, n, out);
-#endif
-#ifdef __SSE2__
-  const __m128 zero = _mm_setzero_ps(), one = _mm_set1_ps(1.0f);
-  const __m128 s = _mm_set1_ps(255.0f), half = _mm_set1_ps(0.5f);
-  for (; i + 16 <= n; i += 16) {
-    __m128i q[4];
-    for (int j = 0; j < 4; j++) {
-      __m128 x = _mm_min_ps(_mm_max_ps(_mm_loadu_ps(v + i + 4 * j), zero), one);
-      q[j] = _mm_cvttps_epi32(_mm_add_ps(_mm_mul_ps(x, s), half));
-    }
-    _mm_storeu_si128((__m128i *)(out + i), _mm_packus_epi16(_mm_packs_epi32(q[0], q[1]),
-                                                            _mm_packs_epi32(q[2], q[3])));
-  }
-#endif
-  gint32 levels[16];
-  for (; i < n; i += 16) {
-    const gint m = MIN(16, n - i);
-    quantize(v + i, m, 255.0f, levels);
-    for (gint k = 0; k < m; k++)
-      out[i + k] = (guint8)levels[k];
-  }
-}
-
-#if defined(__x86_64__) && defined(__GNUC__)
-#define HAVE_SSSE3_INTERLEAVE 1
-/* Three byte planes into 3-byte pixels, sixteen pixels at a time: byte k of
- * each 16-byte output block takes plane k % 3 at pixel k / 3. */
-__attribute__((target("ssse3"))) static gint
-interleave3_ssse3(const guint8 *const *planes, gint n, guint8 *out) {
-  static const gint8 masks[3][3][16] = {
-      {{0, -1, -1, 1, -1, -1, 2, -1, -1, 3, -1, -1, 4, -1, -1, 5},
-       {-1, 0, -1, -1, 1, -1, -1, 2, -1, -1, 3, -1, -1, 4, -1, -1},
-       {-1, -1, 0, -1, -1, 1, -1, -1, 2, -1, -1, 3, -1, -1, 4, -1}},
-      {{-1, -1, 6, -1, -1, 7, -1, -1, 8, -1, -1, 9, -1, -1, 10, -1},
-       {5, -1, -1, 6, -1, -1, 7, -1, -1, 8, -1, -1, 9, -1, -1, 10},
-       {-1, 5, -1, -1, 6, -1, -1, 7, -1, -1, 8, -1, -1, 9, -1, -1}},
-      {{-1, 11, -1, -1, 12, -1, -1, 13, -1, -1, 14, -1, -1, 15, -1, -1},
-       {-1, -1, 11, -1, -1, 12, -1, -1, 13, -1, -1, 14, -1, -1, 15, -1},
-       {10, -1, -1, 11, -1, -1, 12, -1, -1, 13, -1, -1, 14, -1, -1, 15}}};
-  gint i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m128i a = _mm_loadu_si128((const __m128i *)(planes[0] + i));
-    const __m128i b = _mm_loadu_si128((const __m128i *)(planes[1] + i));
-    const __m128i c = _mm_loadu_si128((const __m128i *)(planes[2] + i));
-    for (int o = 0; o < 3; o++) {
-      __m128i v = _mm_or_si128(
-          _mm_or_si128(
-              _mm_shuffle_epi8(a, _mm_loadu_si128((const __m128i *)masks[o][0])),
-              _mm_shuffle_epi8(b, _mm_loadu_si128((const __m128i *)masks[o][1]))),
-          _mm_shuffle_epi8(c, _mm_loadu_si128((const __m128i *)masks[o][2])));
-      _mm_storeu_si128((__m128i *)(out + 3 * i + 16 * o), v);
-    }
-  }
-  return i;
-}
-#endif
-
-/* Four byte planes into 4-byte pixels (SSE2 unpacks). */
-static gint interleave4(const guint8 *const *planes, gint n, guint8 *out) {
-  gint i = 0;
-#ifdef __SSE2__
-  for (; i + 16 <= n; i += 16) {
-    const __m128i a = _mm_loadu_si128((const __m128i *)(planes[0] + i));
-    const __m128i b = _mm_loadu_si128((const __m128i *)(planes[1] + i));
-    const __m128i c = _mm_loadu_si128((const __m128i *)(planes[2] + i));
-    const __m128i d = _mm_loadu_si128((const __m128i *)(planes[3] + i));
-    const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
-    const __m128i cd_lo = _mm_unpacklo_epi8(c, d), cd_hi = _mm_unpackhi_epi8(c, d);
-    _mm_storeu_si128((__m128i *)(out + 4 * i), _mm_unpacklo_epi16(ab_lo, cd_lo));
-    _mm_storeu_si128((__m128i *)(out + 4 * i + 16), _mm_unpackhi_epi16(ab_lo, cd_lo));
-    _mm_storeu_si128((__m128i *)(out + 4 * i + 32), _mm_unpacklo_epi16(ab_hi, cd_hi));
-    _mm_storeu_si128((__m128i *)(out + 4 * i + 48), _mm_unpackhi_epi16(ab_hi, cd_hi));
-  }
-#endif
-  return i;
-}
-
-#ifdef HAVE_AVX512_BYTES
-/* quantize() of three float planes into 3-byte pixels, 64 pixels at a
- * time: the same operations per value, then a saturating narrowing that
- * changes nothing for levels in [0, 255]. Returns how many pixels were
- * done. */
-__attribute__((target("avx512f,avx512bw,avx512vbmi"))) static gint
-pack3_avx512(const float *const *planes, gint n, guint8 *out) {
-  const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
-  const __m512 s = _mm512_set1_ps(255.0f), half = _mm512_set1_ps(0.5f);
-  __m512i from01[3], from2[3];
-  for (int o = 0; o < 3; o++) {
-    from01[o] = _mm512_loadu_si512(byte_tables.from01[o]);
-    from2[o] = _mm512_loadu_si512(byte_tables.from2[o]);
-  }
-  gint i = 0;
-  for (; i + 64 <= n; i += 64) {
-    __m512i bytes[3];
-    for (int p = 0; p < 3; p++) {
-      __m128i q[4];
-      for (int j = 0; j < 4; j++) {
-        const __m512 x = _mm512_min_ps(
-            _mm512_max_ps(_mm512_loadu_ps(planes[p] + i + 16 * j), zero), one);
-        q[j] = _mm512_cvtusepi32_epi8(
-            _mm512_cvttps_epi32(_mm512_add_ps(_mm512_mul_ps(x, s), half)));
-      }
-      bytes[p] = _mm512_inserti32x4(
-          _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(q[0]), q[1], 1),
-                             q[2], 2),
-          q[3], 3);
-    }
-    for (int o = 0; o < 3; o++) {
-      const __m512i v = _mm512_permutex2var_epi8(bytes[0], from01[o], bytes[1]);
-      _mm512_storeu_si512(
-          out + 3 * i + 64 * o,
-          _mm512_mask_permutexvar_epi8(v, byte_tables.mask2[o], from2[o], bytes[2]));
-    }
-  }
-  return i;
-}
-
-#endif
-
-/* Byte planes (one per byte of a pixel) into pixels of `pstride` bytes. */
-static void interleave_bytes(const guint8 *const *planes, gint pstride, gint n,
-                             guint8 *out) {
-  gint i = 0;
-#ifdef HAVE_SSSE3_INTERLEAVE
-  if (pstride == 3 && __builtin_cpu_supports("ssse3"))
-    i = interleave3_ssse3(planes, n, out);
-#endif
-  if (pstride == 4)
-    i = interleave4(planes, n, out);
-  for (; i < n; i++)
-    for (gint p = 0; p < pstride; p++)
-      out[i * pstride + p] = planes[p][i];
-}
-
 /* Rows [y0, y1) of every plane from planar, which holds the rows from
  * first_row on: clamped to [0, 1], scaled and rounded to nearest; the x
  * bytes of RGBx & co set to 255 and the bytes past the pixels of a row (odd
  * widths) to 0, so nothing in the output is uninitialised. */
-static void pack_rows(GstVideoFrame *frame, const float *planar, gint64 chan_stride,
+static void pack_rows(const FrameJob *job, const float *planar, gint64 chan_stride,
                       gint first_row, gint y0, gint y1) {
-  const GstVideoFormatInfo *finfo = frame->info.finfo;
+  const GstVideoFrame *frame = &job->frame;
   const gint width = GST_VIDEO_FRAME_WIDTH(frame);
-  if (!GST_VIDEO_FORMAT_INFO_HAS_ALPHA(finfo) &&
-      GST_VIDEO_FORMAT_INFO_PSTRIDE(finfo, 0) == 4)
-    memset((guint8 *)GST_VIDEO_FRAME_PLANE_DATA(frame, 0) +
-               (gsize)y0 * (gsize)GST_VIDEO_FRAME_PLANE_STRIDE(frame, 0),
-           0xff, (gsize)GST_VIDEO_FRAME_PLANE_STRIDE(frame, 0) * (gsize)(y1 - y0));
-  for (guint c = 0; c < GST_VIDEO_FRAME_N_COMPONENTS(frame); c++) {
-    const guint plane = GST_VIDEO_FORMAT_INFO_PLANE(finfo, c);
-    const gsize used = (gsize)width * (gsize)GST_VIDEO_FRAME_COMP_PSTRIDE(frame, c);
-    const gsize row_bytes = (gsize)GST_VIDEO_FRAME_PLANE_STRIDE(frame, plane);
-    guint8 *rows = GST_VIDEO_FRAME_PLANE_DATA(frame, plane);
-    for (gint y = y0; row_bytes > used && y < y1; y++)
-      memset(rows + (gsize)y * row_bytes + used, 0, row_bytes - used);
-  }
-  const guint n_comps = GST_VIDEO_FRAME_N_COMPONENTS(frame);
-  gboolean one_plane = TRUE, wide = FALSE;
-  for (guint c = 0; c < n_comps; c++) {
-    one_plane &= GST_VIDEO_FORMAT_INFO_PLANE(finfo, c) == 0;
-    wide |= GST_VIDEO_FRAME_COMP_DEPTH(frame, c) > 8;
-  }
-  const float scale = wide ? 65535.0f : 255.0f;
-  const gint pstride0 = GST_VIDEO_FRAME_COMP_PSTRIDE(frame, 0);
-  if (one_plane && !wide && pstride0 <= 4) {
-    /* Packed 8-bit formats: quantise each component of a stretch into
-     * bytes, then interleave them into pixels; a byte of the pixel no
-     * component uses (RGBx & co) is 255. */
-    guint8 *data = GST_VIDEO_FRAME_PLANE_DATA(frame, 0);
-    const gint stride = GST_VIDEO_FRAME_PLANE_STRIDE(frame, 0);
-    guint8 levels[4][QUANT_CHUNK];
-    const guint8 *byte_plane[4];
-    gint comp_at[4] = {-1, -1, -1, -1};
-    for (guint c = 0; c < n_comps; c++)
-      comp_at[GST_VIDEO_FRAME_COMP_POFFSET(frame, c)] = (gint)c;
-    for (gint p = 0; p < pstride0; p++) {
-      byte_plane[p] = levels[p];
-      if (comp_at[p] < 0)
-        memset(levels[p], 0xff, QUANT_CHUNK);
-    }
+  for (gint i = 0; i < job->layout->n_planes; i++) {
+    const PlaneLayout *pl = &job->layout->planes[i];
+    guint8 *data = GST_VIDEO_FRAME_PLANE_DATA(frame, pl->plane);
+    const gsize stride = (gsize)GST_VIDEO_FRAME_PLANE_STRIDE(frame, pl->plane);
+    const gsize used = (gsize)width * (gsize)pl->pstride;
+    ct_pack p = {.n = width, .pstride = pl->pstride, .comps = pl->comps, .fill = 0xff};
+    memcpy(p.offset, pl->offset, sizeof p.offset);
     for (gint y = y0; y < y1; y++) {
-      guint8 *row = data + (gsize)y * (gsize)stride;
-      gint done = 0;
-#ifdef HAVE_AVX512_BYTES
-      if (pstride0 == 3 && n_comps == 3 && use_avx512_bytes()) {
-        const float *planes[3];
-        for (gint p = 0; p < 3; p++)
-          planes[p] =
-              planar + (gint64)comp_at[p] * chan_stride + (gint64)(y - first_row) * width;
-        done = pack3_avx512(planes, width, row);
-      }
-#endif
-      for (gint x0 = done; x0 < width; x0 += QUANT_CHUNK) {
-        const gint n = MIN(QUANT_CHUNK, width - x0);
-        for (gint p = 0; p < pstride0; p++)
-          if (comp_at[p] >= 0)
-            quantize_u8(planar + (gint64)comp_at[p] * chan_stride +
-                            (gint64)(y - first_row) * width + x0,
-                        n, levels[p]);
-        interleave_bytes(byte_plane, pstride0, n, row + (gsize)x0 * (gsize)pstride0);
-      }
-    }
-    return;
-  }
-  for (guint c = 0; c < n_comps; c++) {
-    guint8 *data = GST_VIDEO_FRAME_COMP_DATA(frame, c);
-    const gint pstride = GST_VIDEO_FRAME_COMP_PSTRIDE(frame, c);
-    const gint stride = GST_VIDEO_FRAME_COMP_STRIDE(frame, c);
-    const float *src = planar + (gint64)c * chan_stride;
-    for (gint y = y0; y < y1; y++) {
-      guint8 *row = data + (gsize)y * (gsize)stride;
-      const float *line = src + (gint64)(y - first_row) * width;
-      /* Quantise a stretch (vectorised), then store with the pixel stride. */
-      for (gint x0 = 0; x0 < width; x0 += QUANT_CHUNK) {
-        const gint n = MIN(QUANT_CHUNK, width - x0);
-        gint32 levels[QUANT_CHUNK];
-        quantize(line + x0, n, scale, levels);
-        guint8 *px = row + (gsize)x0 * (gsize)pstride;
-        if (wide)
-          for (gint i = 0; i < n; i++, px += pstride)
-            GST_WRITE_UINT16_LE(px, (guint16)levels[i]);
-        else
-          for (gint i = 0; i < n; i++, px += pstride)
-            *px = (guint8)levels[i];
-      }
+      p.dst = data + (gsize)y * stride;
+      for (gint k = 0; k < pl->comps; k++)
+        p.src[k] =
+            planar + pl->channel[k] * chan_stride + (gint64)(y - first_row) * width;
+      (pl->wide ? job->dsp->pack_u16 : job->dsp->pack_u8)(&p);
+      if (stride > used)
+        memset(p.dst + used, 0, stride - used);
     }
   }
 }
@@ -920,7 +532,7 @@ static void pack_task(void *ctx, int task, int worker) {
   FrameJob *job = ctx;
   (void)worker;
   const gint y0 = task * job->rows_per_task;
-  pack_rows(&job->frame, job->planar, job->chan_stride, 0, y0,
+  pack_rows(job, job->planar, job->chan_stride, 0, y0,
             MIN(y0 + job->rows_per_task, GST_VIDEO_FRAME_HEIGHT(&job->frame)));
 }
 
@@ -930,7 +542,10 @@ static gboolean gst_conv_transpose_video_pack(GstConvTransposeBase *base,
   GstConvTransposeVideoPrivate *priv = PRIV(base);
   /* One frame: all its rows (2d) or one step (3d). */
   (void)n_steps;
-  FrameJob job = {.planar = (float *)planar, .chan_stride = chan_stride};
+  FrameJob job = {.layout = &priv->out_layout,
+                  .dsp = gst_conv_transpose_base_dsp(base),
+                  .planar = (float *)planar,
+                  .chan_stride = chan_stride};
   if (!gst_video_frame_map(&job.frame, &priv->out_info, outbuf, GST_MAP_WRITE))
     return FALSE;
   gst_conv_transpose_base_parallel(base, row_tasks(base, &job), pack_task, &job);
@@ -943,6 +558,8 @@ static gboolean gst_conv_transpose_video_pack(GstConvTransposeBase *base,
 static gpointer gst_conv_transpose_video_begin_pack(GstConvTransposeBase *base,
                                                     GstBuffer *outbuf) {
   FrameJob *job = g_new0(FrameJob, 1);
+  job->layout = &PRIV(base)->out_layout;
+  job->dsp = gst_conv_transpose_base_dsp(base);
   if (!gst_video_frame_map(&job->frame, &PRIV(base)->out_info, outbuf, GST_MAP_WRITE)) {
     g_free(job);
     return NULL;
@@ -954,8 +571,7 @@ static void gst_conv_transpose_video_pack_steps(void *packer, int64_t first,
                                                 int64_t n_steps, const float *data,
                                                 int64_t chan_stride) {
   FrameJob *job = packer;
-  pack_rows(&job->frame, data, chan_stride, (gint)first, (gint)first,
-            (gint)(first + n_steps));
+  pack_rows(job, data, chan_stride, (gint)first, (gint)first, (gint)(first + n_steps));
 }
 
 static void gst_conv_transpose_video_end_pack(GstConvTransposeBase *base,

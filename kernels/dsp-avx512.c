@@ -43,4 +43,6 @@ typedef __m512 vec;
 #define VSTORE_PAIR(p, e, o)                                                             \
   (VSTORE((p), VPAIR_LO((e), (o))), VSTORE((p) + VW, VPAIR_HI((e), (o))))
 #include "dsp-x86.h"
+#include "convert-x86.h"
 #include "dsp-impl.h"
+#include "convert-impl.h"

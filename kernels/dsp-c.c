@@ -11,3 +11,4 @@ typedef float vec;
 #define SFMA(acc, a, b) ((acc) + (a) * (b))
 #define VSTORE_PAIR(p, even, odd) ((p)[0] = (even), (p)[1] = (odd))
 #include "dsp-impl.h"
+#include "convert-impl.h"

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "convert.h"
 #include "packing.h"
 
 #ifdef __cplusplus
@@ -73,6 +74,17 @@ typedef struct ct_dsp {
    * unshifted ones: their second set of input vectors needs the registers
    * AVX-512 has. Elsewhere they are correct but slower. */
   bool fast_shifted_pairs;
+  /* Conversions between the elements' buffers and channel-planar floats
+   * (arguments and exact results in convert.h): bitwise the same at every
+   * level. Video: 8-bit and 16-bit components of packed pixels to float
+   * rows with zero borders, and back (clamped, scaled, rounded). Audio:
+   * interleaved float32 frames to channel planes, and back. */
+  void (*unpack_u8)(const ct_unpack *args);
+  void (*unpack_u16)(const ct_unpack *args);
+  void (*pack_u8)(const ct_pack *args);
+  void (*pack_u16)(const ct_pack *args);
+  void (*deinterleave_f32)(const ct_channels *args);
+  void (*interleave_f32)(const ct_channels *args);
 } ct_dsp;
 
 typedef enum {
@@ -82,8 +94,21 @@ typedef enum {
   CT_DSP_LEVELS
 } ct_dsp_level;
 
-/* The table of a level, or NULL if this build or CPU cannot run it. */
+/* The table of a level, or NULL if this build or CPU cannot run it. Filled
+ * once, on first use, for this CPU. */
 const ct_dsp *ct_dsp_for_level(ct_dsp_level level);
+
+/* CPU features some entries use beyond their level's own: where the CPU
+ * lacks one, the table is filled with the level's other versions. */
+enum {
+  CT_CPU_AVX512VBMI = 1 << 0, /* byte permutes (3-byte pixels), avx512 level */
+  CT_CPU_ALL = CT_CPU_AVX512VBMI
+};
+/* Fills *dsp with the table of `level` as for a CPU that has only the
+ * features of `features` (CT_CPU_*) it really has: how checkasm reaches
+ * the versions another CPU would run. False (dsp untouched) if this build
+ * or CPU cannot run the level. */
+bool ct_dsp_fill(ct_dsp *dsp, ct_dsp_level level, unsigned features);
 /* The best level this CPU runs, or the one named by the environment
  * variable CT_DSP (c, avx2, avx512) when it can run. */
 const ct_dsp *ct_dsp_default(void);

@@ -41,6 +41,7 @@ for rev in "$@"; do
     case $(basename "$src") in
     dsp-avx2.c) level=(-mavx2 -mfma) ;;
     dsp-avx512.c) level=(-mavx512f -mfma) ;;
+    dsp-avx512vbmi.c) level=(-mavx512f -mavx512bw -mavx512vbmi -mfma) ;;
     esac
     obj=${src%.c}.o
     cc "${flags[@]}" "${level[@]}" -DCT_HAVE_X86_LEVELS -I"$dir" -I"$dir/kernels" \
