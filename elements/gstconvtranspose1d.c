@@ -28,14 +28,9 @@ static GstStaticPadTemplate src_template = GST_STATIC_PAD_TEMPLATE(
 
 /* Maps a rate value through the stride: multiplied going downstream, divided
  * (exact multiples only) going upstream. FALSE if nothing maps. */
-typedef struct {
-  gint stride;
-  gboolean downstream;
-} StrideMap;
-
 static gboolean map_rate(const GValue *in, GValue *out, gconstpointer data) {
-  const StrideMap *m = data;
-  const gint stride = m->stride;
+  const GstConvTransposeAxisMap *m = data;
+  const gint stride = (gint)m->axis.s;
   const gboolean downstream = m->downstream;
   if (G_VALUE_HOLDS_INT(in)) {
     gint rate = g_value_get_int(in);
@@ -117,7 +112,8 @@ static GstCaps *gst_conv_transpose_1d_transform_caps_for_layer(GstConvTransposeB
     const GValue *rate = gst_structure_get_value(s, "rate");
     if (rate) {
       GValue mapped = G_VALUE_INIT;
-      if (!map_rate(rate, &mapped, &(StrideMap){(gint)p->stride[0], downstream})) {
+      if (!map_rate(rate, &mapped,
+                    &(GstConvTransposeAxisMap){ct_params_axis(p, 0), downstream})) {
         gst_structure_free(t);
         continue;
       }

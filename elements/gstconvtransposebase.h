@@ -78,6 +78,13 @@ struct _GstConvTransposeBaseClass {
   void (*end_pack)(GstConvTransposeBase *self, gpointer packer);
 };
 
+/* What the caps mappers of the subclasses map through: one axis of the
+ * layer, going downstream (input caps to output caps) or upstream. */
+typedef struct {
+  ct_axis axis;
+  gboolean downstream;
+} GstConvTransposeAxisMap;
+
 /* Maps every item of a GST_TYPE_LIST value into out (a list), dropping the
  * items that map to nothing; FALSE (out unset) when none maps. For the caps
  * transforms of the subclasses. */

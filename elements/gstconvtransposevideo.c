@@ -141,13 +141,8 @@ static gint64 size_in(ct_axis a, gint64 out) {
   return grown / a.s + 1;
 }
 
-typedef struct {
-  ct_axis axis;
-  gboolean downstream;
-} SizeMap;
-
 static gboolean map_size(const GValue *in, GValue *out, gconstpointer data) {
-  const SizeMap *m = data;
+  const GstConvTransposeAxisMap *m = data;
   const ct_axis a = m->axis;
   const gboolean downstream = m->downstream;
   if (G_VALUE_HOLDS_INT(in)) {
@@ -201,14 +196,9 @@ static gboolean map_fraction(gint n, gint d, gint stride, gboolean downstream, g
                     : gst_util_fraction_multiply(n, d, 1, stride, on, od);
 }
 
-typedef struct {
-  gint stride;
-  gboolean downstream;
-} RateMap;
-
 static gboolean map_framerate(const GValue *in, GValue *out, gconstpointer data) {
-  const RateMap *m = data;
-  const gint stride = m->stride;
+  const GstConvTransposeAxisMap *m = data;
+  const gint stride = (gint)m->axis.s;
   const gboolean downstream = m->downstream;
   gint n, d;
   if (GST_VALUE_HOLDS_FRACTION(in)) {
@@ -272,14 +262,15 @@ static GstCaps *gst_conv_transpose_video_transform_caps_for_layer(
       GValue mapped = G_VALUE_INIT;
       if (!v)
         continue;
-      ok = map_size(v, &mapped, &(SizeMap){axes[f], downstream});
+      ok = map_size(v, &mapped, &(GstConvTransposeAxisMap){axes[f], downstream});
       if (ok)
         gst_structure_take_value(t, fields[f], &mapped);
     }
     const GValue *rate = gst_structure_get_value(s, "framerate");
     if (ok && rate && p->rank == 3) {
       GValue mapped = G_VALUE_INIT;
-      ok = map_framerate(rate, &mapped, &(RateMap){(gint)p->stride[0], downstream});
+      ok = map_framerate(rate, &mapped,
+                         &(GstConvTransposeAxisMap){ct_params_axis(p, 0), downstream});
       if (ok)
         gst_structure_take_value(t, "framerate", &mapped);
     }

@@ -271,20 +271,17 @@ def _by_chain(scan, layer, groups):
         return None  # Cin = Cout: both readings chain alike
     before, after = scan.neighbours(layer.name)
     votes = []
-    if before:
-        name, node = before
-        given = {_io(node, k)[1] for k in _kinds(node)}
-        fits = [k for k in KINDS if ins[k] in given]
+    # The neighbour before must put out what this layer takes in, the one
+    # after take in what it puts out: (neighbour, its side, ours, wording).
+    for neighbour, side, ours, says in ((before, 1, ins, "before it puts out"),
+                                        (after, 0, outs, "after it takes in")):
+        if not neighbour:
+            continue
+        name, node = neighbour
+        theirs = {_io(node, k)[side] for k in _kinds(node)}
+        fits = [k for k in KINDS if ours[k] in theirs]
         if len(fits) == 1:
-            votes.append((fits[0], f"{name!r} before it puts out "
-                          f"{ins[fits[0]]} channels"))
-    if after:
-        name, node = after
-        taken = {_io(node, k)[0] for k in _kinds(node)}
-        fits = [k for k in KINDS if outs[k] in taken]
-        if len(fits) == 1:
-            votes.append((fits[0], f"{name!r} after it takes in "
-                          f"{outs[fits[0]]} channels"))
+            votes.append((fits[0], f"{name!r} {says} {ours[fits[0]]} channels"))
     if len({k for k, _ in votes}) != 1:
         return None
     return votes[0][0], " and ".join(why for _, why in votes)
