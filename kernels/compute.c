@@ -25,7 +25,7 @@ static void set_rows(const ct_stream *st, const ct_run_plan *plan, int64_t m0,
      * row up once. */
     int64_t last_u = -1, last_c = -1;
     const float *row = NULL;
-    const int64_t line_len = st->padded_len[2];
+    const int32_t *inner = st->inner + st->inner_first[plan - st->plan->runs];
     for (int64_t k = 0; k < plan->k; k++) {
       const int64_t u = m0 - plan->offset0[k] + pad0, c = ci0 + plan->chan[k];
       if (u != last_u || c != last_c) {
@@ -33,7 +33,7 @@ static void set_rows(const ct_stream *st, const ct_run_plan *plan, int64_t m0,
         last_u = u;
         last_c = c;
       }
-      ws->rows[k] = row + ct_plan_inner_offset(plan, k, line_len) + line + mb + pad;
+      ws->rows[k] = row + inner[k] + line + mb + pad;
     }
   }
 }

@@ -77,7 +77,13 @@ struct ct_stream {
   /* Floats per step of the caller's input: in_frame, or padded_frame after
    * ct_stream_take_padded_frames. */
   int64_t push_frame;
-  int64_t run_len;  /* outputs along the run axis per run (rank >= 2) */
+  int64_t run_len; /* outputs along the run axis per run (rank >= 2) */
+  /* 2d/3d: where each product of each plan reads on the frame axes, in
+   * floats from the run start, for this stream's frame width
+   * (ct_plan_inner_offset), looked up as it runs: run plan r's at
+   * inner + inner_first[r]. The only per-stream part of the plans. */
+  int32_t *inner;
+  int64_t *inner_first;
   float *bias_runs; /* [Cout][acc_stride] of bias, for tap-less residues */
 
   /* Input history: the zero-extended input's rows (steps) of padded frames

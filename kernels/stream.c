@@ -181,6 +181,35 @@ static bool size_frames(ct_stream *st, const int64_t *frame_shape, char *msg,
   return ok;
 }
 
+/* 2d/3d: the frame-axis offset of every product of every plan for this
+ * frame shape (see ct_stream.inner). FALSE when out of memory, or past
+ * what 32 bits hold (a frame past any limit: never wrap). */
+static bool place_products(ct_stream *st) {
+  const ct_plan *plan = st->plan;
+  const int64_t runs = plan->n_outer[0] * plan->n_outer[1] * plan->s_run;
+  if (st->layer->params.rank == 1)
+    return true;
+  int64_t total = 0;
+  st->inner_first = calloc((size_t)runs, sizeof(int64_t));
+  if (!st->inner_first)
+    return false;
+  for (int64_t r = 0; r < runs; r++) {
+    st->inner_first[r] = total;
+    total += plan->runs[r].k;
+  }
+  st->inner = calloc((size_t)(total > 0 ? total : 1), sizeof(int32_t));
+  if (!st->inner)
+    return false;
+  for (int64_t r = 0; r < runs; r++)
+    for (int64_t k = 0; k < plan->runs[r].k; k++) {
+      const int64_t off = ct_plan_inner_offset(&plan->runs[r], k, st->padded_len[2]);
+      if (off < INT32_MIN || off > INT32_MAX)
+        return false;
+      st->inner[st->inner_first[r] + k] = (int32_t)off;
+    }
+  return true;
+}
+
 /* History rows, runs and the accumulators they need. */
 static void size_work(ct_stream *st) {
   const ct_layer *layer = st->layer;
@@ -257,7 +286,9 @@ ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char
       ((double)hist_count + (double)acc_count + (double)cout * (double)st->acc_stride) *
           sizeof(float) +
       (double)s_run * (sizeof(float *) + sizeof(int64_t)) +
-      (double)st->plan->max_k * 2 * sizeof(float *);
+      (double)st->plan->max_k * 2 * sizeof(float *) +
+      (st->ring ? (double)st->plan->bytes / 4
+                : 0); /* inner offsets: at most a plan's indices */
   const double plan_bytes = (double)st->plan->bytes;
   if (ok && state_bytes + plan_bytes > CT_STREAM_MAX_BYTES) {
     if (msg && msg_size)
@@ -277,7 +308,7 @@ ct_stream *ct_stream_new(const ct_layer *layer, const int64_t *frame_shape, char
     for (int64_t co = 0; co < cout; co++)
       for (int64_t i = 0; i < st->acc_stride; i++)
         st->bias_runs[co * st->acc_stride + i] = st->plan->bias[co];
-    if (ct_stream_set_threads(st, 1) != CT_OK)
+    if (!place_products(st) || ct_stream_set_threads(st, 1) != CT_OK)
       status = CT_ERR_NOMEM;
   }
   if (status != CT_OK) {
@@ -300,6 +331,8 @@ void ct_stream_free(ct_stream *stream) {
   cts_free_scratch(stream->scratch, stream->n_scratch);
   free(stream->hist);
   free(stream->bias_runs);
+  free(stream->inner);
+  free(stream->inner_first);
   free(stream);
 }
 
