@@ -64,8 +64,7 @@ static gboolean refuse_onnx(ct_load *ld) {
     return TRUE;
   if (kind == CT_FILE_ONNX)
     return !ct_fail(ld, CT_MODEL_ERROR_FORMAT,
-                    "is an ONNX network, not a .safetensors layer (a network loads with "
-                    "ct_model_open)");
+                    "is an ONNX network, not a single .safetensors layer");
   return FALSE;
 }
 
