@@ -110,7 +110,7 @@ gboolean ct_attr_string(ct_onnx *o, int k, const char *name, const char *def,
   *out = def;
   if (!a || !ok)
     return ok;
-  if (memchr(a->s.data, 0, a->s.len))
+  if (a->s.len && memchr(a->s.data, 0, a->s.len))
     return ct_onnx_node_fail(o, k, CT_MODEL_ERROR_FORMAT, "attribute %s holds a NUL byte",
                              ct_quote(o->ld, name));
   GString *s = g_string_new_len((const char *)a->s.data, (gssize)a->s.len);
@@ -132,7 +132,8 @@ gboolean ct_attr_ints(ct_onnx *o, int k, const char *name, gint64 *out, int max,
                              "attribute %s has %zu values, more than the %d it can have "
                              "here",
                              ct_quote(o->ld, name), a->n_ints, max);
-  memcpy(out, a->ints, a->n_ints * sizeof *out);
+  if (a->n_ints)
+    memcpy(out, a->ints, a->n_ints * sizeof *out);
   *n = (int)a->n_ints;
   return TRUE;
 }

@@ -72,7 +72,8 @@ static ct_otensor *reshaped(ct_onnx *o, const ct_otensor *t, int rank,
     return NULL;
   *r = *t;
   r->rank = rank;
-  memcpy(r->dims, dims, (size_t)rank * sizeof(gint64));
+  if (rank > 0)
+    memcpy(r->dims, dims, (size_t)rank * sizeof(gint64));
   return r;
 }
 

@@ -308,6 +308,13 @@ gboolean ct_onnx_graph_index(ct_onnx *o) {
                      ct_quote(o->ld, name));
     add_name(o, name)->initializer = g->initializer[i];
   }
+  /* Every initializer's sizes are checked, read or not. */
+  for (size_t i = 0; i < g->n_initializer; i++) {
+    gboolean failed;
+    ct_onnx_constant(o, g_hash_table_lookup(o->names, g->initializer[i]->name), &failed);
+    if (failed)
+      return FALSE;
+  }
   if (!index_inputs(o) || !index_nodes(o))
     return FALSE;
   if (g->n_output != 1)

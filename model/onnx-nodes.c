@@ -1013,7 +1013,7 @@ static gboolean translate_split(ct_onnx *o, int k) {
     gint64 *v = ct_onnx_temp(o, parts + 1, sizeof(gint64));
     if (!v || !ct_attr_ints(o, k, "split", v, parts + 1, &n_split))
       return FALSE;
-    if (n_split >= 0)
+    if (n_split > 0)
       memcpy(split, v, (size_t)MIN(n_split, parts) * sizeof(gint64));
   } else {
     ct_otensor *t;
@@ -1145,7 +1145,8 @@ static const char *reduce_refusal(ct_onnx *o, int k) {
   const Onnx__AttributeProto *a = ct_attr(o, k, "axes");
   if (a && a->n_ints <= CT_ONNX_MAX_DIMS) {
     n = (int)a->n_ints;
-    memcpy(axes, a->ints, (size_t)n * sizeof(gint64));
+    if (n > 0)
+      memcpy(axes, a->ints, (size_t)n * sizeof(gint64));
   } else if (input(o, k, 1) && input(o, k, 1)->constant) {
     const ct_otensor *t = input(o, k, 1)->constant;
     if (!ct_onnx_dtype_is_float(t->dtype) && t->count <= CT_ONNX_MAX_DIMS) {

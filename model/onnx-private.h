@@ -66,7 +66,7 @@ typedef struct {
   const char *name;
   int producer; /* the node that makes it, or -1 (initializer, graph input) */
   int value;    /* its ct_value once made, else -1 */
-  const Onnx__TensorProto *initializer; /* until read */
+  const Onnx__TensorProto *initializer; /* an initializer's declaration */
   ct_otensor *constant;                 /* known at load */
   gboolean is_input;                    /* the graph input */
   gboolean used;                        /* read by a live node, or the output */

@@ -151,7 +151,8 @@ void ct_otensor_to_f32(const ct_otensor *t, float *out) {
     return;
   }
   if (t->src == CT_SRC_F32) {
-    memcpy(out, t->data, (size_t)t->count * sizeof(float));
+    if (t->count > 0)
+      memcpy(out, t->data, (size_t)t->count * sizeof(float));
     return;
   }
   for (gint64 k = 0; k < t->count; k++)

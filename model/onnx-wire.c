@@ -228,7 +228,7 @@ static gboolean check_delimited(wire *w, const ProtobufCFieldDescriptor *f,
   case PROTOBUF_C_TYPE_STRING:
     /* A C string ends at its first NUL: two different names would read as
      * one. */
-    if (memchr(p, 0, len))
+    if (len && memchr(p, 0, len))
       return fault(w, p, "a string holds a NUL byte");
     w->alloc += len + 1;
     return TRUE;

@@ -96,7 +96,6 @@ ct_otensor *ct_onnx_constant(ct_onnx *o, ct_oname *n, gboolean *failed) {
       return NULL;
     }
     n->constant = t;
-    n->initializer = NULL;
   }
   return n->constant;
 }
