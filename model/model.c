@@ -40,9 +40,12 @@ gboolean ct_axis_override_parse(const gchar *text, CtAxisOverride *out, GError *
  * short, which still sniffs as ONNX). */
 #define SNIFF_BYTES 64
 
-static CtFileKind sniff_bytes(const guint8 *b, gsize n) {
+static CtFileKind sniff_bytes(const guint8 *b, gsize n, gint64 file_size) {
   /* A safetensors file is its header's length, then the header's '{'. */
-  if (n > 8 && b[8] == '{')
+  guint64 len = 0;
+  for (int i = 7; n > 8 && i >= 0; i--)
+    len = len << 8 | b[i];
+  if (n > 8 && b[8] == '{' && len <= (guint64)file_size - 8)
     return CT_FILE_SAFETENSORS;
   return ct_onnx_sniff(b, n) ? CT_FILE_ONNX : CT_FILE_SAFETENSORS;
 }
@@ -52,7 +55,7 @@ static gboolean sniff_open(ct_load *ld, CtFileKind *kind) {
   const gsize n = (gsize)MIN(ld->file_size, (gint64)sizeof b);
   if (!ct_read_at(ld, b, n, 0))
     return FALSE;
-  *kind = sniff_bytes(b, n);
+  *kind = sniff_bytes(b, n, ld->file_size);
   return TRUE;
 }
 
