@@ -14,6 +14,7 @@
 #include "model/dtype.h"
 #include "model/onnx-attrs.h"
 #include "model/onnx-fold.h"
+#include "model/onnx-sizes.h"
 #include "model/onnx-tensor.h"
 
 static const char *const NO_ATTRS[] = {NULL};
@@ -662,29 +663,76 @@ static gboolean resolve_same_transpose(ct_onnx *o, window *w) {
   return TRUE;
 }
 
+/* output_shape fixes the output's size; at the input size the graph
+ * declares that is a crop (ONNX's split of it, as for SAME), or, when
+ * negative, more output_padding. */
+static gboolean resolve_output_shape(ct_onnx *o, int k, int in, window *w) {
+  gint64 shape[CT_MAX_RANK + 2], len[CT_MAX_RANK];
+  int n;
+  if (!ct_attr_ints(o, k, "output_shape", shape, CT_MAX_RANK + 2, &n))
+    return FALSE;
+  if (n < 0)
+    return TRUE;
+  /* Some writers give [N, C, S...]: the spatial sizes are the last. */
+  if (n != o->rank && n != o->rank + 2)
+    return ct_onnx_node_fail(
+        o, k, CT_MODEL_ERROR_NETWORK,
+        "output_shape has %d values; with %d spatial axes it needs %d", n, o->rank,
+        o->rank);
+  const gint64 *out = shape + (n - o->rank);
+  if (!ct_onnx_declared_sizes(o, in, len))
+    return ct_onnx_node_fail(
+        o, k, CT_MODEL_ERROR_NETWORK,
+        "output_shape %s fixes the output's size, which gives a crop "
+        "only at a fixed input size, and the graph leaves its input's "
+        "size free; export with output_padding instead",
+        ct_dims_text(o->ld, out, o->rank));
+  const gboolean upper = strcmp(w->auto_pad, "SAME_UPPER") == 0;
+  for (int a = 0; a < o->rank; a++) {
+    gint64 full;
+    if (out[a] < 1 || out[a] > CT_MAX_PARAM ||
+        !ct_mul_i64(len[a] - 1, w->stride[a], &full) ||
+        !ct_add_i64(full, w->output_padding[a] + (w->kernel[a] - 1) * w->dilation[a] + 1,
+                    &full) ||
+        full - out[a] > 2 * CT_MAX_PARAM || out[a] - full > CT_MAX_PARAM)
+      return ct_onnx_node_fail(o, k, CT_MODEL_ERROR_NETWORK,
+                               "output_shape %s is out of reach of its input's declared "
+                               "size %s",
+                               ct_dims_text(o->ld, out, o->rank),
+                               ct_dims_text(o->ld, len, o->rank));
+    const gint64 total = full - out[a];
+    if (total < 0) {
+      w->output_padding[a] -= total;
+      w->pad_begin[a] = w->pad_end[a] = 0;
+      continue;
+    }
+    w->pad_begin[a] = upper ? total / 2 : total - total / 2;
+    w->pad_end[a] = total - w->pad_begin[a];
+  }
+  return TRUE;
+}
+
 static gboolean translate_conv_transpose(ct_onnx *o, int k) {
   static const char *const attrs[] = {"auto_pad",     "dilations",      "group",
                                       "kernel_shape", "output_padding", "output_shape",
                                       "pads",         "strides",        NULL};
   window w = {0};
-  gint64 g, shape[CT_MAX_RANK];
-  gboolean shape_given;
+  gint64 g;
   ct_otensor *wt;
   if (!ct_attrs_check(o, k, attrs) || !ct_onnx_outputs(o, k, 1, ""))
     return FALSE;
   const int in = value_in(o, k, 0, "input");
   if (in < 0 || !read_group(o, k, &g) || !conv_weight(o, k, &wt, &w) ||
       !read_window(o, k, &w) ||
-      !axis_list(o, k, "output_padding", 1, 0, 0, w.output_padding, NULL) ||
-      !axis_list(o, k, "output_shape", 1, 0, 0, shape, &shape_given))
+      !axis_list(o, k, "output_padding", 1, 0, 0, w.output_padding, NULL))
     return FALSE;
-  if (shape_given)
-    return ct_onnx_node_fail(o, k, CT_MODEL_ERROR_NETWORK,
-                             "output_shape %s fixes the output's size, which must grow "
-                             "with the streamed input; export with output_padding "
-                             "instead",
-                             ct_dims_text(o->ld, shape, o->rank));
-  resolve_same_transpose(o, &w);
+  /* With output_shape, pads are ignored (ONNX). */
+  if (ct_attr(o, k, "output_shape")) {
+    if (!resolve_output_shape(o, k, in, &w))
+      return FALSE;
+  } else {
+    resolve_same_transpose(o, &w);
+  }
   const gint64 c = channels_of(o, in), per_group = wt->dims[1];
   gint64 m;
   if (wt->dims[0] != c)

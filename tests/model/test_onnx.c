@@ -188,6 +188,22 @@ static ct_network *expect_model_loads(pb *m, const char *what) {
   return expect_loads(write_model(m), what);
 }
 
+/* The output's spatial sizes of the reference run on zeros of in_shape. */
+static gboolean run_sizes(const ct_network *net, const gint64 *in_shape, gint64 *sizes) {
+  gint64 count = 1;
+  for (int a = 0; a < net->rank + 2; a++)
+    count *= in_shape[a];
+  float *in = g_new0(float, count);
+  ref_tensor out = {0};
+  char msg[128];
+  gboolean ok = ref_network_run(net, in_shape, in, &out, msg, sizeof msg) == 0;
+  for (int a = 0; ok && a < net->rank; a++)
+    sizes[a] = out.s[a];
+  ref_tensor_clear(&out);
+  g_free(in);
+  return ok;
+}
+
 /* ------------------------------------------------------------------------ */
 /* golden networks */
 
@@ -958,14 +974,55 @@ static void test_convolutions(void) {
   expect_model_refused(
       model_of(conv_graph("ConvTranspose", 2, DIMS(2, 3, 3), 3,
                           onnx_attr_ints("output_shape", DIMS(10), 1), NULL)),
-      "ConvTranspose with output_shape",
-      NAMES("output_shape [10] fixes the output's size"));
+      "ConvTranspose with output_shape and a free input length",
+      NAMES("output_shape [10] fixes the output's size", "leaves its input's size free"));
+  /* A declared input of 10: Conv k3 makes 8; ConvTranspose s2 k4 would
+   * make 18, output_shape [16] crops 2 (1 and 1). */
+  float w[48];
+  seq(w, 48, 0);
+  pb *g = pb_new();
+  add_node(g, onnx_node("Conv", "c", NAMES("x", "w1"), NAMES("y"), NULL));
+  add_node(g, onnx_node("ConvTranspose", "t", NAMES("y", "w2"), NAMES("z"),
+                        onnx_attr_ints("strides", DIMS(2), 1),
+                        onnx_attr_ints("output_shape", DIMS(16), 1), NULL));
+  add_init(g, onnx_tensor_f32("w1", DIMS(2, 2, 3), 3, w));
+  add_init(g, onnx_tensor_f32("w2", DIMS(2, 3, 4), 3, w));
+  pb_sub(g, ONNX_GRAPH_INPUT, onnx_value_info("x", ONNX_FLOAT, DIMS(1, 2, 10), 3));
+  pb_sub(g, ONNX_GRAPH_OUTPUT, onnx_value_info("z", ONNX_FLOAT, DIMS(1, 3, 16), 3));
+  net = expect_model_loads(model_of(g), "ConvTranspose with output_shape after a Conv, "
+                                        "input declared [1, 2, 10]");
+  tap_ok(net && net->nodes[1].pad_begin[0] == 1 && net->nodes[1].pad_end[0] == 1 &&
+             net->nodes[1].output_padding[0] == 0,
+         "output_shape [16] at input 8 is a crop of 1 and 1");
+  gint64 sizes[CT_MAX_RANK] = {0};
+  tap_ok(
+      net && run_sizes(net, DIMS(1, 2, 10), sizes) && sizes[0] == 16 &&
+          run_sizes(net, DIMS(1, 2, 20), sizes) && sizes[0] == 36,
+      "the output has 16 steps at the declared 10, and grows with the input (36 at 20)");
+  ct_onnx_free(net);
+  /* ONNX's own example: a 3 x 3 input, kernel 3, strides (3, 2), output
+   * [10, 8]: one more than the full output on each axis. */
+  g = pb_new();
+  add_node(g, onnx_node("ConvTranspose", "t", NAMES("x", "w"), NAMES("z"),
+                        onnx_attr_ints("strides", DIMS(3, 2), 2),
+                        onnx_attr_ints("output_shape", DIMS(10, 8), 2), NULL));
+  add_init(g, onnx_tensor_f32("w", DIMS(1, 2, 3, 3), 4, w));
+  pb_sub(g, ONNX_GRAPH_INPUT, onnx_value_info("x", ONNX_FLOAT, DIMS(1, 1, 3, 3), 4));
+  pb_sub(g, ONNX_GRAPH_OUTPUT, onnx_value_info("z", ONNX_FLOAT, DIMS(1, 2, 10, 8), 4));
+  net = expect_model_loads(model_of(g), "ONNX's output_shape example (3 x 3 to 10 x 8)");
+  tap_ok(net && net->nodes[0].output_padding[0] == 1 &&
+             net->nodes[0].output_padding[1] == 1 && net->nodes[0].pad_begin[0] == 0,
+         "it is output_padding (1, 1)");
+  tap_ok(net && run_sizes(net, DIMS(1, 1, 3, 3), sizes) && sizes[0] == 10 &&
+             sizes[1] == 8,
+         "the reference run makes 10 x 8");
+  ct_onnx_free(net);
   expect_model_refused(
       model_of(conv_graph("ConvTranspose", 4, DIMS(2, 3, 3), 3, NULL, NULL)),
       "a ConvTranspose weight for other input channels",
       NAMES("takes 2 input channels", "has 4"));
   /* The weight computed from the input. */
-  pb *g = pb_new();
+  g = pb_new();
   add_node(g, onnx_node("Conv", "c", NAMES("x", "x"), NAMES("z"), NULL));
   io(g, "x", 2, "z", 2, 1);
   expect_model_refused(model_of(g), "a weight computed from the input",
