@@ -33,8 +33,23 @@ static const char *type_text(attr_type t) {
   }
 }
 
+/* An attribute given twice, or NULL: a set of names, so that a node of
+ * many attributes costs no more than their number. */
+static const Onnx__AttributeProto *repeated(const Onnx__NodeProto *n) {
+  GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
+  const Onnx__AttributeProto *twice = NULL;
+  for (size_t i = 0; i < n->n_attribute && !twice; i++) {
+    const char *name = n->attribute[i]->name;
+    if (name && !g_hash_table_add(seen, (gpointer)name))
+      twice = n->attribute[i];
+  }
+  g_hash_table_unref(seen);
+  return twice;
+}
+
 gboolean ct_attrs_check(ct_onnx *o, int k, const char *const *known) {
   const Onnx__NodeProto *n = o->nodes[k].proto;
+  const Onnx__AttributeProto *twice = repeated(n);
   for (size_t i = 0; i < n->n_attribute; i++) {
     const Onnx__AttributeProto *a = n->attribute[i];
     if (!a->name || !*a->name)
@@ -46,10 +61,9 @@ gboolean ct_attrs_check(ct_onnx *o, int k, const char *const *known) {
           "attribute %s refers to a function's attribute, which only "
           "a function body may do",
           ct_quote(o->ld, a->name));
-    for (size_t j = 0; j < i; j++)
-      if (strcmp(n->attribute[j]->name, a->name) == 0)
-        return ct_onnx_node_fail(o, k, CT_MODEL_ERROR_FORMAT,
-                                 "attribute %s is given twice", ct_quote(o->ld, a->name));
+    if (a == twice)
+      return ct_onnx_node_fail(o, k, CT_MODEL_ERROR_FORMAT, "attribute %s is given twice",
+                               ct_quote(o->ld, a->name));
     gboolean ok = FALSE;
     for (const char *const *s = known; *s && !ok; s++)
       ok = strcmp(*s, a->name) == 0;

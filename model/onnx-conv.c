@@ -204,8 +204,7 @@ gboolean ct_onnx_translate_conv(ct_onnx *o, int k) {
   n->weight = ct_onnx_floats(o, wt);
   if (!n->weight || !conv_bias(o, k, m, n))
     return FALSE;
-  n->outputs[0] = ct_onnx_value_out(o, k, 0, m);
-  return TRUE;
+  return (n->outputs[0] = ct_onnx_value_out(o, k, 0, m)) >= 0;
 }
 
 /* ConvTranspose's SAME: the output stride times the input, so the crop is
@@ -326,8 +325,7 @@ gboolean ct_onnx_translate_conv_transpose(ct_onnx *o, int k) {
   n->weight = ct_onnx_floats(o, wt);
   if (!n->weight || !conv_bias(o, k, m, n))
     return FALSE;
-  n->outputs[0] = ct_onnx_value_out(o, k, 0, m);
-  return TRUE;
+  return (n->outputs[0] = ct_onnx_value_out(o, k, 0, m)) >= 0;
 }
 
 static gboolean read_flag(ct_onnx *o, int k, const char *name, gboolean *out) {
@@ -379,6 +377,5 @@ gboolean ct_onnx_translate_pool(ct_onnx *o, int k, gboolean max) {
   n->ceil_mode = ceil_mode;
   n->count_include_pad = include_pad;
   n->inputs[0] = in;
-  n->outputs[0] = ct_onnx_value_out(o, k, 0, ct_onnx_channels(o, in));
-  return TRUE;
+  return (n->outputs[0] = ct_onnx_value_out(o, k, 0, ct_onnx_channels(o, in))) >= 0;
 }

@@ -160,8 +160,7 @@ gboolean ct_onnx_translate_unary(ct_onnx *o, int k) {
   if (!n || !ct_onnx_unary_params(o, k, n, &ok) || !ok)
     return FALSE;
   n->inputs[0] = in;
-  n->outputs[0] = ct_onnx_value_out(o, k, 0, ct_onnx_channels(o, in));
-  return TRUE;
+  return (n->outputs[0] = ct_onnx_value_out(o, k, 0, ct_onnx_channels(o, in))) >= 0;
 }
 
 /* ---- binary -------------------------------------------------------------- */
@@ -186,19 +185,19 @@ gboolean ct_onnx_binary_op(const char *op, ct_binary_op *code) {
 
 /* A constant operand as ct_constant: broadcast over [N, C, S...], varying
  * at most along the channels, which it has as 1 or as the value has. */
-static gboolean make_constant(ct_onnx *o, int k, const ct_oname *cn, const ct_otensor *c,
+static gboolean make_constant(ct_onnx *o, int k, const ct_oname *cn, ct_otensor *c,
                               gint64 channels, ct_constant *out) {
   const int r = o->rank + 2;
-  const char *q = ct_quote(o->ld, cn->name);
   if (c->count == 0)
     return ct_onnx_node_fail(o, k, CT_MODEL_ERROR_NETWORK,
-                             "its constant operand %s is empty (dims %s)", q,
-                             ct_otensor_dims_text(o, c));
+                             "its constant operand %s is empty (dims %s)",
+                             ct_quote(o->ld, cn->name), ct_otensor_dims_text(o, c));
   if (c->rank > r)
     return ct_onnx_node_fail(o, k, CT_MODEL_ERROR_NETWORK,
                              "its constant operand %s has %d dimensions (dims %s), more "
                              "than the %d of the value it combines with",
-                             q, c->rank, ct_otensor_dims_text(o, c), r);
+                             ct_quote(o->ld, cn->name), c->rank,
+                             ct_otensor_dims_text(o, c), r);
   for (int j = 0; j < r; j++) {
     const gint64 d = j < r - c->rank ? 1 : c->dims[j - (r - c->rank)];
     if (j == 1 && d != 1 && d != channels)
@@ -206,13 +205,15 @@ static gboolean make_constant(ct_onnx *o, int k, const ct_oname *cn, const ct_ot
           o, k, CT_MODEL_ERROR_NETWORK,
           "its constant operand %s (dims %s) has %lld channels where "
           "the value has %lld",
-          q, ct_otensor_dims_text(o, c), (long long)d, (long long)channels);
+          ct_quote(o->ld, cn->name), ct_otensor_dims_text(o, c), (long long)d,
+          (long long)channels);
     if (j != 1 && d != 1)
       return ct_onnx_node_fail(o, k, CT_MODEL_ERROR_NETWORK,
                                "its constant operand %s (dims %s) varies along the %s; a "
                                "constant may vary only along the channels, the signal "
                                "streams",
-                               q, ct_otensor_dims_text(o, c), ct_onnx_axis_text(o, j));
+                               ct_quote(o->ld, cn->name), ct_otensor_dims_text(o, c),
+                               ct_onnx_axis_text(o, j));
     out->dims[j] = d;
   }
   out->data = ct_onnx_floats(o, c);
@@ -262,11 +263,13 @@ static gboolean emit_binary(ct_onnx *o, int k, ct_binary_op code, const operand 
       return FALSE;
   }
   if (last) {
-    n->outputs[0] = ct_onnx_value_out(o, k, 0, ch);
+    if ((n->outputs[0] = ct_onnx_value_out(o, k, 0, ch)) < 0)
+      return FALSE;
   } else {
     GString *s = g_string_new(NULL);
     g_string_printf(s, "%s (step %d)", o->nodes[k].outputs[0]->name, step);
-    n->outputs[0] = ct_onnx_add_value(o, ct_keep(o->ld, s), ch);
+    if ((n->outputs[0] = ct_onnx_add_value(o, ct_keep(o->ld, s), ch)) < 0)
+      return FALSE;
   }
   *result = (operand){.name = o->nodes[k].outputs[0], .value = n->outputs[0]};
   return TRUE;
@@ -335,9 +338,9 @@ gboolean ct_onnx_translate_batch_norm(ct_onnx *o, int k) {
                                ct_onnx_value_name(o, in), (long long)c);
   }
   ct_node *n = ct_onnx_add_node(o, k, CT_NODE_AFFINE, 1, 1);
-  float *scale = ct_onnx_keep(o, c, sizeof(float)),
-        *shift = ct_onnx_keep(o, c, sizeof(float));
-  if (!n || !scale || !shift)
+  float *scale = n ? ct_onnx_keep(o, c, sizeof(float)) : NULL;
+  float *shift = scale ? ct_onnx_keep(o, c, sizeof(float)) : NULL;
+  if (!shift)
     return FALSE;
   for (gint64 j = 0; j < c; j++) {
     /* In double: the two roundings happen once, at the end. */
@@ -353,8 +356,7 @@ gboolean ct_onnx_translate_batch_norm(ct_onnx *o, int k) {
   n->scale = scale;
   n->shift = shift;
   n->inputs[0] = in;
-  n->outputs[0] = ct_onnx_value_out(o, k, 0, c);
-  return TRUE;
+  return (n->outputs[0] = ct_onnx_value_out(o, k, 0, c)) >= 0;
 }
 
 gboolean ct_onnx_translate_cast(ct_onnx *o, int k) {

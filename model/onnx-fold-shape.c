@@ -36,9 +36,8 @@ gboolean ct_fold_constant(ct_onnx *o, int k) {
     const Onnx__TensorProto *tp;
     if (!ct_attr_tensor(o, k, "value", &tp) || !(t = ct_onnx_temp(o, 1, sizeof *t)))
       return FALSE;
-    GString *what = g_string_new(NULL);
-    g_string_printf(what, "the value of %s", ct_onnx_node_text(o, k));
-    if (!ct_otensor_read(o, tp, ct_keep(o->ld, what), t))
+    const ct_tensor_owner w = {NULL, k};
+    if (!ct_otensor_read(o, tp, &w, t))
       return FALSE;
   } else if (strcmp(name, "value_float") == 0 || strcmp(name, "value_int") == 0) {
     const gboolean f = name[6] == 'f';
@@ -80,9 +79,8 @@ gboolean ct_fold_constant_of_shape(ct_onnx *o, int k) {
       !ct_fold_int_list(o, k, shape, "shape"))
     return FALSE;
   if (tp) {
-    GString *what = g_string_new(NULL);
-    g_string_printf(what, "the value of %s", ct_onnx_node_text(o, k));
-    if (!ct_otensor_read(o, tp, ct_keep(o->ld, what), &value))
+    const ct_tensor_owner w = {NULL, k};
+    if (!ct_otensor_read(o, tp, &w, &value))
       return FALSE;
     if (value.count != 1)
       return ct_onnx_node_fail(o, k, CT_MODEL_ERROR_NETWORK,

@@ -100,9 +100,8 @@ static gboolean index_nodes(ct_onnx *o) {
       return ct_onnx_node_fail(o, k, CT_MODEL_ERROR_FORMAT, "has too many inputs");
     nd->n_inputs = (int)p->n_input;
     nd->n_outputs = (int)p->n_output;
-    nd->inputs = ct_onnx_temp(o, nd->n_inputs, sizeof(ct_oname *));
-    nd->outputs = ct_onnx_temp(o, nd->n_outputs, sizeof(ct_oname *));
-    if (!nd->inputs || !nd->outputs)
+    if (!(nd->inputs = ct_onnx_temp(o, nd->n_inputs, sizeof(ct_oname *))) ||
+        !(nd->outputs = ct_onnx_temp(o, nd->n_outputs, sizeof(ct_oname *))))
       return FALSE;
     for (int i = 0; i < nd->n_outputs; i++) {
       const char *name = p->output[i];
@@ -175,10 +174,10 @@ static int heap_pop(heap *h) {
 
 /* One cycle among the nodes not ordered, in words. */
 static gboolean fail_cycle(ct_onnx *o, const int *indegree) {
-  int *seen = ct_onnx_temp(o, o->n_nodes, sizeof(int)); /* step + 1 on the walk */
-  int *walk = ct_onnx_temp(o, o->n_nodes + 1, sizeof(int));
-  int *via = ct_onnx_temp(o, o->n_nodes + 1, sizeof(int)); /* the input read */
-  if (!seen || !walk || !via)
+  int *seen, *walk, *via; /* step + 1 on the walk; the nodes; the input read */
+  if (!(seen = ct_onnx_temp(o, o->n_nodes, sizeof(int))) ||
+      !(walk = ct_onnx_temp(o, o->n_nodes + 1, sizeof(int))) ||
+      !(via = ct_onnx_temp(o, o->n_nodes + 1, sizeof(int))))
     return FALSE;
   int k = 0;
   while (indegree[k] == 0)
@@ -216,17 +215,18 @@ static gboolean fail_cycle(ct_onnx *o, const int *indegree) {
 
 static gboolean order_nodes(ct_onnx *o) {
   const int n = o->n_nodes;
-  int *indegree = ct_onnx_temp(o, n, sizeof(int));
-  int *start = ct_onnx_temp(o, n + 1, sizeof(int)); /* each producer's readers */
-  int *fill = ct_onnx_temp(o, n + 1, sizeof(int));
   gint64 n_edges = 0;
   for (int k = 0; k < n; k++)
     for (int i = 0; i < o->nodes[k].n_inputs; i++)
       n_edges += o->nodes[k].inputs[i] && o->nodes[k].inputs[i]->producer >= 0;
-  int *readers = ct_onnx_temp(o, n_edges, sizeof(int));
-  heap h = {ct_onnx_temp(o, n, sizeof(int)), 0};
-  int *order = ct_onnx_temp(o, n, sizeof(int));
-  if (!indegree || !start || !fill || !readers || !h.v || !order)
+  int *indegree, *start, *fill, *readers, *order; /* start: each producer's readers */
+  heap h = {NULL, 0};
+  if (!(indegree = ct_onnx_temp(o, n, sizeof(int))) ||
+      !(start = ct_onnx_temp(o, n + 1, sizeof(int))) ||
+      !(fill = ct_onnx_temp(o, n + 1, sizeof(int))) ||
+      !(readers = ct_onnx_temp(o, n_edges, sizeof(int))) ||
+      !(h.v = ct_onnx_temp(o, n, sizeof(int))) ||
+      !(order = ct_onnx_temp(o, n, sizeof(int))))
     return FALSE;
   for (int k = 0; k < n; k++)
     for (int i = 0; i < o->nodes[k].n_inputs; i++) {
@@ -424,6 +424,8 @@ gboolean ct_onnx_graph_interface(ct_onnx *o) {
                    shape_text(o, t->shape));
   o->rank = (int)r - 2;
   o->input->value = ct_onnx_add_value(o, o->input->name, c);
+  if (o->input->value < 0)
+    return FALSE;
   t = tensor_type(o, o->output_info, "output", TRUE, &ok);
   if (!ok)
     return FALSE;

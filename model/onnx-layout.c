@@ -117,8 +117,7 @@ gboolean ct_onnx_translate_pad(ct_onnx *o, int k) {
                              "makes %lld channels, too many", (long long)c);
   n->pad_value = value;
   n->inputs[0] = in;
-  n->outputs[0] = ct_onnx_value_out(o, k, 0, c);
-  return TRUE;
+  return (n->outputs[0] = ct_onnx_value_out(o, k, 0, c)) >= 0;
 }
 
 /* ---- channels: Concat, Split, DepthToSpace ------------------------------- */
@@ -169,8 +168,7 @@ gboolean ct_onnx_translate_concat(ct_onnx *o, int k) {
     return FALSE;
   for (int i = 0; i < nd->n_inputs; i++)
     n->inputs[i] = nd->inputs[i]->value;
-  n->outputs[0] = ct_onnx_value_out(o, k, 0, c);
-  return TRUE;
+  return (n->outputs[0] = ct_onnx_value_out(o, k, 0, c)) >= 0;
 }
 
 gboolean ct_onnx_translate_split(ct_onnx *o, int k) {
@@ -242,7 +240,8 @@ gboolean ct_onnx_translate_split(ct_onnx *o, int k) {
   n->split_channels = split;
   n->inputs[0] = in;
   for (int i = 0; i < parts; i++)
-    n->outputs[i] = ct_onnx_value_out(o, k, i, split[i]);
+    if ((n->outputs[i] = ct_onnx_value_out(o, k, i, split[i])) < 0)
+      return FALSE;
   return TRUE;
 }
 
@@ -282,6 +281,5 @@ gboolean ct_onnx_translate_depth_to_space(ct_onnx *o, int k) {
   n->block_size = b;
   n->depth_to_space_mode = dcr ? CT_DEPTH_TO_SPACE_DCR : CT_DEPTH_TO_SPACE_CRD;
   n->inputs[0] = in;
-  n->outputs[0] = ct_onnx_value_out(o, k, 0, c / (b * b));
-  return TRUE;
+  return (n->outputs[0] = ct_onnx_value_out(o, k, 0, c / (b * b))) >= 0;
 }

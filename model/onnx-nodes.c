@@ -95,7 +95,10 @@ gboolean ct_onnx_outputs(ct_onnx *o, int k, int max, const char *why) {
 }
 
 /* Float32 copies of a constant's elements, kept by the network. */
-float *ct_onnx_floats(ct_onnx *o, const ct_otensor *t) {
+float *ct_onnx_floats(ct_onnx *o, ct_otensor *t) {
+  /* Once per tensor: nodes sharing a weight share its copy. */
+  if (t->f32)
+    return t->f32;
   float *f = ct_onnx_keep(o, t->count, sizeof(float));
   if (!f)
     return NULL;
@@ -104,6 +107,7 @@ float *ct_onnx_floats(ct_onnx *o, const ct_otensor *t) {
   else
     for (gint64 i = 0; i < t->count; i++)
       f[i] = ct_f64_to_f32(ct_otensor_f64(t, i));
+  t->f32 = f;
   return f;
 }
 
@@ -124,8 +128,7 @@ gboolean ct_onnx_add_identity(ct_onnx *o, int k, int in) {
     return FALSE;
   n->op_code = CT_UNARY_IDENTITY;
   n->inputs[0] = in;
-  n->outputs[0] = ct_onnx_value_out(o, k, 0, ct_onnx_channels(o, in));
-  return TRUE;
+  return (n->outputs[0] = ct_onnx_value_out(o, k, 0, ct_onnx_channels(o, in))) >= 0;
 }
 
 const char *ct_onnx_axis_text(ct_onnx *o, int axis) {

@@ -59,6 +59,7 @@ typedef struct {
   gint64 count;
   ct_src src;
   const void *data;
+  float *f32; /* its float32 copy kept by the network, once made */
 } ct_otensor;
 
 /* A name of the graph: a value computed from the input, or a constant. */
@@ -99,10 +100,17 @@ typedef struct {
   GPtrArray *values;  /* ct_value *, temp */
   GPtrArray *net;     /* ct_node *, temp */
   gint64 fold_budget; /* elements constant folding may still make */
+  gint64 keep_budget; /* bytes the network may still take */
+  /* The declared spatial sizes of the values (onnx-sizes.c), rank per
+   * value, for the first sized_nodes nodes of net. */
+  GArray *sizes;
+  guint sized_nodes;
 } ct_onnx;
 
-/* Memory: for the network (kept) or for the load only (temp); zeroed. NULL
- * with the error set when the size is absurd or memory runs out. */
+/* Memory: for the network (kept, within the load's budget: a file cannot
+ * make a network many times its own size) or for the load only (temp);
+ * zeroed. NULL with the error set when the size is absurd or memory runs
+ * out. */
 void *ct_onnx_keep(ct_onnx *o, gint64 count, gsize size);
 void *ct_onnx_temp(ct_onnx *o, gint64 count, gsize size);
 const char *ct_onnx_keep_string(ct_onnx *o, const char *s);
@@ -117,7 +125,8 @@ gboolean ct_onnx_node_fail(ct_onnx *o, int node, CtModelError code, const char *
  * NULL: a value computed from the graph input, or the error set (*failed). */
 ct_otensor *ct_onnx_constant(ct_onnx *o, ct_oname *n, gboolean *failed);
 
-/* The network: a value with its channels; a node of the file's node k. */
+/* The network: a value with its channels (-1 with the error set); a node
+ * of the file's node k (NULL with the error set). */
 int ct_onnx_add_value(ct_onnx *o, const char *name, gint64 channels);
 ct_node *ct_onnx_add_node(ct_onnx *o, int k, ct_node_kind kind, int n_inputs,
                           int n_outputs);

@@ -42,20 +42,27 @@ static gint64 axis_size(const ct_node *n, int a, gint64 len) {
 }
 
 gboolean ct_onnx_declared_sizes(ct_onnx *o, int v, gint64 *sizes) {
-  const int r = o->rank, n_values = (int)o->values->len;
-  gint64 *all = ct_onnx_temp(o, (gint64)n_values * r, sizeof(gint64));
-  if (!all)
-    return FALSE;
-  for (gint64 i = 0; i < (gint64)n_values * r; i++)
-    all[i] = -1;
-  const Onnx__TensorShapeProto *shape = o->input_info->type->tensor_type->shape;
-  for (int a = 0; a < r; a++) {
-    const Onnx__TensorShapeProto__Dimension *d = shape->dim[2 + a];
-    if (d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE)
-      all[o->input->value * r + a] = d->dim_value;
+  const int r = o->rank;
+  /* The nodes added since the last call, each once. */
+  if (!o->sizes) {
+    o->sizes = g_array_new(FALSE, FALSE, sizeof(gint64));
+    const Onnx__TensorShapeProto *shape = o->input_info->type->tensor_type->shape;
+    g_array_set_size(o->sizes, (guint)((o->input->value + 1) * r));
+    for (int a = 0; a < r; a++) {
+      const Onnx__TensorShapeProto__Dimension *d = shape->dim[2 + a];
+      g_array_index(o->sizes, gint64, o->input->value * r + a) =
+          d->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE
+              ? d->dim_value
+              : -1;
+    }
   }
-  for (guint i = 0; i < o->net->len; i++) {
-    const ct_node *n = o->net->pdata[i];
+  const guint old = o->sizes->len;
+  g_array_set_size(o->sizes, o->values->len * (guint)r);
+  for (guint i = old; i < o->sizes->len; i++)
+    g_array_index(o->sizes, gint64, i) = -1;
+  gint64 *all = (gint64 *)(void *)o->sizes->data;
+  for (; o->sized_nodes < o->net->len; o->sized_nodes++) {
+    const ct_node *n = o->net->pdata[o->sized_nodes];
     for (int j = 0; j < n->n_outputs; j++)
       for (int a = 0; a < r; a++)
         all[n->outputs[j] * r + a] = axis_size(n, a, all[n->inputs[0] * r + a]);

@@ -159,9 +159,22 @@ void ct_otensor_to_f32(const ct_otensor *t, float *out) {
     out[k] = ct_f64_to_f32(ct_otensor_f64(t, k));
 }
 
+/* "initializer \"w\"" or "the value of node 3 (Constant)", made only for a
+ * message. */
+static const char *who(ct_onnx *o, const ct_tensor_owner *w) {
+  if (w->node >= 0) {
+    GString *s = g_string_new("the value of ");
+    g_string_append(s, ct_onnx_node_text(o, w->node));
+    return ct_keep(o->ld, s);
+  }
+  GString *s = g_string_new("initializer ");
+  ct_escape_append(s, w->initializer, TRUE, CT_QUOTE_MAX);
+  return ct_keep(o->ld, s);
+}
+
 /* ---- external data ----------------------------------------------------- */
 
-static gboolean parse_size(ct_onnx *o, const char *what, const char *key,
+static gboolean parse_size(ct_onnx *o, const ct_tensor_owner *w, const char *key,
                            const char *text, gint64 *out) {
   guint64 v;
   /* Digits only: no sign, no space, no base prefix. */
@@ -169,7 +182,7 @@ static gboolean parse_size(ct_onnx *o, const char *what, const char *key,
                 g_ascii_string_to_unsigned(text, 10, 0, G_MAXINT64, &v, NULL);
   if (!ok)
     return ct_fail(o->ld, CT_MODEL_ERROR_FORMAT,
-                   "%s: external data %s %s is not a byte count", what, key,
+                   "%s: external data %s %s is not a byte count", who(o, w), key,
                    ct_quote(o->ld, text ? text : ""));
   *out = (gint64)v;
   return TRUE;
@@ -177,7 +190,7 @@ static gboolean parse_size(ct_onnx *o, const char *what, const char *key,
 
 /* The location, resolved, if it lies inside the model's folder; NULL with
  * the error set. */
-static gchar *external_path(ct_onnx *o, const char *what, const char *location) {
+static gchar *external_path(ct_onnx *o, const ct_tensor_owner *w, const char *location) {
   const char *q = ct_quote(o->ld, location);
   gchar **parts = g_strsplit(location, "/", -1);
   gboolean up = FALSE;
@@ -186,16 +199,16 @@ static gchar *external_path(ct_onnx *o, const char *what, const char *location) 
   g_strfreev(parts);
   if (!*location)
     ct_fail(o->ld, CT_MODEL_ERROR_FORMAT, "%s: external data with an empty location",
-            what);
+            who(o, w));
   else if (location[0] == '/')
     ct_fail(o->ld, CT_MODEL_ERROR_FORMAT,
             "%s: external data location %s is an absolute path; it must be a file in "
             "the model's folder",
-            what, q);
+            who(o, w), q);
   else if (up)
     ct_fail(o->ld, CT_MODEL_ERROR_FORMAT,
             "%s: external data location %s leads out of the model's folder (\"..\")",
-            what, q);
+            who(o, w), q);
   if (!*location || location[0] == '/' || up)
     return NULL;
   gchar *dir = g_path_get_dirname(o->path);
@@ -205,14 +218,14 @@ static gchar *external_path(ct_onnx *o, const char *what, const char *location) 
   int e = errno;
   gchar *result = NULL;
   if (!real_dir || !real) {
-    ct_fail(o->ld, CT_MODEL_ERROR_IO, "%s: cannot open external data %s: %s", what, q,
-            g_strerror(e));
+    ct_fail(o->ld, CT_MODEL_ERROR_IO, "%s: cannot open external data %s: %s", who(o, w),
+            q, g_strerror(e));
   } else if (!g_str_has_prefix(real, real_dir) ||
              (real[strlen(real_dir)] != '/' && strcmp(real_dir, "/") != 0)) {
     /* A symbolic link inside the folder may point anywhere. */
     ct_fail(o->ld, CT_MODEL_ERROR_FORMAT,
             "%s: external data %s lies outside the model's folder (it resolves to %s)",
-            what, q, ct_quote(o->ld, real));
+            who(o, w), q, ct_quote(o->ld, real));
   } else {
     result = g_strdup(real);
   }
@@ -223,8 +236,8 @@ static gchar *external_path(ct_onnx *o, const char *what, const char *location) 
   return result;
 }
 
-static gboolean read_external(ct_onnx *o, const Onnx__TensorProto *t, const char *what,
-                              gint64 bytes, ct_otensor *out) {
+static gboolean read_external(ct_onnx *o, const Onnx__TensorProto *t,
+                              const ct_tensor_owner *w, gint64 bytes, ct_otensor *out) {
   const char *location = NULL, *offset_text = NULL, *length_text = NULL;
   for (size_t i = 0; i < t->n_external_data; i++) {
     const Onnx__StringStringEntryProto *e = t->external_data[i];
@@ -239,13 +252,13 @@ static gboolean read_external(ct_onnx *o, const Onnx__TensorProto *t, const char
   }
   if (!location)
     return ct_fail(o->ld, CT_MODEL_ERROR_FORMAT,
-                   "%s: its data is external but has no location", what);
+                   "%s: its data is external but has no location", who(o, w));
   gint64 offset = 0, length = -1;
-  if (offset_text && !parse_size(o, what, "offset", offset_text, &offset))
+  if (offset_text && !parse_size(o, w, "offset", offset_text, &offset))
     return FALSE;
-  if (length_text && !parse_size(o, what, "length", length_text, &length))
+  if (length_text && !parse_size(o, w, "length", length_text, &length))
     return FALSE;
-  gchar *path = external_path(o, what, location);
+  gchar *path = external_path(o, w, location);
   if (!path)
     return FALSE;
   ct_load ext = *o->ld; /* the same messages, another file */
@@ -254,30 +267,32 @@ static gboolean read_external(ct_onnx *o, const Onnx__TensorProto *t, const char
   gboolean ok = FALSE;
   const char *q = ct_quote(o->ld, location);
   if (ext.fd < 0) {
-    ct_fail(o->ld, CT_MODEL_ERROR_IO, "%s: cannot open external data %s: %s", what, q,
-            g_strerror(e));
+    ct_fail(o->ld, CT_MODEL_ERROR_IO, "%s: cannot open external data %s: %s", who(o, w),
+            q, g_strerror(e));
   } else if (fstat(ext.fd, &ext.st) != 0 || !S_ISREG(ext.st.st_mode)) {
-    ct_fail(o->ld, CT_MODEL_ERROR_IO, "%s: external data %s is not a regular file", what,
-            q);
+    ct_fail(o->ld, CT_MODEL_ERROR_IO, "%s: external data %s is not a regular file",
+            who(o, w), q);
   } else if (length >= 0 && length != bytes) {
     ct_fail(o->ld, CT_MODEL_ERROR_FORMAT,
             "%s: external data length %lld does not match its %s dims %s (%lld bytes)",
-            what, (long long)length, ct_onnx_dtype_name(o, out->dtype),
+            who(o, w), (long long)length, ct_onnx_dtype_name(o, out->dtype),
             ct_otensor_dims_text(o, out), (long long)bytes);
   } else if (offset > ext.st.st_size || bytes > ext.st.st_size - offset) {
     ct_fail(o->ld, CT_MODEL_ERROR_FORMAT,
             "%s: external data %s has %lld bytes; %lld at offset %lld run past its end",
-            what, q, (long long)ext.st.st_size, (long long)bytes, (long long)offset);
+            who(o, w), q, (long long)ext.st.st_size, (long long)bytes, (long long)offset);
   } else if (length < 0 && ext.st.st_size - offset != bytes) {
     ct_fail(o->ld, CT_MODEL_ERROR_FORMAT,
             "%s: external data %s holds %lld bytes after offset %lld, but its %s dims %s "
             "need %lld",
-            what, q, (long long)(ext.st.st_size - offset), (long long)offset,
+            who(o, w), q, (long long)(ext.st.st_size - offset), (long long)offset,
             ct_onnx_dtype_name(o, out->dtype), ct_otensor_dims_text(o, out),
             (long long)bytes);
   } else {
     void *buf = ct_onnx_temp(o, bytes ? bytes : 1, 1);
     ok = buf && ct_read_at(&ext, buf, (size_t)bytes, offset);
+    /* Its float32 copy counts as the file's own weights do. */
+    o->keep_budget += 2 * bytes;
     out->src = CT_SRC_RAW;
     out->data = buf;
   }
@@ -317,21 +332,21 @@ static size_t typed_count(const Onnx__TensorProto *t, int dtype, ct_src *src,
   }
 }
 
-gboolean ct_otensor_read(ct_onnx *o, const Onnx__TensorProto *t, const char *what,
+gboolean ct_otensor_read(ct_onnx *o, const Onnx__TensorProto *t, const ct_tensor_owner *w,
                          ct_otensor *out) {
   *out = (ct_otensor){0};
   ct_load *ld = o->ld;
   const int dtype = t->has_data_type ? t->data_type : 0;
   if (dtype == 0)
-    return ct_fail(ld, CT_MODEL_ERROR_FORMAT, "%s has no data type", what);
+    return ct_fail(ld, CT_MODEL_ERROR_FORMAT, "%s has no data type", who(o, w));
   if (ct_onnx_dtype_size(dtype) == 0)
     return ct_fail(ld, CT_MODEL_ERROR_FORMAT,
-                   "%s has data type %s, which is not supported", what,
+                   "%s has data type %s, which is not supported", who(o, w),
                    ct_onnx_dtype_name(o, dtype));
   out->dtype = dtype;
   if (t->n_dims > CT_ONNX_MAX_DIMS)
     return ct_fail(ld, CT_MODEL_ERROR_FORMAT,
-                   "%s has %zu dimensions, more than the %d this reader takes", what,
+                   "%s has %zu dimensions, more than the %d this reader takes", who(o, w),
                    t->n_dims, CT_ONNX_MAX_DIMS);
   out->rank = (int)t->n_dims;
   gint64 count = 1;
@@ -340,23 +355,24 @@ gboolean ct_otensor_read(ct_onnx *o, const Onnx__TensorProto *t, const char *wha
     out->dims[i] = t->dims[i];
     if (t->dims[i] < 0)
       return ct_fail(ld, CT_MODEL_ERROR_FORMAT, "%s has a negative size in its dims %s",
-                     what, ct_otensor_dims_text(o, out));
+                     who(o, w), ct_otensor_dims_text(o, out));
     overflow = overflow || !ct_mul_i64(count, t->dims[i], &count);
   }
   if (overflow)
     return ct_fail(ld, CT_MODEL_ERROR_FORMAT,
-                   "%s: the product of its dims %s overflows int64", what,
+                   "%s: the product of its dims %s overflows int64", who(o, w),
                    ct_otensor_dims_text(o, out));
   if (count > CT_ONNX_MAX_ELEMENTS)
     return ct_fail(ld, CT_MODEL_ERROR_FORMAT,
-                   "%s has %lld elements (dims %s), more than the limit of %lld", what,
-                   (long long)count, ct_otensor_dims_text(o, out),
+                   "%s has %lld elements (dims %s), more than the limit of %lld",
+                   who(o, w), (long long)count, ct_otensor_dims_text(o, out),
                    (long long)CT_ONNX_MAX_ELEMENTS);
   out->count = count;
   const gint64 bytes = count * ct_onnx_dtype_size(dtype);
   if (t->segment)
     return ct_fail(ld, CT_MODEL_ERROR_FORMAT,
-                   "%s is a segment of a larger tensor, which is not supported", what);
+                   "%s is a segment of a larger tensor, which is not supported",
+                   who(o, w));
 
   const size_t n_typed = t->n_float_data + t->n_int32_data + t->n_string_data +
                          t->n_int64_data + t->n_double_data + t->n_uint64_data;
@@ -365,22 +381,23 @@ gboolean ct_otensor_read(ct_onnx *o, const Onnx__TensorProto *t, const char *wha
       t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL;
   if (t->has_data_location && !external &&
       t->data_location != ONNX__TENSOR_PROTO__DATA_LOCATION__DEFAULT)
-    return ct_fail(ld, CT_MODEL_ERROR_FORMAT, "%s has an unknown data_location %d", what,
-                   (int)t->data_location);
+    return ct_fail(ld, CT_MODEL_ERROR_FORMAT, "%s has an unknown data_location %d",
+                   who(o, w), (int)t->data_location);
   if ((external || t->has_raw_data) && n_typed > 0)
     return ct_fail(ld, CT_MODEL_ERROR_FORMAT,
-                   "%s holds its data twice: in %s and in a typed field", what,
+                   "%s holds its data twice: in %s and in a typed field", who(o, w),
                    external ? "external data" : "raw_data");
   if (external && t->has_raw_data)
     return ct_fail(ld, CT_MODEL_ERROR_FORMAT,
-                   "%s holds its data twice: in external data and in raw_data", what);
+                   "%s holds its data twice: in external data and in raw_data",
+                   who(o, w));
   if (external)
-    return read_external(o, t, what, bytes, out);
+    return read_external(o, t, w, bytes, out);
   if (t->has_raw_data) {
     if ((gint64)t->raw_data.len != bytes)
       return ct_fail(ld, CT_MODEL_ERROR_FORMAT,
-                     "%s has %zu bytes of raw_data, but its %s dims %s need %lld", what,
-                     t->raw_data.len, ct_onnx_dtype_name(o, dtype),
+                     "%s has %zu bytes of raw_data, but its %s dims %s need %lld",
+                     who(o, w), t->raw_data.len, ct_onnx_dtype_name(o, dtype),
                      ct_otensor_dims_text(o, out), (long long)bytes);
     out->src = CT_SRC_RAW;
     out->data = t->raw_data.data;
@@ -388,11 +405,11 @@ gboolean ct_otensor_read(ct_onnx *o, const Onnx__TensorProto *t, const char *wha
     size_t n = typed_count(t, dtype, &out->src, &out->data);
     if (n != n_typed)
       return ct_fail(ld, CT_MODEL_ERROR_FORMAT,
-                     "%s (%s) holds its data in a field of another data type", what,
+                     "%s (%s) holds its data in a field of another data type", who(o, w),
                      ct_onnx_dtype_name(o, dtype));
     if ((gint64)n != count)
       return ct_fail(ld, CT_MODEL_ERROR_FORMAT,
-                     "%s has %zu values, but its dims %s need %lld", what, n,
+                     "%s has %zu values, but its dims %s need %lld", who(o, w), n,
                      ct_otensor_dims_text(o, out), (long long)count);
   }
   if (dtype == CT_ONNX_UINT64) {
@@ -403,7 +420,7 @@ gboolean ct_otensor_read(ct_onnx *o, const Onnx__TensorProto *t, const char *wha
       if (u > G_MAXINT64)
         return ct_fail(ld, CT_MODEL_ERROR_FORMAT,
                        "%s holds %llu, beyond the int64 range this reader computes in",
-                       what, (unsigned long long)u);
+                       who(o, w), (unsigned long long)u);
     }
   }
   return TRUE;

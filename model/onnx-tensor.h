@@ -15,9 +15,16 @@ const char *ct_onnx_dtype_name(ct_onnx *o, int dtype);
 int ct_onnx_dtype_size(int dtype);
 gboolean ct_onnx_dtype_is_float(int dtype);
 
+/* Whose a tensor is, for messages: an initializer (its name), or node
+ * k's value attribute (initializer NULL). */
+typedef struct {
+  const char *initializer;
+  int node;
+} ct_tensor_owner;
+
 /* Checks t and describes it in *out, its elements left where they are (or
- * read from external data). what ("initializer \"w\"") starts messages. */
-gboolean ct_otensor_read(ct_onnx *o, const Onnx__TensorProto *t, const char *what,
+ * read from external data). */
+gboolean ct_otensor_read(ct_onnx *o, const Onnx__TensorProto *t, const ct_tensor_owner *w,
                          ct_otensor *out);
 
 /* Element k as a double (every dtype), or as an int64 (integer dtypes and

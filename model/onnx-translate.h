@@ -26,7 +26,7 @@ gboolean ct_onnx_const_in(ct_onnx *o, int k, int i, const char *role, gboolean r
 /* Output i of node k becomes a new value with these channels. */
 int ct_onnx_value_out(ct_onnx *o, int k, int i, gint64 channels);
 /* A constant's elements as float32, kept by the network. */
-float *ct_onnx_floats(ct_onnx *o, const ct_otensor *t);
+float *ct_onnx_floats(ct_onnx *o, ct_otensor *t);
 /* A constant of one element as float32. */
 gboolean ct_onnx_scalar(ct_onnx *o, int k, const ct_otensor *t, const char *role,
                         float *out);

@@ -20,6 +20,9 @@
 /* What decoding may allocate: a fixed allowance (a graph of many small
  * nodes) and twice the file (weights are copied out of it once). */
 #define DECODE_BASE ((guint64)256 << 20)
+/* What the network may keep: a fixed allowance and twice the file (float16
+ * weights double as float32). */
+#define KEEP_BASE ((gint64)64 << 20)
 
 /* A network and the blocks it owns; ct_network first, so one pointer is
  * both. */
@@ -47,6 +50,15 @@ static void *alloc_in(ct_onnx *o, GPtrArray *blocks, gint64 count, gsize size) {
 }
 
 void *ct_onnx_keep(ct_onnx *o, gint64 count, gsize size) {
+  gint64 bytes;
+  if (count < 0 || !ct_mul_i64(count, (gint64)size, &bytes) || bytes > o->keep_budget) {
+    ct_fail(o->ld, CT_MODEL_ERROR_NETWORK,
+            "its network would take more memory than a file of %lld bytes may make "
+            "(%lld MiB and twice the file)",
+            (long long)o->ld->file_size, (long long)(KEEP_BASE >> 20));
+    return NULL;
+  }
+  o->keep_budget -= bytes;
   return alloc_in(o, o->keep, count, size);
 }
 
@@ -55,8 +67,10 @@ void *ct_onnx_temp(ct_onnx *o, gint64 count, gsize size) {
 }
 
 const char *ct_onnx_keep_string(ct_onnx *o, const char *s) {
-  gchar *copy = g_strdup(s);
-  g_ptr_array_add(o->keep, copy);
+  const size_t len = strlen(s) + 1;
+  gchar *copy = ct_onnx_keep(o, (gint64)len, 1);
+  if (copy)
+    memcpy(copy, s, len);
   return copy;
 }
 
@@ -89,9 +103,8 @@ ct_otensor *ct_onnx_constant(ct_onnx *o, ct_oname *n, gboolean *failed) {
   *failed = FALSE;
   if (!n->constant && n->initializer) {
     ct_otensor *t = ct_onnx_temp(o, 1, sizeof *t);
-    GString *what = g_string_new("initializer ");
-    ct_escape_append(what, n->name, TRUE, CT_QUOTE_MAX);
-    if (!t || !ct_otensor_read(o, n->initializer, ct_keep(o->ld, what), t)) {
+    const ct_tensor_owner w = {n->name, -1};
+    if (!t || !ct_otensor_read(o, n->initializer, &w, t)) {
       *failed = TRUE;
       return NULL;
     }
@@ -101,8 +114,11 @@ ct_otensor *ct_onnx_constant(ct_onnx *o, ct_oname *n, gboolean *failed) {
 }
 
 int ct_onnx_add_value(ct_onnx *o, const char *name, gint64 channels) {
+  const char *kept = ct_onnx_keep_string(o, name);
+  if (!kept)
+    return -1;
   ct_value *v = g_new0(ct_value, 1);
-  v->name = ct_onnx_keep_string(o, name);
+  v->name = kept;
   v->channels = channels;
   g_ptr_array_add(o->values, v);
   return (int)o->values->len - 1;
@@ -111,17 +127,24 @@ int ct_onnx_add_value(ct_onnx *o, const char *name, gint64 channels) {
 ct_node *ct_onnx_add_node(ct_onnx *o, int k, ct_node_kind kind, int n_inputs,
                           int n_outputs) {
   const Onnx__NodeProto *p = o->nodes[k].proto;
+  const char *name = NULL, *op;
+  int *inputs, *outputs;
+  if ((p->name && *p->name && !(name = ct_onnx_keep_string(o, p->name))) ||
+      !(op = ct_onnx_keep_string(o, p->op_type)) ||
+      !(inputs = ct_onnx_keep(o, n_inputs, sizeof(int))) ||
+      !(outputs = ct_onnx_keep(o, n_outputs, sizeof(int))))
+    return NULL;
   ct_node *n = g_new0(ct_node, 1);
   g_ptr_array_add(o->net, n);
-  n->kind = kind;
-  n->name = p->name && *p->name ? ct_onnx_keep_string(o, p->name) : NULL;
-  n->op = ct_onnx_keep_string(o, p->op_type);
-  n->index = k;
-  n->n_inputs = n_inputs;
-  n->n_outputs = n_outputs;
-  n->inputs = ct_onnx_keep(o, n_inputs, sizeof(int));
-  n->outputs = ct_onnx_keep(o, n_outputs, sizeof(int));
-  return n->inputs && n->outputs ? n : NULL;
+  *n = (ct_node){.kind = kind,
+                 .name = name,
+                 .op = op,
+                 .index = k,
+                 .n_inputs = n_inputs,
+                 .n_outputs = n_outputs,
+                 .inputs = inputs,
+                 .outputs = outputs};
+  return n;
 }
 
 /* ---- the file ------------------------------------------------------------ */
@@ -291,6 +314,7 @@ ct_network *ct_onnx_load(const gchar *path, GError **error) {
     c.limit = DECODE_BASE + 2 * (guint64)ld.file_size;
     /* Folding may make what the file holds many times over, no more. */
     o.fold_budget = ((gint64)1 << 20) + 2 * ld.file_size;
+    o.keep_budget = KEEP_BASE + 2 * ld.file_size;
     model = decode(&o, bytes, (gsize)ld.file_size, &allocator);
     g_free(bytes);
     ok = model && check_model(&o, model) && ct_onnx_graph_index(&o) &&
@@ -305,6 +329,8 @@ ct_network *ct_onnx_load(const gchar *path, GError **error) {
   g_ptr_array_unref(o.temp);
   g_ptr_array_unref(o.values);
   g_ptr_array_unref(o.net);
+  if (o.sizes)
+    g_array_unref(o.sizes);
   g_string_chunk_free(ld.scratch);
   g_free(ld.display);
   if (!ok) {

@@ -6,7 +6,8 @@
  * GError in CT_MODEL_ERROR whose single line names the file; a loaded
  * network is a consistent description (every node reads values made before
  * it, its channel rules hold, its parameters are in range); and the loader
- * that sniffs the content agrees with the reader on ONNX content. */
+ * that sniffs the content agrees with the reader on ONNX content. GLib's
+ * warnings (a GError set twice) are fatal. */
 #include <glib.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +34,8 @@ static void check(gboolean ok, const char *what, const char *detail) {
 
 static void set_content(const uint8_t *data, size_t size) {
   if (memfd < 0) {
+    /* A GError set twice (or any GLib warning) is a bug: abort on it. */
+    g_log_set_always_fatal(G_LOG_LEVEL_WARNING | G_LOG_LEVEL_CRITICAL);
     memfd = memfd_create("fuzz-onnx", MFD_CLOEXEC);
     check(memfd >= 0, "memfd_create", NULL);
     snprintf(path, sizeof path, "/proc/self/fd/%d", memfd);

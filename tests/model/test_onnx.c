@@ -1350,6 +1350,50 @@ static void test_channels(void) {
       NAMES("node 0 \"f\" (Frobnicate)", "is not an operator this reader supports"));
 }
 
+/* Weights shared by nodes are converted once; a file whose nodes would
+ * copy far more than it holds is refused. */
+static void test_memory(void) {
+  float *w = g_new(float, 64 * 64 * 3);
+  seq(w, 64 * 64 * 3, 0);
+  pb *g = pb_new();
+  for (int i = 0; i < 50; i++) {
+    gchar *in = g_strdup_printf("v%d", i), *out = g_strdup_printf("v%d", i + 1);
+    add_node(g, onnx_node("Conv", NULL, NAMES(i ? in : "x", "w"),
+                          NAMES(i == 49 ? "z" : out), NULL));
+    g_free(in);
+    g_free(out);
+  }
+  add_init(g, onnx_tensor_f32("w", DIMS(64, 64, 3), 3, w));
+  io(g, "x", 64, "z", 64, 1);
+  ct_network *net = expect_model_loads(model_of(g), "50 Conv nodes sharing one weight");
+  gboolean shared = net && net->n_nodes == 50;
+  for (int i = 1; shared && i < 50; i++)
+    shared = net->nodes[i].weight == net->nodes[0].weight;
+  tap_ok(shared, "they share one float32 copy of it");
+  ct_onnx_free(net);
+  g_free(w);
+  /* 60 BatchNormalizations of 2^18 channels: 2 MiB of scale and shift
+   * each, from 4 MiB of statistics. */
+  const gint64 c = 1 << 18;
+  float *ones = g_new(float, c);
+  for (gint64 i = 0; i < c; i++)
+    ones[i] = 1;
+  g = pb_new();
+  for (int i = 0; i < 60; i++) {
+    gchar *in = g_strdup_printf("v%d", i), *out = g_strdup_printf("v%d", i + 1);
+    add_node(g, onnx_node("BatchNormalization", NULL,
+                          NAMES(i ? in : "x", "s", "s", "s", "s"),
+                          NAMES(i == 59 ? "z" : out), NULL));
+    g_free(in);
+    g_free(out);
+  }
+  add_init(g, onnx_tensor_f32("s", DIMS(c), 1, ones));
+  io(g, "x", c, "z", c, 1);
+  expect_model_refused(model_of(g), "a file whose nodes would copy 120 MiB from 1 MiB",
+                       NAMES("would take more memory than a file of"));
+  g_free(ones);
+}
+
 /* The content, not the name, decides. */
 static void test_by_content(void) {
   gchar *st = g_build_filename(tmp_dir, "layer.onnx", NULL);
@@ -1400,6 +1444,8 @@ static void test_by_content(void) {
 }
 
 int main(int argc, char **argv) {
+  /* A GError set twice (or any GLib warning) is a bug: abort on it. */
+  g_log_set_always_fatal(G_LOG_LEVEL_WARNING | G_LOG_LEVEL_CRITICAL);
   GError *err = NULL;
   tmp_dir = g_dir_make_tmp("ct-onnx-XXXXXX", &err);
   if (!tmp_dir) {
@@ -1423,6 +1469,7 @@ int main(int argc, char **argv) {
   test_pools_and_pads();
   test_elementwise();
   test_channels();
+  test_memory();
   test_by_content();
   for (guint i = 0; i < tmp_files->len; i++)
     g_unlink(g_ptr_array_index(tmp_files, i));
