@@ -2,6 +2,7 @@
  * (IR version 1) are read by which value is present. */
 #include "model/onnx-attrs.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 typedef Onnx__AttributeProto__AttributeType attr_type;
@@ -33,17 +34,28 @@ static const char *type_text(attr_type t) {
   }
 }
 
-/* An attribute given twice, or NULL: a set of names, so that a node of
- * many attributes costs no more than their number. */
+static int by_name(const void *a, const void *b) {
+  const Onnx__AttributeProto *x = *(const Onnx__AttributeProto *const *)a;
+  const Onnx__AttributeProto *y = *(const Onnx__AttributeProto *const *)b;
+  const int c = strcmp(x->name, y->name);
+  return c ? c : (x > y) - (x < y);
+}
+
+/* An attribute given twice (the later), or NULL: sorted, not hashed, so
+ * that a node of many attributes costs n log n whatever their names. */
 static const Onnx__AttributeProto *repeated(const Onnx__NodeProto *n) {
-  GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
+  const Onnx__AttributeProto **sorted =
+      g_new(const Onnx__AttributeProto *, n->n_attribute + 1);
+  size_t m = 0;
+  for (size_t i = 0; i < n->n_attribute; i++)
+    if (n->attribute[i]->name)
+      sorted[m++] = n->attribute[i];
+  qsort(sorted, m, sizeof *sorted, by_name);
   const Onnx__AttributeProto *twice = NULL;
-  for (size_t i = 0; i < n->n_attribute && !twice; i++) {
-    const char *name = n->attribute[i]->name;
-    if (name && !g_hash_table_add(seen, (gpointer)name))
-      twice = n->attribute[i];
-  }
-  g_hash_table_unref(seen);
+  for (size_t i = 1; i < m && !twice; i++)
+    if (strcmp(sorted[i - 1]->name, sorted[i]->name) == 0)
+      twice = sorted[i];
+  g_free(sorted);
   return twice;
 }
 

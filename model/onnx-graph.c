@@ -10,21 +10,39 @@
 
 /* ---- names and nodes ----------------------------------------------------- */
 
-static ct_oname *add_name(ct_onnx *o, const char *name) {
-  ct_oname *n = g_new0(ct_oname, 1);
-  n->name = name;
-  n->producer = -1;
-  n->value = -1;
-  g_hash_table_insert(o->names, (gpointer)name, n);
-  return n;
+/* Names are found in a sorted array, not a hash table: the file chooses
+ * them, and names made to collide must not make the load quadratic. */
+
+/* A definition of a name: an initializer, a graph input, a node's output;
+ * seq is its place among the file's definitions (initializers, inputs,
+ * nodes in order), so that of two alike the first is the one made first. */
+typedef struct {
+  const char *name;
+  gint64 seq;
+  int node; /* -1: an initializer or input */
+  int output;
+  const Onnx__TensorProto *initializer;
+  gboolean input;
+} definition;
+
+static int by_name(const void *pa, const void *pb) {
+  const definition *a = pa, *b = pb;
+  const int c = strcmp(a->name, b->name);
+  return c ? c : (a->seq > b->seq) - (a->seq < b->seq);
 }
 
-static const char *what_makes(ct_onnx *o, const ct_oname *n) {
-  if (n->is_input)
-    return "the graph input";
-  if (n->producer >= 0)
-    return ct_onnx_node_text(o, n->producer);
-  return "an initializer";
+static int oname_cmp(const void *key, const void *elem) {
+  return strcmp(key, ((const ct_oname *)elem)->name);
+}
+
+static ct_oname *find_name(ct_onnx *o, const char *name) {
+  return bsearch(name, o->names, (size_t)o->n_names, sizeof(ct_oname), oname_cmp);
+}
+
+static const char *what_defines(ct_onnx *o, const definition *d) {
+  if (d->node >= 0)
+    return ct_onnx_node_text(o, d->node);
+  return d->input ? "a graph input" : "an initializer";
 }
 
 /* "\"a\", \"b\", ... (5 in all)" */
@@ -47,30 +65,122 @@ static const char *names_text(ct_onnx *o, Onnx__ValueInfoProto **infos, size_t n
   return ct_keep(o->ld, s);
 }
 
-static gboolean index_inputs(ct_onnx *o) {
+/* The nodes' own checks, and every definition of a name in defs. */
+static gboolean collect(ct_onnx *o, definition **defs, gint64 *n_defs) {
   const Onnx__GraphProto *g = o->graph;
-  gboolean *real = ct_onnx_temp(o, (gint64)g->n_input, sizeof(gboolean));
-  if (!real)
+  if (g->n_node > G_MAXINT / 2)
+    return ct_fail(o->ld, CT_MODEL_ERROR_FORMAT, "has too many nodes (%zu)", g->n_node);
+  o->n_nodes = (int)g->n_node;
+  if (!(o->nodes = ct_onnx_temp(o, o->n_nodes, sizeof(ct_onode))))
+    return FALSE;
+  gint64 n = (gint64)(g->n_initializer + g->n_input);
+  for (int k = 0; k < o->n_nodes; k++) {
+    const Onnx__NodeProto *p = g->node[k];
+    o->nodes[k].proto = p;
+    if (!p->op_type || !*p->op_type)
+      return ct_fail(o->ld, CT_MODEL_ERROR_FORMAT, "node %d has no op_type", k);
+    if (p->n_input > G_MAXINT / 2 || p->n_output > G_MAXINT / 2)
+      return ct_onnx_node_fail(o, k, CT_MODEL_ERROR_FORMAT, "has too many inputs");
+    n += (gint64)p->n_output;
+  }
+  definition *d = ct_onnx_temp(o, n, sizeof(definition));
+  if (!d)
+    return FALSE;
+  gint64 m = 0;
+  for (size_t i = 0; i < g->n_initializer; i++, m++) {
+    d[m] = (definition){.name = g->initializer[i]->name,
+                        .seq = m,
+                        .node = -1,
+                        .initializer = g->initializer[i]};
+    if (!d[m].name || !*d[m].name)
+      return ct_fail(o->ld, CT_MODEL_ERROR_FORMAT, "initializer %zu has no name", i);
+  }
+  for (size_t i = 0; i < g->n_input; i++, m++) {
+    d[m] = (definition){
+        .name = g->input[i]->name, .seq = m, .node = -1, .output = (int)i, .input = TRUE};
+    if (!d[m].name || !*d[m].name)
+      return ct_fail(o->ld, CT_MODEL_ERROR_FORMAT, "graph input %zu has no name", i);
+  }
+  for (int k = 0; k < o->n_nodes; k++) {
+    const Onnx__NodeProto *p = g->node[k];
+    for (size_t i = 0; i < p->n_output; i++) {
+      if (!*p->output[i])
+        continue; /* an optional output not asked for */
+      d[m] = (definition){.name = p->output[i], .seq = m, .node = k, .output = (int)i};
+      m++;
+    }
+  }
+  *defs = d;
+  *n_defs = m;
+  return TRUE;
+}
+
+/* One name per run of alike definitions; two that make one value refused
+ * (an initializer listed as a graph input too, as before IR version 4, is
+ * one). real[i]: graph input i is the network's input, not an
+ * initializer's listing. */
+static gboolean make_names(ct_onnx *o, definition *d, gint64 n, gboolean *real) {
+  qsort(d, (size_t)n, sizeof *d, by_name);
+  if (!(o->names = ct_onnx_temp(o, n, sizeof(ct_oname))))
+    return FALSE;
+  for (gint64 i = 0; i < n;) {
+    gint64 j = i + 1;
+    while (j < n && strcmp(d[j].name, d[i].name) == 0)
+      j++;
+    ct_oname *on = &o->names[o->n_names++];
+    *on = (ct_oname){.name = d[i].name, .producer = -1, .value = -1};
+    for (gint64 r = i; r < j; r++) {
+      const definition *x = &d[r], *first = &d[i];
+      const char *q = NULL;
+      if (r > i && !(x->input && first->initializer && !on->is_input))
+        q = ct_quote(o->ld, x->name);
+      if (q && x->node >= 0)
+        return ct_onnx_node_fail(
+            o, x->node, CT_MODEL_ERROR_FORMAT,
+            "makes %s, which %s already makes (a value is made once)", q,
+            x->node == first->node ? "this node" : what_defines(o, first));
+      if (q)
+        return ct_fail(o->ld, CT_MODEL_ERROR_FORMAT, "%s %s is given twice",
+                       x->input ? "graph input" : "initializer", q);
+      if (x->initializer)
+        on->initializer = x->initializer;
+      else if (x->node >= 0)
+        on->producer = x->node;
+      else if (!on->initializer)
+        on->is_input = real[x->output] = TRUE;
+      if (x->node >= 0)
+        o->nodes[x->node].outputs[x->output] = on;
+    }
+    i = j;
+  }
+  return TRUE;
+}
+
+static gboolean index_names(ct_onnx *o) {
+  const Onnx__GraphProto *g = o->graph;
+  definition *defs = NULL;
+  gint64 n_defs = 0;
+  gboolean *real;
+  if (!collect(o, &defs, &n_defs))
+    return FALSE;
+  for (int k = 0; k < o->n_nodes; k++) {
+    ct_onode *nd = &o->nodes[k];
+    nd->n_inputs = (int)nd->proto->n_input;
+    nd->n_outputs = (int)nd->proto->n_output;
+    if (!(nd->inputs = ct_onnx_temp(o, nd->n_inputs, sizeof(ct_oname *))) ||
+        !(nd->outputs = ct_onnx_temp(o, nd->n_outputs, sizeof(ct_oname *))))
+      return FALSE;
+  }
+  if (!(real = ct_onnx_temp(o, (gint64)g->n_input, sizeof(gboolean))) ||
+      !make_names(o, defs, n_defs, real))
     return FALSE;
   size_t n_real = 0;
-  for (size_t i = 0; i < g->n_input; i++) {
-    const char *name = g->input[i]->name;
-    if (!name || !*name)
-      return ct_fail(o->ld, CT_MODEL_ERROR_FORMAT, "graph input %zu has no name", i);
-    ct_oname *n = g_hash_table_lookup(o->names, name);
-    /* Before IR version 4, initializers were listed as inputs too. */
-    if (n && n->initializer && !n->is_input)
-      continue;
-    if (n)
-      return ct_fail(o->ld, CT_MODEL_ERROR_FORMAT, "graph input %s is listed twice",
-                     ct_quote(o->ld, name));
-    n = add_name(o, name);
-    n->is_input = TRUE;
-    real[i] = TRUE;
-    n_real++;
-    o->input = n;
-    o->input_info = g->input[i];
-  }
+  for (size_t i = 0; i < g->n_input; i++)
+    if (real[i]) {
+      n_real++;
+      o->input_info = g->input[i];
+      o->input = find_name(o, g->input[i]->name);
+    }
   if (n_real == 0)
     return ct_fail(o->ld, CT_MODEL_ERROR_NETWORK,
                    "the graph has no input; a network takes one, [N, C, S1(, S2(, S3))]");
@@ -79,54 +189,13 @@ static gboolean index_inputs(ct_onnx *o) {
                    "the graph has %zu inputs (%s); a network takes exactly one, [N, C, "
                    "S1(, S2(, S3))]",
                    n_real, names_text(o, g->input, g->n_input, real));
-  return TRUE;
-}
-
-static gboolean index_nodes(ct_onnx *o) {
-  const Onnx__GraphProto *g = o->graph;
-  if (g->n_node > G_MAXINT / 2)
-    return ct_fail(o->ld, CT_MODEL_ERROR_FORMAT, "has too many nodes (%zu)", g->n_node);
-  o->n_nodes = (int)g->n_node;
-  o->nodes = ct_onnx_temp(o, o->n_nodes, sizeof(ct_onode));
-  if (!o->nodes)
-    return FALSE;
-  for (int k = 0; k < o->n_nodes; k++) {
-    ct_onode *nd = &o->nodes[k];
-    const Onnx__NodeProto *p = g->node[k];
-    nd->proto = p;
-    if (!p->op_type || !*p->op_type)
-      return ct_fail(o->ld, CT_MODEL_ERROR_FORMAT, "node %d has no op_type", k);
-    if (p->n_input > G_MAXINT / 2 || p->n_output > G_MAXINT / 2)
-      return ct_onnx_node_fail(o, k, CT_MODEL_ERROR_FORMAT, "has too many inputs");
-    nd->n_inputs = (int)p->n_input;
-    nd->n_outputs = (int)p->n_output;
-    if (!(nd->inputs = ct_onnx_temp(o, nd->n_inputs, sizeof(ct_oname *))) ||
-        !(nd->outputs = ct_onnx_temp(o, nd->n_outputs, sizeof(ct_oname *))))
-      return FALSE;
-    for (int i = 0; i < nd->n_outputs; i++) {
-      const char *name = p->output[i];
-      if (!*name)
-        continue; /* an optional output not asked for */
-      ct_oname *n = g_hash_table_lookup(o->names, name);
-      if (n)
-        return ct_onnx_node_fail(o, k, CT_MODEL_ERROR_FORMAT,
-                                 "makes %s, which %s already makes (a value is made "
-                                 "once)",
-                                 ct_quote(o->ld, name),
-                                 n->producer == k ? "this node" : what_makes(o, n));
-      n = add_name(o, name);
-      n->producer = k;
-      nd->outputs[i] = n;
-    }
-  }
   for (int k = 0; k < o->n_nodes; k++) {
     ct_onode *nd = &o->nodes[k];
     for (int i = 0; i < nd->n_inputs; i++) {
       const char *name = nd->proto->input[i];
       if (!*name)
         continue; /* an optional input left out */
-      nd->inputs[i] = g_hash_table_lookup(o->names, name);
-      if (!nd->inputs[i])
+      if (!(nd->inputs[i] = find_name(o, name)))
         return ct_onnx_node_fail(o, k, CT_MODEL_ERROR_FORMAT,
                                  "reads %s, which no node, initializer or graph input "
                                  "makes",
@@ -298,36 +367,26 @@ static gboolean mark_live(ct_onnx *o) {
 
 gboolean ct_onnx_graph_index(ct_onnx *o) {
   const Onnx__GraphProto *g = o->graph;
-  o->names = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
-  for (size_t i = 0; i < g->n_initializer; i++) {
-    const char *name = g->initializer[i]->name;
-    if (!name || !*name)
-      return ct_fail(o->ld, CT_MODEL_ERROR_FORMAT, "initializer %zu has no name", i);
-    if (g_hash_table_contains(o->names, name))
-      return ct_fail(o->ld, CT_MODEL_ERROR_FORMAT, "initializer %s is given twice",
-                     ct_quote(o->ld, name));
-    add_name(o, name)->initializer = g->initializer[i];
-  }
+  if (!index_names(o))
+    return FALSE;
   /* Every initializer's sizes are checked, read or not. */
-  for (size_t i = 0; i < g->n_initializer; i++) {
+  for (gint64 i = 0; i < o->n_names; i++) {
     gboolean failed;
-    ct_onnx_constant(o, g_hash_table_lookup(o->names, g->initializer[i]->name), &failed);
+    ct_onnx_constant(o, &o->names[i], &failed);
     if (failed)
       return FALSE;
   }
-  if (!index_inputs(o) || !index_nodes(o))
-    return FALSE;
-  if (g->n_output != 1)
+  if (g->n_output == 0)
+    return ct_fail(o->ld, CT_MODEL_ERROR_NETWORK, "the graph has no output");
+  if (g->n_output > 1)
     return ct_fail(o->ld, CT_MODEL_ERROR_NETWORK,
-                   g->n_output
-                       ? "the graph has %zu outputs (%s); a network has exactly one"
-                       : "the graph has no output%.0zu%s",
+                   "the graph has %zu outputs (%s); a network has exactly one",
                    g->n_output, names_text(o, g->output, g->n_output, NULL));
   o->output_info = g->output[0];
   const char *out = o->output_info->name;
   if (!out || !*out)
     return ct_fail(o->ld, CT_MODEL_ERROR_FORMAT, "the graph output has no name");
-  o->output = g_hash_table_lookup(o->names, out);
+  o->output = find_name(o, out);
   if (!o->output)
     return ct_fail(o->ld, CT_MODEL_ERROR_FORMAT,
                    "the graph output %s is made by no node, initializer or input",
@@ -485,7 +544,6 @@ gboolean ct_onnx_graph_build(ct_onnx *o) {
 }
 
 void ct_onnx_graph_clear(ct_onnx *o) {
-  if (o->names)
-    g_hash_table_unref(o->names);
-  o->names = NULL;
+  o->names = NULL; /* temp: freed with the load */
+  o->n_names = 0;
 }

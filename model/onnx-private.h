@@ -86,8 +86,9 @@ typedef struct {
   const char *path; /* as given, for external data */
   int opset;
   Onnx__GraphProto *graph;
-  GHashTable *names; /* name -> ct_oname */
-  ct_onode *nodes;   /* in file order */
+  ct_oname *names; /* sorted by name */
+  gint64 n_names;
+  ct_onode *nodes; /* in file order */
   int n_nodes;
   int *order; /* live nodes, each after the nodes it reads */
   int n_order;

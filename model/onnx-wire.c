@@ -278,6 +278,12 @@ static gboolean check_message(wire *w, const ProtobufCMessageDescriptor *desc,
     if (f) {
       const gsize k = (gsize)(f - desc->fields);
       step->index = k < G_N_ELEMENTS(counts) ? counts[k]++ : 0;
+      /* protobuf-c merges a message given twice into the first, copying
+       * the first's arrays each time: given many times, quadratic. No ONNX
+       * writer gives one twice. */
+      if (f->label != PROTOBUF_C_LABEL_REPEATED && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+          k < G_N_ELEMENTS(counts) && counts[k] > 1)
+        return fault(w, field_at, "the message field is given twice (once is allowed)");
     }
     w->alloc += FIELD_COST;
     if (f && wt != wire_type_of(f->type) &&

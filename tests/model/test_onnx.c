@@ -557,7 +557,7 @@ static void test_wire(void) {
   expect_model_refused(m, "a group field", NAMES("group start", "not supported"));
   /* A length past the end. */
   m = model_of(small_graph());
-  pb_key(m, ONNX_MODEL_GRAPH, PB_LEN);
+  pb_key(m, 14, PB_LEN); /* metadata_props */
   pb_varint(m, 1000);
   expect_model_refused(m, "a length past the end",
                        NAMES("a length of 1000 bytes runs past the end"));
@@ -601,6 +601,35 @@ static void test_wire(void) {
   pb_sub(g, ONNX_GRAPH_NODE, node);
   expect_model_refused(model_of(g), "a million empty attributes",
                        NAMES("decoding this file would take about", "MiB"));
+  /* The graph given twice: protobuf-c would merge them. */
+  m = model_of(small_graph());
+  pb_sub(m, ONNX_MODEL_GRAPH, small_graph());
+  expect_model_refused(m, "the graph given twice",
+                       NAMES("ModelProto.graph", "given twice"));
+  /* 20000 names that collide in GLib's string hash ("Ab" and "BA" hash
+   * alike; so do all their concatenations): found in sorted order, in
+   * n log n. */
+  g = pb_new();
+  gchar *prev = g_strdup("x");
+  for (int i = 0; i < 20000; i++) {
+    GString *name = g_string_new(NULL);
+    for (int bit = 0; bit < 15; bit++)
+      g_string_append(name, (i >> bit) & 1 ? "Ab" : "BA");
+    add_node(g, onnx_node("Relu", NULL, NAMES(prev), NAMES(i == 19999 ? "z" : name->str),
+                          NULL));
+    g_free(prev);
+    prev = g_string_free(name, FALSE);
+  }
+  g_free(prev);
+  io(g, "x", 2, "z", 2, 1);
+  tap_ok(g_str_hash("Ab") == g_str_hash("BA"), "\"Ab\" and \"BA\" collide in g_str_hash");
+  gint64 start = g_get_monotonic_time();
+  ct_network *chain =
+      expect_model_loads(model_of(g), "a chain of 20000 nodes whose names "
+                                      "collide in a string hash");
+  tap_ok(chain && chain->n_nodes == 20000, "all 20000 nodes");
+  tap_diag("loaded in %.2f s", (double)(g_get_monotonic_time() - start) / G_USEC_PER_SEC);
+  ct_onnx_free(chain);
   expect_refused(write_bytes(NULL, 0), "an empty file", NAMES("is empty"));
   expect_refused(write_bytes("\x08", 1), "a file of one tag", NULL);
 }
