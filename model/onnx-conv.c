@@ -340,15 +340,23 @@ static gboolean read_flag(ct_onnx *o, int k, const char *name, gboolean *out) {
 }
 
 gboolean ct_onnx_translate_pool(ct_onnx *o, int k, gboolean max) {
-  static const char *const max_attrs[] = {"auto_pad",     "ceil_mode", "dilations",
-                                          "kernel_shape", "pads",      "storage_order",
-                                          "strides",      NULL};
-  static const char *const avg_attrs[] = {
-      "auto_pad",     "ceil_mode", "count_include_pad", "dilations",
-      "kernel_shape", "pads",      "strides",           NULL};
+  /* ceil_mode (and MaxPool's dilations) came with opset 10; AveragePool's
+   * dilations only with 19. */
+  static const char *const max9[] = {"auto_pad",      "kernel_shape", "pads",
+                                     "storage_order", "strides",      NULL};
+  static const char *const max10[] = {"auto_pad",     "ceil_mode", "dilations",
+                                      "kernel_shape", "pads",      "storage_order",
+                                      "strides",      NULL};
+  static const char *const avg9[] = {"auto_pad", "count_include_pad", "kernel_shape",
+                                     "pads",     "strides",           NULL};
+  static const char *const avg10[] = {
+      "auto_pad", "ceil_mode", "count_include_pad", "kernel_shape", "pads",
+      "strides",  NULL};
+  const char *const *attrs =
+      max ? (o->opset < 10 ? max9 : max10) : (o->opset < 10 ? avg9 : avg10);
   window w = {0};
   gboolean given, unused, ceil_mode = FALSE, include_pad = FALSE;
-  if (!ct_attrs_check(o, k, max ? max_attrs : avg_attrs) ||
+  if (!ct_attrs_check(o, k, attrs) ||
       !ct_onnx_outputs(o, k, max ? 2 : 1, "MaxPool's indices"))
     return FALSE;
   const int in = ct_onnx_value_in(o, k, 0, "input");

@@ -1078,6 +1078,20 @@ static void test_pools_and_pads(void) {
       model_of(
           one_node(onnx_node("MaxPool", "p", NAMES("x"), NAMES("z"), NULL), 2, 2, 1)),
       "MaxPool without kernel_shape", NAMES("has no kernel_shape"));
+  expect_model_refused(
+      model_of(one_node(onnx_node("AveragePool", "p", NAMES("x"), NAMES("z"),
+                                  onnx_attr_ints("kernel_shape", DIMS(2), 1),
+                                  onnx_attr_ints("dilations", DIMS(2), 1), NULL),
+                        2, 2, 1)),
+      "AveragePool with dilations at opset 13 (they came with 19)",
+      NAMES("attribute \"dilations\" is not one of AveragePool's (opset 13)"));
+  expect_model_refused(
+      model_at(9, one_node(onnx_node("MaxPool", "p", NAMES("x"), NAMES("z"),
+                                     onnx_attr_ints("kernel_shape", DIMS(2), 1),
+                                     onnx_attr_int("ceil_mode", 1), NULL),
+                           2, 2, 1)),
+      "MaxPool with ceil_mode at opset 9 (it came with 10)",
+      NAMES("attribute \"ceil_mode\" is not one of MaxPool's (opset 9)"));
   /* Pad at opset 13 whose pads torch computes from Constants. */
   g = pb_new();
   add_node(
