@@ -93,6 +93,10 @@ static gboolean resolve_same(ct_onnx *o, int k, window *w) {
                                "know; export with explicit pads",
                                w->auto_pad, (long long)w->stride[a]);
     const gint64 total = (w->kernel[a] - 1) * w->dilation[a];
+    if (total > CT_MAX_PARAM)
+      return ct_onnx_node_fail(o, k, CT_MODEL_ERROR_NETWORK,
+                               "auto_pad %s pads %lld, more than %lld", w->auto_pad,
+                               (long long)total, (long long)CT_MAX_PARAM);
     /* SAME_UPPER puts the odd one at the end, SAME_LOWER at the start. */
     w->pad_begin[a] = upper ? total / 2 : total - total / 2;
     w->pad_end[a] = total - w->pad_begin[a];
@@ -211,13 +215,17 @@ gboolean ct_onnx_translate_conv(ct_onnx *o, int k) {
  * output_padding + (k - 1) d + 1 - s whatever the length (ONNX's split:
  * SAME_UPPER crops the odd one at the end); a negative crop extends the
  * output, which is output_padding. */
-static gboolean resolve_same_transpose(ct_onnx *o, window *w) {
+static gboolean resolve_same_transpose(ct_onnx *o, int k, window *w) {
   const gboolean upper = strcmp(w->auto_pad, "SAME_UPPER") == 0;
   if (!upper && strcmp(w->auto_pad, "SAME_LOWER") != 0)
     return TRUE;
   for (int a = 0; a < o->rank; a++) {
     const gint64 total =
         w->output_padding[a] + (w->kernel[a] - 1) * w->dilation[a] + 1 - w->stride[a];
+    if (total > CT_MAX_PARAM)
+      return ct_onnx_node_fail(o, k, CT_MODEL_ERROR_NETWORK,
+                               "auto_pad %s crops %lld, more than %lld", w->auto_pad,
+                               (long long)total, (long long)CT_MAX_PARAM);
     if (total < 0) {
       w->output_padding[a] -= total;
       w->pad_begin[a] = w->pad_end[a] = 0;
@@ -267,6 +275,10 @@ static gboolean resolve_output_shape(ct_onnx *o, int k, int in, window *w) {
                                ct_dims_text(o->ld, out, o->rank),
                                ct_dims_text(o->ld, len, o->rank));
     const gint64 total = full - out[a];
+    if (total > CT_MAX_PARAM)
+      return ct_onnx_node_fail(o, k, CT_MODEL_ERROR_NETWORK,
+                               "auto_pad %s crops %lld, more than %lld", w->auto_pad,
+                               (long long)total, (long long)CT_MAX_PARAM);
     if (total < 0) {
       w->output_padding[a] -= total;
       w->pad_begin[a] = w->pad_end[a] = 0;
@@ -296,8 +308,8 @@ gboolean ct_onnx_translate_conv_transpose(ct_onnx *o, int k) {
   if (ct_attr(o, k, "output_shape")) {
     if (!resolve_output_shape(o, k, in, &w))
       return FALSE;
-  } else {
-    resolve_same_transpose(o, &w);
+  } else if (!resolve_same_transpose(o, k, &w)) {
+    return FALSE;
   }
   const gint64 c = ct_onnx_channels(o, in), per_group = wt->dims[1];
   gint64 m;

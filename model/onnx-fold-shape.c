@@ -189,8 +189,7 @@ gboolean ct_fold_concat(ct_onnx *o, int k) {
     ct_otensor *x;
     if (!ct_fold_in(o, k, i, TRUE, &x))
       return FALSE;
-    gboolean same = x->rank == first->rank &&
-                    ct_fold_is_float(x->dtype) == ct_fold_is_float(first->dtype);
+    gboolean same = x->rank == first->rank && x->dtype == first->dtype;
     for (int a = 0; same && a < x->rank; a++)
       same = a == axis || x->dims[a] == first->dims[a];
     if (!same)
