@@ -351,6 +351,8 @@ static gboolean mark_live(ct_onnx *o) {
       if (!in)
         continue;
       in->used = TRUE;
+      in->readers++;
+      in->reader = (int)(nd - o->nodes);
       if (in->producer >= 0 && !o->nodes[in->producer].live) {
         o->nodes[in->producer].live = TRUE;
         stack[top++] = in->producer;
@@ -519,12 +521,15 @@ gboolean ct_onnx_graph_build(ct_onnx *o) {
   for (int j = 0; j < o->n_order; j++) {
     const int k = o->order[j];
     ct_onode *nd = &o->nodes[k];
+    if (nd->done)
+      continue; /* taken with an earlier node */
     nd->constant = TRUE;
     for (int i = 0; i < nd->n_inputs; i++)
       if (nd->inputs[i] && !nd->inputs[i]->constant && !nd->inputs[i]->initializer)
         nd->constant = FALSE;
     if (!(nd->constant ? ct_onnx_fold(o, k) : ct_onnx_translate(o, k)))
       return FALSE;
+    nd->done = TRUE;
   }
   const char *q = ct_quote(o->ld, o->output->name);
   if (o->output->value < 0)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "model/dtype.h"
+#include "model/onnx-patterns.h"
 
 /* ---- inputs and outputs -------------------------------------------------- */
 
@@ -198,5 +199,8 @@ gboolean ct_onnx_translate(ct_onnx *o, int k) {
     return ct_onnx_translate_binary(o, k, code);
   if (ct_onnx_is_unary(op))
     return ct_onnx_translate_unary(o, k);
+  gboolean ok;
+  if (strcmp(op, "Unsqueeze") == 0 && ct_onnx_pixel_shuffle(o, k, &ok))
+    return ok;
   return ct_onnx_refuse_signal_op(o, k);
 }

@@ -71,6 +71,8 @@ typedef struct {
   ct_otensor *constant;                 /* known at load */
   gboolean is_input;                    /* the graph input */
   gboolean used;                        /* read by a live node, or the output */
+  int readers;                          /* reads by live nodes */
+  int reader;                           /* the last live node that reads it */
 } ct_oname;
 
 typedef struct {
@@ -79,6 +81,7 @@ typedef struct {
   int n_inputs, n_outputs;
   gboolean live;     /* the graph output depends on it */
   gboolean constant; /* every input is known at load */
+  gboolean done;     /* folded or translated (maybe with others, as one) */
 } ct_onode;
 
 typedef struct {

@@ -141,8 +141,9 @@ gboolean ct_onnx_refuse_signal_op(ct_onnx *o, int k) {
   /* PixelShuffle before opset 11 is Unsqueeze, Reshape, Transpose, ... */
   const char *hint =
       o->opset < 11 && (strcmp(op, "Unsqueeze") == 0 || strcmp(op, "Reshape") == 0)
-          ? " (torch writes PixelShuffle so below opset 11; export at "
-            "opset 11 or later, where it is DepthToSpace)"
+          ? " (torch writes PixelShuffle so below opset 11, which this reader "
+            "takes only exactly as torch writes it; export at opset 11 or later, "
+            "where it is DepthToSpace)"
           : "";
   if (strcmp(op, "Shape") == 0 || strcmp(op, "Size") == 0)
     return ct_onnx_node_fail(

@@ -1,8 +1,9 @@
 /* Tests of the ONNX reader (model/onnx.h): every golden network of
- * tests/golden/networks loads, and its description, run by a plain
- * reference (network-reference.c), gives PyTorch's output; every refusal
- * model is refused with its node, op and reason; and files made here, valid
- * or broken on purpose (truncated at every length, wrong wire types, graphs
+ * tests/golden/networks loads (torch's PixelShuffle at opset 9 as one
+ * DepthToSpace), and its description, run by a plain reference
+ * (network-reference.c), gives PyTorch's output; every refusal model is
+ * refused with its node, op and reason; and files made here, valid or
+ * broken on purpose (truncated at every length, wrong wire types, graphs
  * with holes and cycles, tensors whose sizes lie, external data outside the
  * folder, ...), are read or refused with one clear line, never a crash.
  *   test_onnx [GOLDEN_DIR]   (GOLDEN_DIR: tests/golden) */
@@ -384,27 +385,31 @@ static void test_golden(const char *golden) {
     n_files++;
     gchar *path = g_build_filename(dir, f[0], NULL);
     gchar *name = g_strndup(f[0], (gsize)(strstr(f[0], ".opset") - f[0]));
-    if (strcmp(f[0], "espcn.opset9.onnx") == 0) {
-      /* PixelShuffle as Unsqueeze/Reshape/Transpose: refused, with the way
-       * out. */
-      expect_refused(path, f[0],
-                     NAMES("node 5 \"/shuffle/Unsqueeze\" (Unsqueeze)",
-                           "Reshape/Shape computations",
-                           "opset 11 or later, where it is DepthToSpace"));
-    } else {
-      ct_network *net = expect_loads(path, f[0]);
-      if (net) {
-        const gint64 cin = declared_channels(f[2]), cout = declared_channels(f[3]);
-        tap_ok(net->values[net->input].channels == cin &&
-                   (cout < 0 || net->values[net->output].channels == cout),
-               "%s: input %lld and output %lld channels, as declared (%s, %s)", f[0],
-               (long long)net->values[net->input].channels,
-               (long long)net->values[net->output].channels, f[2], f[3]);
-        check_golden_ops(net, f[0], f[5]);
-        check_golden_output(net, dir, name, f[0]);
+    ct_network *net = expect_loads(path, f[0]);
+    if (net) {
+      const gint64 cin = declared_channels(f[2]), cout = declared_channels(f[3]);
+      tap_ok(net->values[net->input].channels == cin &&
+                 (cout < 0 || net->values[net->output].channels == cout),
+             "%s: input %lld and output %lld channels, as declared (%s, %s)", f[0],
+             (long long)net->values[net->input].channels,
+             (long long)net->values[net->output].channels, f[2], f[3]);
+      /* PixelShuffle below opset 11 is six nodes: one DepthToSpace here. */
+      const gboolean shuffle = strcmp(f[0], "espcn.opset9.onnx") == 0;
+      gchar *ops = g_strconcat(f[5], shuffle ? " DepthToSpace" : "", NULL);
+      check_golden_ops(net, f[0], ops);
+      g_free(ops);
+      if (shuffle) {
+        const ct_node *d = &net->nodes[5];
+        tap_ok(net->n_nodes == 7 && d->kind == CT_NODE_DEPTH_TO_SPACE &&
+                   d->depth_to_space_mode == CT_DEPTH_TO_SPACE_CRD &&
+                   d->block_size == 2 && d->index == 5,
+               "%s: Unsqueeze, Reshape, Transpose, Reshape, Reshape, Squeeze are one "
+               "DepthToSpace CRD of blocksize 2",
+               f[0]);
       }
-      ct_onnx_free(net);
+      check_golden_output(net, dir, name, f[0]);
     }
+    ct_onnx_free(net);
     g_free(name);
     g_free(path);
     g_strfreev(f);
@@ -1329,6 +1334,65 @@ static void test_elementwise(void) {
                        NAMES("(ReduceL2)", "reduces over a spatial axis"));
 }
 
+/* torch's PixelShuffle below opset 11, with one thing changed (or none). */
+static pb *shuffle_graph(const gint64 *perm, gboolean leak) {
+  pb *g = pb_new();
+  add_node(g, onnx_node("Unsqueeze", "u", NAMES("x"), NAMES("u"),
+                        onnx_attr_ints("axes", DIMS(2, 3), 2), NULL));
+  add_node(g,
+           onnx_node("Constant", "k1", NULL, NAMES("s1"),
+                     onnx_attr_tensor("value", onnx_tensor_i64(NULL, DIMS(6), 1,
+                                                               DIMS(0, -1, 3, 3, 0, 0))),
+                     NULL));
+  add_node(g, onnx_node("Reshape", "r1", NAMES("u", "s1"), NAMES("r1"), NULL));
+  add_node(g, onnx_node("Transpose", "t", NAMES("r1"), NAMES("t"),
+                        onnx_attr_ints("perm", perm, 6), NULL));
+  add_node(g, onnx_node("Reshape", "r2", NAMES("t", "s2"), NAMES("r2"), NULL));
+  add_node(g, onnx_node("Reshape", "r3", NAMES("r2", "s3"), NAMES("r3"), NULL));
+  add_node(g, onnx_node("Squeeze", "s", NAMES("r3"), NAMES("z"),
+                        onnx_attr_ints("axes", DIMS(3, 5), 2), NULL));
+  add_init(g, onnx_tensor_i64("s2", DIMS(6), 1, DIMS(0, 0, -1, 1, 0, 0)));
+  add_init(g, onnx_tensor_i64("s3", DIMS(6), 1, DIMS(0, 0, 0, 0, -1, 1)));
+  if (leak) /* the transposed value read by another node too */
+    add_node(g, onnx_node("Add", "leak", NAMES("z", "t"), NAMES("zz"), NULL));
+  io(g, "x", 18, leak ? "zz" : "z", 2, 2);
+  return g;
+}
+
+static void test_pixel_shuffle(void) {
+  ct_network *net =
+      expect_model_loads(model_at(9, shuffle_graph(DIMS(0, 1, 4, 2, 5, 3), FALSE)),
+                         "PixelShuffle(3) as torch writes it at opset 9");
+  tap_ok(net && net->n_nodes == 1 && net->nodes[0].kind == CT_NODE_DEPTH_TO_SPACE &&
+             net->nodes[0].block_size == 3 &&
+             net->nodes[0].depth_to_space_mode == CT_DEPTH_TO_SPACE_CRD &&
+             net->values[net->output].channels == 2,
+         "it is one DepthToSpace CRD of blocksize 3, 18 -> 2 channels");
+  /* The reference run: channel c r^2 + i r + j at (h, w) goes to channel c
+   * at (h r + i, w r + j). */
+  gboolean moved = FALSE;
+  if (net) {
+    float in[18 * 2 * 2];
+    for (int i = 0; i < 72; i++)
+      in[i] = (float)i;
+    ref_tensor out = {0};
+    char msg[64];
+    moved = ref_network_run(net, DIMS(1, 18, 2, 2), in, &out, msg, sizeof msg) == 0 &&
+            out.s[0] == 6 && out.s[1] == 6;
+    /* output (c 1, h 4, w 5): h = 1 * 3 + 1, w = 1 * 3 + 2: input channel 9 + 3 + 2. */
+    moved = moved && out.data[(1 * 6 + 4) * 6 + 5] == (float)((14 * 2 + 1) * 2 + 1);
+    ref_tensor_clear(&out);
+  }
+  tap_ok(moved, "its reference run moves channel c r^2 + i r + j to (h r + i, w r + j)");
+  ct_onnx_free(net);
+  expect_model_refused(model_at(9, shuffle_graph(DIMS(0, 1, 4, 3, 5, 2), FALSE)),
+                       "the same with another Transpose",
+                       NAMES("(Unsqueeze)", "DepthToSpace"));
+  expect_model_refused(model_at(9, shuffle_graph(DIMS(0, 1, 4, 2, 5, 3), TRUE)),
+                       "the same with the transposed value read elsewhere",
+                       NAMES("node 0 \"u\" (Unsqueeze)", "Reshape/Shape computations"));
+}
+
 static void test_channels(void) {
   pb *g = pb_new();
   add_node(g, onnx_node("Split", "s", NAMES("x", "parts"), NAMES("a", "b"),
@@ -1512,6 +1576,7 @@ int main(int argc, char **argv) {
   test_pools_and_pads();
   test_elementwise();
   test_channels();
+  test_pixel_shuffle();
   test_memory();
   test_by_content();
   for (guint i = 0; i < tmp_files->len; i++)
