@@ -199,8 +199,10 @@ gboolean ct_onnx_translate(ct_onnx *o, int k) {
     return ct_onnx_translate_binary(o, k, code);
   if (ct_onnx_is_unary(op))
     return ct_onnx_translate_unary(o, k);
-  gboolean ok;
-  if (strcmp(op, "Unsqueeze") == 0 && ct_onnx_pixel_shuffle(o, k, &ok))
+  gboolean ok = TRUE;
+  /* A failed look at what follows (a Constant that does not fold) is the
+   * refusal. */
+  if (strcmp(op, "Unsqueeze") == 0 && (ct_onnx_pixel_shuffle(o, k, &ok) || !ok))
     return ok;
   return ct_onnx_refuse_signal_op(o, k);
 }

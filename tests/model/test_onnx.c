@@ -1335,7 +1335,7 @@ static void test_elementwise(void) {
 }
 
 /* torch's PixelShuffle below opset 11, with one thing changed (or none). */
-static pb *shuffle_graph(const gint64 *perm, gboolean leak) {
+static pb *shuffle_graph(const gint64 *perm, gboolean leak, gboolean bad_constant) {
   pb *g = pb_new();
   add_node(g, onnx_node("Unsqueeze", "u", NAMES("x"), NAMES("u"),
                         onnx_attr_ints("axes", DIMS(2, 3), 2), NULL));
@@ -1343,7 +1343,7 @@ static pb *shuffle_graph(const gint64 *perm, gboolean leak) {
            onnx_node("Constant", "k1", NULL, NAMES("s1"),
                      onnx_attr_tensor("value", onnx_tensor_i64(NULL, DIMS(6), 1,
                                                                DIMS(0, -1, 3, 3, 0, 0))),
-                     NULL));
+                     bad_constant ? onnx_attr_float("value_float", 1) : NULL, NULL));
   add_node(g, onnx_node("Reshape", "r1", NAMES("u", "s1"), NAMES("r1"), NULL));
   add_node(g, onnx_node("Transpose", "t", NAMES("r1"), NAMES("t"),
                         onnx_attr_ints("perm", perm, 6), NULL));
@@ -1361,7 +1361,7 @@ static pb *shuffle_graph(const gint64 *perm, gboolean leak) {
 
 static void test_pixel_shuffle(void) {
   ct_network *net =
-      expect_model_loads(model_at(9, shuffle_graph(DIMS(0, 1, 4, 2, 5, 3), FALSE)),
+      expect_model_loads(model_at(9, shuffle_graph(DIMS(0, 1, 4, 2, 5, 3), FALSE, FALSE)),
                          "PixelShuffle(3) as torch writes it at opset 9");
   tap_ok(net && net->n_nodes == 1 && net->nodes[0].kind == CT_NODE_DEPTH_TO_SPACE &&
              net->nodes[0].block_size == 3 &&
@@ -1385,12 +1385,15 @@ static void test_pixel_shuffle(void) {
   }
   tap_ok(moved, "its reference run moves channel c r^2 + i r + j to (h r + i, w r + j)");
   ct_onnx_free(net);
-  expect_model_refused(model_at(9, shuffle_graph(DIMS(0, 1, 4, 3, 5, 2), FALSE)),
+  expect_model_refused(model_at(9, shuffle_graph(DIMS(0, 1, 4, 3, 5, 2), FALSE, FALSE)),
                        "the same with another Transpose",
                        NAMES("(Unsqueeze)", "DepthToSpace"));
-  expect_model_refused(model_at(9, shuffle_graph(DIMS(0, 1, 4, 2, 5, 3), TRUE)),
+  expect_model_refused(model_at(9, shuffle_graph(DIMS(0, 1, 4, 2, 5, 3), TRUE, FALSE)),
                        "the same with the transposed value read elsewhere",
                        NAMES("node 0 \"u\" (Unsqueeze)", "Reshape/Shape computations"));
+  expect_model_refused(model_at(9, shuffle_graph(DIMS(0, 1, 4, 2, 5, 3), FALSE, TRUE)),
+                       "the same with a broken Constant for the first Reshape",
+                       NAMES("node 1 \"k1\" (Constant)", "has 2 attributes"));
 }
 
 static void test_channels(void) {
