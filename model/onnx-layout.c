@@ -1,5 +1,6 @@
 /* The operators that change a value's layout: Pad (constant, any axis
- * but the batch), Concat and Split along the channels, DepthToSpace. */
+ * but the batch; negative pads crop), Concat and Split along the
+ * channels, DepthToSpace. */
 #include "model/onnx-translate.h"
 
 #include <string.h>
@@ -92,20 +93,18 @@ gboolean ct_onnx_translate_pad(ct_onnx *o, int k) {
   for (int i = 0; i < n_axes; i++) {
     const gint64 b = pads[i], e = pads[n_axes + i];
     const int a = axes[i];
-    if (b < 0 || e < 0)
-      return ct_onnx_node_fail(o, k, CT_MODEL_ERROR_NETWORK,
-                               "pads (%lld, %lld) on the %s are negative (a crop), which "
-                               "is not supported",
-                               (long long)b, (long long)e, ct_onnx_axis_text(o, a));
+    /* Negative pads crop (ONNX's meaning); whether a crop leaves anything of
+     * a spatial axis depends on the length, which the stream finds out. */
     if (a == 0 && (b || e))
       return ct_onnx_node_fail(o, k, CT_MODEL_ERROR_NETWORK,
                                "pads the batch axis (%lld, %lld), whose items are "
                                "separate signals",
                                (long long)b, (long long)e);
-    if (b > CT_MAX_PARAM || e > CT_MAX_PARAM)
-      return ct_onnx_node_fail(
-          o, k, CT_MODEL_ERROR_NETWORK, "pads (%lld, %lld) on the %s exceed %lld",
-          (long long)b, (long long)e, ct_onnx_axis_text(o, a), (long long)CT_MAX_PARAM);
+    if (b > CT_MAX_PARAM || e > CT_MAX_PARAM || b < -CT_MAX_PARAM || e < -CT_MAX_PARAM)
+      return ct_onnx_node_fail(o, k, CT_MODEL_ERROR_NETWORK,
+                               "pads (%lld, %lld) on the %s exceed %lld either way",
+                               (long long)b, (long long)e, ct_onnx_axis_text(o, a),
+                               (long long)CT_MAX_PARAM);
     if (a > 0) {
       n->pad_axes_begin[a - 1] = b;
       n->pad_axes_end[a - 1] = e;
@@ -115,6 +114,12 @@ gboolean ct_onnx_translate_pad(ct_onnx *o, int k) {
   if (c > CT_MAX_PARAM)
     return ct_onnx_node_fail(o, k, CT_MODEL_ERROR_NETWORK,
                              "makes %lld channels, too many", (long long)c);
+  if (c < 1)
+    return ct_onnx_node_fail(o, k, CT_MODEL_ERROR_NETWORK,
+                             "crops all %lld channels of %s away (pads %lld, %lld)",
+                             (long long)ct_onnx_channels(o, in),
+                             ct_onnx_value_name(o, in), (long long)n->pad_axes_begin[0],
+                             (long long)n->pad_axes_end[0]);
   n->pad_value = value;
   n->inputs[0] = in;
   return (n->outputs[0] = ct_onnx_value_out(o, k, 0, c)) >= 0;

@@ -100,9 +100,12 @@ static void check_node(const ct_network *net, const ct_node *n) {
     check_window(n, net->rank, TRUE);
     break;
   case CT_NODE_PAD:
+    /* Negative pads crop. */
     for (int a = 0; a <= net->rank; a++)
-      check(n->pad_axes_begin[a] >= 0 && n->pad_axes_end[a] >= 0, "pads not negative",
-            n->op);
+      check(n->pad_axes_begin[a] >= -CT_MAX_PARAM &&
+                n->pad_axes_begin[a] <= CT_MAX_PARAM &&
+                n->pad_axes_end[a] >= -CT_MAX_PARAM && n->pad_axes_end[a] <= CT_MAX_PARAM,
+            "pads in range", n->op);
     check(cout == cin + n->pad_axes_begin[0] + n->pad_axes_end[0], "Pad's channels",
           n->op);
     break;

@@ -181,11 +181,15 @@ static int pool(const ct_node *nd, const ref_tensor *x, ref_tensor *y) {
   return 0;
 }
 
+/* Negative pads crop: what falls outside the output is dropped. */
 static int pad(const ct_node *nd, const ref_tensor *x, ref_tensor *y) {
   int64_t out[R], i[R] = {0}, j[R];
-  for (int a = 0; a < R; a++)
+  for (int a = 0; a < R; a++) {
     out[a] =
         x->s[a] + (a < x->rank ? nd->pad_axes_begin[a + 1] + nd->pad_axes_end[a + 1] : 0);
+    if (out[a] < 1)
+      return -1;
+  }
   const int64_t c0 = nd->pad_axes_begin[0];
   if (make(y, x->rank, x->n, x->c + c0 + nd->pad_axes_end[0], out) != 0)
     return -1;
@@ -194,9 +198,13 @@ static int pad(const ct_node *nd, const ref_tensor *x, ref_tensor *y) {
   for (int64_t n = 0; n < x->n; n++)
     for (int64_t c = 0; c < x->c; c++)
       do {
-        for (int a = 0; a < R; a++)
+        int inside = c + c0 >= 0 && c + c0 < y->c;
+        for (int a = 0; a < R; a++) {
           j[a] = i[a] + (a < x->rank ? nd->pad_axes_begin[a + 1] : 0);
-        *at(y, n, c + c0, j) = *at(x, n, c, i);
+          inside = inside && j[a] >= 0 && j[a] < out[a];
+        }
+        if (inside)
+          *at(y, n, c + c0, j) = *at(x, n, c, i);
       } while (next(i, x->s));
   return 0;
 }

@@ -1178,12 +1178,38 @@ static void test_pools_and_pads(void) {
                                 onnx_attr_ints("pads", DIMS(0, 0, 1, 0, 0, 1), 6), NULL),
                       2, 2, 1)),
       "Pad in reflect mode", NAMES("mode \"reflect\""));
+  g = one_node(onnx_node("Pad", "pad", NAMES("x"), NAMES("z"),
+                         onnx_attr_ints("pads", DIMS(0, -1, -2, 0, 0, 3), 6), NULL),
+               3, 2, 1);
+  net = expect_model_loads(model_at(9, g), "Pad with negative pads (a crop)");
+  gint64 cropped = 0;
+  gboolean crop_ok = net && net->values[net->output].channels == 2 &&
+                     net->nodes[0].pad_axes_begin[1] == -2 &&
+                     net->nodes[0].pad_axes_end[1] == 3;
+  if (crop_ok) {
+    float in[3 * 6];
+    for (int i = 0; i < 18; i++)
+      in[i] = (float)i;
+    ref_tensor out = {0};
+    char msg[64];
+    /* Channels 1 and 2 of the input, their steps 2..5, then 3 zeros. */
+    crop_ok = ref_network_run(net, DIMS(1, 3, 6), in, &out, msg, sizeof msg) == 0 &&
+              out.c == 2 && out.s[0] == 7 && out.data[0] == 8 && out.data[3] == 11 &&
+              out.data[4] == 0 && out.data[7] == 14;
+    cropped = out.s[0];
+    ref_tensor_clear(&out);
+  }
+  tap_ok(crop_ok,
+         "channels 3 - 1 = 2, the streamed axis cropped by 2 and padded by 3 (%lld steps "
+         "from 6)",
+         (long long)cropped);
+  ct_onnx_free(net);
   expect_model_refused(
-      model_at(
-          9, one_node(onnx_node("Pad", "pad", NAMES("x"), NAMES("z"),
-                                onnx_attr_ints("pads", DIMS(0, 0, -1, 0, 0, 1), 6), NULL),
-                      2, 2, 1)),
-      "negative pads", NAMES("negative (a crop)"));
+      model_at(9, one_node(onnx_node("Pad", "pad", NAMES("x"), NAMES("z"),
+                                     onnx_attr_ints("pads", DIMS(0, -1, 0, 0, -1, 0), 6),
+                                     NULL),
+                           2, 1, 1)),
+      "Pad cropping every channel", NAMES("crops all 2 channels of \"x\" away"));
 }
 
 static void test_elementwise(void) {
