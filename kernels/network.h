@@ -2,7 +2,9 @@
  * every node reads only values made before it, with their attributes
  * resolved and their weights as float32. The ONNX reader (model/) fills one
  * from a file; the graph engine streams it. Pure C11, a description only:
- * whoever fills a ct_network owns and frees its arrays.
+ * whoever fills a ct_network owns and frees its arrays. Arrays may be
+ * shared between nodes (a weight two nodes use is one copy): read them,
+ * never free or change them.
  *
  * Values are tensors [N, C, S1(, S2(, S3))]: the batch, a fixed channel
  * count, and rank spatial axes whose lengths are not fixed by the network;
@@ -43,12 +45,13 @@ typedef enum {
   CT_UNARY_CELU,         /* alpha */
   CT_UNARY_SIGMOID,      /* */
   CT_UNARY_HARD_SIGMOID, /* alpha, beta */
-  CT_UNARY_HARD_SWISH,
+  CT_UNARY_HARD_SWISH,   /* x * HardSigmoid(x), alpha 1/6 and beta 1/2 filled in */
   CT_UNARY_TANH,
   CT_UNARY_SOFTPLUS,
   CT_UNARY_SOFTSIGN,
   CT_UNARY_ERF,
-  CT_UNARY_CLIP, /* min, max (-inf / +inf where not given) */
+  CT_UNARY_CLIP, /* min, max (-inf / +inf where not given; -FLT_MAX / FLT_MAX,
+                    ONNX's defaults, for the attribute form before opset 11) */
   CT_UNARY_NEG,
   CT_UNARY_ABS,
   CT_UNARY_SQRT,
@@ -85,7 +88,8 @@ typedef struct ct_node {
   ct_node_kind kind;
   const char *name; /* the file's node name, or NULL */
   const char *op;   /* the file's op type, for messages */
-  int index;        /* the node's index in the file, for messages */
+  int index;        /* the node's index in the file, for messages (a Max or Min
+                       of n inputs is n - 1 binary nodes of one index) */
   /* Values read and made: indices into ct_network.values. A binary node
    * with a constant operand has one input (constant_second: which side it
    * is on). */
@@ -95,8 +99,9 @@ typedef struct ct_node {
   /* Conv, ConvTranspose, pools: rank spatial axes each. */
   int64_t kernel[CT_MAX_RANK], stride[CT_MAX_RANK], dilation[CT_MAX_RANK];
   /* Padding at the start and the end of each spatial axis (ONNX pads,
-   * auto_pad resolved; ConvTranspose: the crop, with output_padding and
-   * output_shape resolved into output_padding). */
+   * auto_pad resolved; ConvTranspose: the crop, SAME and output_shape
+   * resolved into the crop or, where negative, into output_padding;
+   * output_shape at the input size the graph declares). */
   int64_t pad_begin[CT_MAX_RANK], pad_end[CT_MAX_RANK];
   int64_t output_padding[CT_MAX_RANK];
   int64_t groups;

@@ -1,6 +1,7 @@
 #include "model/load-context.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <unistd.h>
 
@@ -114,5 +115,28 @@ gboolean ct_check_unchanged(ct_load *ld) {
       now.st_mtim.tv_sec != ld->st.st_mtim.tv_sec ||
       now.st_mtim.tv_nsec != ld->st.st_mtim.tv_nsec)
     return ct_fail(ld, CT_MODEL_ERROR_IO, "the file changed on disk while being read");
+  return TRUE;
+}
+
+/* Opens path as a regular file, without hanging on a FIFO. */
+gboolean ct_open_file(ct_load *ld, const gchar *path) {
+  /* O_NONBLOCK: opening a FIFO must not hang; it is refused below. */
+  ld->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (ld->fd < 0) {
+    int e = errno;
+    return ct_fail(ld, CT_MODEL_ERROR_IO, "cannot open: %s", g_strerror(e));
+  }
+  if (fstat(ld->fd, &ld->st) != 0) {
+    int e = errno;
+    return ct_fail(ld, CT_MODEL_ERROR_IO, "cannot stat: %s", g_strerror(e));
+  }
+  if (S_ISDIR(ld->st.st_mode))
+    return ct_fail(ld, CT_MODEL_ERROR_IO, "is a directory, not a model file");
+  if (!S_ISREG(ld->st.st_mode))
+    return ct_fail(ld, CT_MODEL_ERROR_IO, "not a regular file");
+  int flags = fcntl(ld->fd, F_GETFL);
+  if (flags >= 0)
+    fcntl(ld->fd, F_SETFL, flags & ~O_NONBLOCK);
+  ld->file_size = (gint64)ld->st.st_size;
   return TRUE;
 }

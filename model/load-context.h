@@ -41,6 +41,9 @@ gboolean ct_fail(ct_load *ld, CtModelError code, const char *fmt, ...)
 /* Adds the warning "PATH: message", if warnings are wanted. */
 void ct_warn(ct_load *ld, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 
+/* Opens path as a regular file into ld (fd, st, file_size), without hanging
+ * on a FIFO; fails on a directory or a device. */
+gboolean ct_open_file(ct_load *ld, const gchar *path);
 /* Reads exactly len bytes at offset, or fails (a file that ends early
  * changed on disk: its size was known). */
 gboolean ct_read_at(ct_load *ld, void *buf, size_t len, gint64 offset);

@@ -1,14 +1,13 @@
 /* The model loader's entry: opens the file, reads its container, builds the
- * layer. Today's only container is safetensors (model/safetensors.c); the
- * layer comes from model/build-layer.c. */
+ * layer (model/safetensors.c, model/build-layer.c); or, by the file's
+ * content, hands an ONNX network to model/onnx.c. */
 #include "model/model.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "model/build-layer.h"
+#include "model/onnx.h"
 #include "model/hyperparams.h"
 #include "model/load-context.h"
 #include "model/safetensors.h"
@@ -36,27 +35,98 @@ gboolean ct_axis_override_parse(const gchar *text, CtAxisOverride *out, GError *
   return TRUE;
 }
 
-/* Opens path as a regular file, without hanging on a FIFO. */
-static gboolean open_file(ct_load *ld, const gchar *path) {
-  /* O_NONBLOCK: opening a FIFO must not hang; it is refused below. */
-  ld->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (ld->fd < 0) {
-    int e = errno;
-    return ct_fail(ld, CT_MODEL_ERROR_IO, "cannot open: %s", g_strerror(e));
-  }
-  if (fstat(ld->fd, &ld->st) != 0) {
-    int e = errno;
-    return ct_fail(ld, CT_MODEL_ERROR_IO, "cannot stat: %s", g_strerror(e));
-  }
-  if (S_ISDIR(ld->st.st_mode))
-    return ct_fail(ld, CT_MODEL_ERROR_IO, "is a directory, not a model file");
-  if (!S_ISREG(ld->st.st_mode))
-    return ct_fail(ld, CT_MODEL_ERROR_IO, "not a regular file");
-  int flags = fcntl(ld->fd, F_GETFL);
-  if (flags >= 0)
-    fcntl(ld->fd, F_SETFL, flags & ~O_NONBLOCK);
-  ld->file_size = (gint64)ld->st.st_size;
+/* How many bytes the sniff reads: enough for a safetensors header's first
+ * byte and an ONNX file's first two fields (a longer first field is cut
+ * short, which still sniffs as ONNX). */
+#define SNIFF_BYTES 64
+
+static CtFileKind sniff_bytes(const guint8 *b, gsize n, gint64 file_size) {
+  /* A safetensors file is its header's length, then the header's '{'. */
+  guint64 len = 0;
+  for (int i = 7; n > 8 && i >= 0; i--)
+    len = len << 8 | b[i];
+  if (n > 8 && b[8] == '{' && len <= (guint64)file_size - 8)
+    return CT_FILE_SAFETENSORS;
+  return ct_onnx_sniff(b, n) ? CT_FILE_ONNX : CT_FILE_SAFETENSORS;
+}
+
+static gboolean sniff_open(ct_load *ld, CtFileKind *kind) {
+  guint8 b[SNIFF_BYTES];
+  const gsize n = (gsize)MIN(ld->file_size, (gint64)sizeof b);
+  if (!ct_read_at(ld, b, n, 0))
+    return FALSE;
+  *kind = sniff_bytes(b, n, ld->file_size);
   return TRUE;
+}
+
+/* A layer is asked for and the file holds a network: say so. TRUE when the
+ * load stops (an ONNX file, or the file cannot be read). */
+static gboolean refuse_onnx(ct_load *ld) {
+  CtFileKind kind;
+  if (!sniff_open(ld, &kind))
+    return TRUE;
+  if (kind == CT_FILE_ONNX)
+    return !ct_fail(ld, CT_MODEL_ERROR_FORMAT,
+                    "is an ONNX network, not a single .safetensors layer");
+  return FALSE;
+}
+
+gboolean ct_model_sniff(const gchar *path, CtFileKind *kind, GError **error) {
+  ct_load ld = {
+      .display = g_filename_display_name(path ? path : ""),
+      .error = error,
+      .fd = -1,
+  };
+  gboolean ok = path && *path ? ct_open_file(&ld, path) && sniff_open(&ld, kind)
+                              : ct_fail(&ld, CT_MODEL_ERROR_IO, "no model file given");
+  if (ld.fd >= 0)
+    close(ld.fd);
+  g_free(ld.display);
+  return ok;
+}
+
+CtLoadedModel *ct_model_open(const gchar *path, const gchar *layer_prefix,
+                             const CtOverrides *overrides, GPtrArray *warnings,
+                             GError **error) {
+  CtFileKind kind = CT_FILE_SAFETENSORS;
+  if (path && *path && !ct_model_sniff(path, &kind, error))
+    return NULL;
+  CtLoadedModel *m = g_new0(CtLoadedModel, 1);
+  if (kind == CT_FILE_SAFETENSORS) {
+    m->kind = CT_MODEL_LAYER;
+    m->layer = ct_model_load_full(path, layer_prefix, overrides, warnings, error);
+    if (m->layer)
+      return m;
+    g_free(m);
+    return NULL;
+  }
+  const gboolean shaped = overrides && (overrides->stride.set || overrides->padding.set ||
+                                        overrides->output_padding.set ||
+                                        overrides->dilation.set || overrides->groups_set);
+  if ((layer_prefix && *layer_prefix) || shaped) {
+    gchar *display = g_filename_display_name(path);
+    g_set_error(error, CT_MODEL_ERROR, CT_MODEL_ERROR_NETWORK,
+                "%s: is an ONNX network: a layer prefix and hyper-parameter overrides "
+                "apply to a single .safetensors layer only",
+                display);
+    g_free(display);
+    g_free(m);
+    return NULL;
+  }
+  m->kind = CT_MODEL_NETWORK;
+  m->network = ct_onnx_load(path, error);
+  if (m->network)
+    return m;
+  g_free(m);
+  return NULL;
+}
+
+void ct_model_close(CtLoadedModel *model) {
+  if (!model)
+    return;
+  ct_layer_free(model->layer);
+  ct_onnx_free(model->network);
+  g_free(model);
 }
 
 ct_layer *ct_model_load(const gchar *path, const gchar *layer_prefix,
@@ -88,7 +158,7 @@ ct_layer *ct_model_load_full(const gchar *path, const gchar *layer_prefix,
   }
   ct_safetensors st = {0};
   ct_layer *layer = NULL;
-  if (open_file(&ld, path) && ct_safetensors_open(&ld, &st))
+  if (ct_open_file(&ld, path) && !refuse_onnx(&ld) && ct_safetensors_open(&ld, &st))
     layer = ct_build_layer(&ld, &st, prefix, overrides);
 
   if (ld.fd >= 0)

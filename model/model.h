@@ -1,4 +1,6 @@
-/* Loading a layer from a .safetensors file (contract section 3).
+/* Loading a layer from a .safetensors file (contract section 3), or either
+ * a layer or a network (an .onnx graph, model/onnx.h), as the file's
+ * content says (ct_model_open).
  *
  * The file is read with checked reads, validated whole, and the layer's own
  * tensors are converted to float32 into a private ct_layer: a file changed on
@@ -11,6 +13,7 @@
 #include <glib.h>
 
 #include "kernels/layer.h"
+#include "kernels/network.h"
 
 G_BEGIN_DECLS
 
@@ -33,9 +36,10 @@ typedef struct {
 GQuark ct_model_error_quark(void);
 
 typedef enum {
-  CT_MODEL_ERROR_IO,     /* cannot open or read the file */
-  CT_MODEL_ERROR_FORMAT, /* not a valid safetensors file */
-  CT_MODEL_ERROR_LAYER,  /* valid file, but not a valid layer */
+  CT_MODEL_ERROR_IO,      /* cannot open or read the file */
+  CT_MODEL_ERROR_FORMAT,  /* not a valid safetensors file */
+  CT_MODEL_ERROR_LAYER,   /* valid file, but not a valid layer */
+  CT_MODEL_ERROR_NETWORK, /* valid .onnx file, but not a network this project runs */
 } CtModelError;
 
 /* Parses "2" or "1,2,2" (also "[1,2,2]") into an override; FALSE with a
@@ -63,6 +67,36 @@ ct_layer *ct_model_load_full(const gchar *path, const gchar *layer_prefix,
 /* ct_model_load_full without warnings. */
 ct_layer *ct_model_load(const gchar *path, const gchar *layer_prefix,
                         const CtOverrides *overrides, GError **error);
+
+/* What a model file holds, by its content (never its name): an ONNX model
+ * (a protobuf ModelProto) or, for anything else, safetensors, whose loader
+ * then says what is wrong. ct_model_load refuses an ONNX file as such. */
+typedef enum {
+  CT_FILE_SAFETENSORS,
+  CT_FILE_ONNX,
+} CtFileKind;
+/* Reads the first bytes of path; FALSE with an error if it cannot. */
+gboolean ct_model_sniff(const gchar *path, CtFileKind *kind, GError **error);
+
+/* A loaded model: a layer from a .safetensors file, or a network from an
+ * .onnx file (model/onnx.h). */
+typedef enum {
+  CT_MODEL_LAYER,
+  CT_MODEL_NETWORK,
+} CtModelKind;
+typedef struct {
+  CtModelKind kind;
+  ct_layer *layer;     /* CT_MODEL_LAYER */
+  ct_network *network; /* CT_MODEL_NETWORK */
+} CtLoadedModel;
+
+/* Loads path as its content says: a layer exactly as ct_model_load_full
+ * does, or a network as ct_onnx_load does. A network takes no layer prefix
+ * and no overrides (they are refused). Free with ct_model_close. */
+CtLoadedModel *ct_model_open(const gchar *path, const gchar *layer_prefix,
+                             const CtOverrides *overrides, GPtrArray *warnings,
+                             GError **error);
+void ct_model_close(CtLoadedModel *model);
 
 G_END_DECLS
 

@@ -24,6 +24,7 @@
 #include "kernels/stream.h"
 #include "npy.h"
 #include "model/model.h"
+#include "model/onnx.h"
 
 enum { EXIT_FAILED = 1, EXIT_USAGE = 2 };
 
@@ -45,6 +46,8 @@ static const char usage_text[] =
     "  convtranspose --version\n"
     "\n"
     "Applies a PyTorch ConvTranspose1d/2d/3d layer stored in a .safetensors MODEL.\n"
+    "info also takes an ONNX network (an .onnx MODEL, as torch.onnx.export writes\n"
+    "it) and lists its nodes; the file's content, not its name, decides.\n"
     "\n"
     "INPUT is a .npy array (float32 or float64, C order) of shape [C, S1..] or\n"
     "[N, C, S1..] with C = in_channels, written to OUTPUT as a float32 .npy; or,\n"
@@ -1280,11 +1283,65 @@ static gboolean run_apply(const Options *o, GError **error) {
 
 /* ---- info -------------------------------------------------------------- */
 
+/* "4" or "4 + 4" (the channels of a node's inputs or outputs) */
+static gchar *channels_list(const ct_network *net, const int *values, int n) {
+  GString *s = g_string_new(NULL);
+  for (int i = 0; i < n; i++)
+    g_string_append_printf(s, "%s%lld", i ? " + " : "",
+                           (long long)net->values[values[i]].channels);
+  return g_string_free(s, FALSE);
+}
+
+/* A network: its interface and one line per node (file index, name, op,
+ * channels in -> out). The graph's rate and latency need the graph engine
+ * and are not printed yet. */
+static gboolean run_info_network(const Options *o, const gchar *model, GError **error) {
+  const CtOverrides *ov = &o->overrides;
+  if ((o->layer && *o->layer) || ov->stride.set || ov->padding.set ||
+      ov->output_padding.set || ov->dilation.set || ov->groups_set)
+    return usage_error(error,
+                       "%s is an ONNX network: --layer, --stride, --padding, "
+                       "--output-padding, --dilation and --groups apply to a single "
+                       ".safetensors layer",
+                       model);
+  ct_network *net = ct_onnx_load(model, error);
+  if (!net)
+    return FALSE;
+  const ct_value *in = &net->values[net->input], *out = &net->values[net->output];
+  printf("model: %s\n", model);
+  printf("network: %dd, %d nodes\n", net->rank, net->n_nodes);
+  printf("input: \"%s\", %lld channels\n", in->name, (long long)in->channels);
+  printf("output: \"%s\", %lld channels\n", out->name, (long long)out->channels);
+  int name_width = 4, op_width = 2;
+  for (int i = 0; i < net->n_nodes; i++) {
+    const ct_node *n = &net->nodes[i];
+    name_width = MAX(name_width, (int)MIN(strlen(n->name ? n->name : "-"), 48));
+    op_width = MAX(op_width, (int)MIN(strlen(n->op), 32));
+  }
+  printf("%5s  %-*s  %-*s  %s\n", "node", name_width, "name", op_width, "op", "channels");
+  for (int i = 0; i < net->n_nodes; i++) {
+    const ct_node *n = &net->nodes[i];
+    gchar *ins = channels_list(net, n->inputs, n->n_inputs);
+    gchar *outs = channels_list(net, n->outputs, n->n_outputs);
+    printf("%5d  %-*s  %-*s  %s -> %s\n", n->index, name_width, n->name ? n->name : "-",
+           op_width, n->op, ins, outs);
+    g_free(ins);
+    g_free(outs);
+  }
+  ct_onnx_free(net);
+  return TRUE;
+}
+
 static gboolean run_info(const Options *o, GError **error) {
   if (o->positional->len != 1)
     return usage_error(error, "info takes MODEL (%u arguments given)",
                        o->positional->len);
   const gchar *model = g_ptr_array_index(o->positional, 0);
+  CtFileKind kind;
+  /* The content decides; a file that cannot be read is the layer loader's
+   * to report, as before. */
+  if (ct_model_sniff(model, &kind, NULL) && kind == CT_FILE_ONNX)
+    return run_info_network(o, model, error);
   ct_layer *layer = load_layer(model, o, error);
   if (!layer)
     return FALSE;

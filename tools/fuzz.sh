@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the parsers of untrusted files with libFuzzer: the safetensors
-# loader (fuzz-model) and the .npy parser (fuzz-npy).
+# loader (fuzz-model), the ONNX reader (fuzz-onnx) and the .npy parser
+# (fuzz-npy).
 #   tools/fuzz.sh [SECONDS]   run each target SECONDS (default 60), one at a time
 # Builds them with clang, ASan and UBSan in build-fuzz (-Dfuzzing=true), starts
 # from the seed corpora of tests/fuzz and the corpus kept in build-fuzz/corpus
@@ -18,7 +19,7 @@ cd "$(dirname "$0")/.."
 
 seconds=${1:-60}
 dir=build-fuzz
-targets=(model npy)
+targets=(model onnx npy)
 
 if [ ! -f "$dir/build.ninja" ]; then
   # All code gets libFuzzer's coverage instrumentation (fuzzer-no-link); the

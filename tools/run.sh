@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   gcc meson ninja-build pkg-config python3 git clang-format cppcheck
   libglib2.0-dev libjson-glib-dev libsndfile1-dev
+  # The ONNX reader: protoc-c generates its C from libonnx-dev's onnx.proto.
+  libonnx-dev protobuf-c-compiler libprotobuf-c-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   # Not used by us, but on most GStreamer users' machines: the tests must

@@ -1843,6 +1843,51 @@ static void check_option_syntax(void) {
   g_free(model);
 }
 
+/* info on an ONNX network: its interface and nodes, by content; the layer
+ * options refused; a refusal is the reader's one line. */
+static void check_info_network(void) {
+  gchar *espcn = golden_path("networks/espcn.opset11.onnx");
+  Run r = RUN("info", espcn);
+  tap_ok(r.exit_code == 0 && strstr(r.out, "network: 2d, 7 nodes\n") &&
+             strstr(r.out, "input: \"input\", 1 channels\n") &&
+             strstr(r.out, "output: \"output\", 1 channels\n") &&
+             strstr(r.out, "    0  /body/body.0/Conv") &&
+             strstr(r.out, "DepthToSpace  4 -> 1\n") && !strstr(r.out, "latency") &&
+             r.err[0] == '\0',
+         "info NET.onnx: the interface and one line per node");
+  run_clear(&r);
+  /* The content decides: the network under another name. */
+  gchar *renamed = tmp_path("espcn.safetensors");
+  gchar *bytes = NULL;
+  gsize len = 0;
+  g_file_get_contents(espcn, &bytes, &len, NULL);
+  g_file_set_contents(renamed, bytes, (gssize)len, NULL);
+  r = RUN("info", renamed);
+  tap_ok(r.exit_code == 0 && strstr(r.out, "network: 2d, 7 nodes"),
+         "info takes an ONNX network named .safetensors as a network");
+  run_clear(&r);
+  r = RUN("info", espcn, "--stride", "2");
+  tap_ok(r.exit_code == 2 && strstr(r.err, "is an ONNX network: --layer, --stride"),
+         "info NET.onnx --stride: a usage error (%s)", r.err);
+  run_clear(&r);
+  gchar *lstm = golden_path("networks/refusals/lstm.onnx");
+  r = RUN("info", lstm);
+  tap_ok(r.exit_code == 1 && g_str_has_prefix(r.err, "convtranspose: ") &&
+             strstr(r.err, "node 10 \"/lstm/LSTM\" (LSTM)") && r.out[0] == '\0',
+         "info on a refused network: the reader's line (%s)", r.err);
+  run_clear(&r);
+  r = RUN("apply", espcn, "in.npy", "out.npy");
+  tap_ok(r.exit_code == 1 &&
+             strstr(r.err, "is an ONNX network, not a single .safetensors layer"),
+         "apply on a network says what the file is (%s)", r.err);
+  run_clear(&r);
+  g_unlink(renamed);
+  g_free(bytes);
+  g_free(renamed);
+  g_free(lstm);
+  g_free(espcn);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s CONVTRANSPOSE SOURCE_ROOT\n", argv[0]);
@@ -1862,6 +1907,7 @@ int main(int argc, char **argv) {
     return tap_done();
   }
   check_info();
+  check_info_network();
   check_load_warnings();
   check_errors();
   check_option_syntax();

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the fuzzers' seed corpora: small valid files from tests/golden and
 malformed variants, one fault each, so libFuzzer starts from every branch of
-the loaders. Standard library only; run from anywhere:
+the loaders (safetensors, ONNX, .npy). Standard library only; run from anywhere:
     python3 tests/fuzz/make_corpus.py
 The outputs are committed; rerun after changing this script."""
 import json
@@ -231,6 +231,217 @@ def npy_corpus():
             f.write(data)
 
 
+# ---- ONNX: protobuf written by hand (field numbers of onnx.proto) ----------
+
+def pb_varint(v):
+    v &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        b, v = v & 0x7F, v >> 7
+        out.append(b | (0x80 if v else 0))
+        if not v:
+            return bytes(out)
+
+
+def pb_key(field, wire):
+    return pb_varint(field << 3 | wire)
+
+
+def pb_int(field, v):
+    return pb_key(field, 0) + pb_varint(v)
+
+
+def pb_bytes(field, data):
+    return pb_key(field, 2) + pb_varint(len(data)) + data
+
+
+def pb_str(field, s):
+    return pb_bytes(field, s.encode("utf-8"))
+
+
+def pb_packed(field, values):
+    return pb_bytes(field, b"".join(pb_varint(v) for v in values))
+
+
+def onnx_tensor(name, dims, values, dtype=1):
+    fmt = {1: "<%df", 7: "<%dq"}[dtype]
+    t = (pb_packed(1, dims) if dims else b"") + pb_int(2, dtype)
+    if name:
+        t += pb_str(8, name)
+    return t + pb_bytes(9, struct.pack(fmt % len(values), *values))
+
+
+def onnx_attr(name, kind, value):
+    a = pb_str(1, name)
+    if kind == "i":
+        return a + pb_int(20, 2) + pb_int(3, value)
+    if kind == "f":
+        return a + pb_int(20, 1) + pb_key(2, 5) + struct.pack("<f", value)
+    if kind == "s":
+        return a + pb_int(20, 3) + pb_str(4, value)
+    if kind == "ints":
+        return a + pb_int(20, 7) + pb_packed(8, value)
+    return a + pb_int(20, 4) + pb_bytes(5, value)  # a tensor
+
+
+def onnx_node(op, name, inputs, outputs, attrs=()):
+    n = b"".join(pb_str(1, i) for i in inputs) + b"".join(pb_str(2, o) for o in outputs)
+    n += pb_str(3, name) + pb_str(4, op)
+    return n + b"".join(pb_bytes(5, a) for a in attrs)
+
+
+def onnx_value(name, dims, elem=1):
+    shape = b"".join(pb_bytes(1, pb_int(1, d) if isinstance(d, int) else pb_str(2, d))
+                     for d in dims)
+    return pb_str(1, name) + pb_bytes(2, pb_bytes(1, pb_int(1, elem) + pb_bytes(2, shape)))
+
+
+def onnx_graph(nodes, inits, inputs, outputs):
+    return (b"".join(pb_bytes(1, n) for n in nodes) + pb_str(2, "g") +
+            b"".join(pb_bytes(5, t) for t in inits) +
+            b"".join(pb_bytes(11, v) for v in inputs) +
+            b"".join(pb_bytes(12, v) for v in outputs))
+
+
+def onnx_model(graph, opset=13, ir=8):
+    return (pb_int(1, ir) + pb_str(2, "ct-corpus") + pb_bytes(7, graph) +
+            pb_bytes(8, pb_str(1, "") + pb_int(2, opset)))
+
+
+def onnx_corpus():
+    out = reset("corpus-onnx")
+    nets = os.path.join(GOLDEN, "networks")
+    # The golden exports (the small ones: the fuzzer's inputs stay short).
+    for folder, prefix in [(nets, "golden-"), (os.path.join(nets, "refusals"), "refusal-")]:
+        for name in sorted(os.listdir(folder)):
+            path = os.path.join(folder, name)
+            if name.endswith(".onnx") and os.path.getsize(path) <= 16384:
+                shutil.copy(path, os.path.join(out, prefix + name))
+
+    x = lambda c=2, r=1: onnx_value("x", [1, c] + ["len"] * r)
+    z = lambda c=3, r=1: onnx_value("z", [1, c] + ["len"] * r)
+    w = onnx_tensor("w", [3, 2, 3], [0.25 * (i % 5) - 0.5 for i in range(18)])
+    b = onnx_tensor("b", [3], [0.1, -0.2, 0.3])
+    conv = onnx_node("Conv", "conv", ["x", "w", "b"], ["y"],
+                     [onnx_attr("kernel_shape", "ints", [3]), onnx_attr("pads", "ints", [1, 1])])
+    relu = onnx_node("Relu", "relu", ["y"], ["z"])
+    small = onnx_graph([conv, relu], [w, b], [x()], [z()])
+
+    def const(name, dims, values, dtype=7):
+        return onnx_node("Constant", name, [], [name],
+                         [onnx_attr("value", "t", onnx_tensor(None, dims, values, dtype))])
+
+    # torch's Pad at opset >= 11: the pads from a Constant-only subgraph.
+    pad_nodes = [
+        const("n4", [1], [4]), const("given", [2], [2, 1]),
+        onnx_node("ConstantOfShape", "zeros", ["n4"], ["zeros"],
+                  [onnx_attr("value", "t", onnx_tensor(None, [1], [0], 7))]),
+        onnx_node("Concat", "cat", ["given", "zeros"], ["all"], [onnx_attr("axis", "i", 0)]),
+        const("pairs_shape", [2], [-1, 2]),
+        onnx_node("Reshape", "rs", ["all", "pairs_shape"], ["pairs"]),
+        const("m1", [1], [-1]), const("big", [1], [-(2**63) + 1]), const("ax0", [1], [0]),
+        onnx_node("Slice", "rev", ["pairs", "m1", "big", "ax0", "m1"], ["rev"]),
+        onnx_node("Transpose", "tr", ["rev"], ["tr"], [onnx_attr("perm", "ints", [1, 0])]),
+        onnx_node("Reshape", "flat", ["tr", "m1"], ["flat"]),
+        onnx_node("Cast", "cast", ["flat"], ["pads"], [onnx_attr("to", "i", 7)]),
+        const("v", [], [0.5], 1),
+        onnx_node("Pad", "pad", ["x", "pads", "v"], ["z"], [onnx_attr("mode", "s", "constant")]),
+    ]
+    wn_nodes = [
+        onnx_node("ReduceL2", "norm", ["v"], ["n"],
+                  [onnx_attr("axes", "ints", [1, 2]), onnx_attr("keepdims", "i", 1)]),
+        onnx_node("Div", "div", ["v", "n"], ["vn"]),
+        onnx_node("Mul", "mul", ["vn", "g"], ["w"]),
+        onnx_node("Conv", "conv", ["x", "w"], ["z"]),
+    ]
+    wn_inits = [onnx_tensor("v", [3, 2, 2], [0.1 * i - 0.5 for i in range(12)]),
+                onnx_tensor("g", [3, 1, 1], [2, 3, 4])]
+    bn_inits = [onnx_tensor(n, [2], v) for n, v in
+                [("s", [2, 0.5]), ("o", [1, -1]), ("m", [0.5, -2]), ("va", [3, 0.25])]]
+    nested = b""
+    for _ in range(70):
+        nested = pb_bytes(1, pb_str(4, "If") + pb_bytes(5, pb_str(1, "then_branch") +
+                                                        pb_bytes(6, nested)))
+    cases = {
+        "valid-conv-relu": onnx_model(small),
+        "valid-opset9": onnx_model(small, 9),
+        "valid-pad-subgraph": onnx_model(onnx_graph(pad_nodes, [], [x()], [z(2)])),
+        "valid-pad-opset9": onnx_model(onnx_graph(
+            [onnx_node("Pad", "pad", ["x"], ["z"], [onnx_attr("pads", "ints", [0, 1, 2, 0, 1, 1]),
+                                                   onnx_attr("value", "f", -0.5)])],
+            [], [x()], [z(4)]), 9),
+        "valid-weight-norm": onnx_model(onnx_graph(wn_nodes, wn_inits, [x()], [z()])),
+        "valid-batch-norm": onnx_model(onnx_graph(
+            [onnx_node("Relu", "r", ["x"], ["r"]),
+             onnx_node("BatchNormalization", "bn", ["r", "s", "o", "m", "va"], ["z"],
+                       [onnx_attr("epsilon", "f", 1e-3)])], bn_inits, [x()], [z(2)])),
+        "valid-split-concat": onnx_model(onnx_graph(
+            [onnx_node("Split", "s", ["x", "parts"], ["a", "b"], [onnx_attr("axis", "i", 1)]),
+             onnx_node("Concat", "c", ["b", "a", "b"], ["z"], [onnx_attr("axis", "i", -2)])],
+            [onnx_tensor("parts", [2], [2, 4], 7)], [x(6)], [z(10)])),
+        "valid-depth-to-space": onnx_model(onnx_graph(
+            [onnx_node("DepthToSpace", "d", ["x"], ["z"],
+                       [onnx_attr("blocksize", "i", 2), onnx_attr("mode", "s", "CRD")])],
+            [], [x(8, 2)], [z(2, 2)])),
+        "valid-max-chain-clip": onnx_model(onnx_graph(
+            [onnx_node("Neg", "n", ["x"], ["n"]), onnx_node("Max", "max", ["x", "n", "k"], ["m"]),
+             onnx_node("Clip", "clip", ["m", "k", ""], ["z"])],
+            [onnx_tensor("k", [], [0.25])], [x()], [z(2)])),
+        "valid-pools-3d": onnx_model(onnx_graph(
+            [onnx_node("MaxPool", "p", ["x"], ["p"],
+                       [onnx_attr("kernel_shape", "ints", [2, 2, 2]),
+                        onnx_attr("strides", "ints", [2, 2, 2]), onnx_attr("ceil_mode", "i", 1)]),
+             onnx_node("AveragePool", "a", ["p"], ["z"],
+                       [onnx_attr("kernel_shape", "ints", [3, 3, 3]),
+                        onnx_attr("pads", "ints", [1, 1, 1, 1, 1, 1]),
+                        onnx_attr("count_include_pad", "i", 1)])],
+            [], [x(2, 3)], [z(2, 3)])),
+        "truncated-half": onnx_model(small)[: len(onnx_model(small)) // 2],
+        "truncated-tag": onnx_model(small)[:1],
+        "wire-type-input-varint": onnx_model(small + pb_bytes(1, pb_int(1, 7) + pb_str(4, "Relu"))),
+        "wire-type-group": onnx_model(small) + pb_key(30, 3),
+        "length-past-end": onnx_model(small) + pb_key(7, 2) + pb_varint(1000),
+        "nested-70": pb_int(1, 8) + pb_bytes(7, nested),
+        "cycle": onnx_model(onnx_graph(
+            [onnx_node("Relu", "a", ["b_out"], ["a_out"]), onnx_node("Relu", "b", ["a_out"], ["b_out"]),
+             onnx_node("Add", "c", ["x", "a_out"], ["z"])], [], [x()], [z(2)])),
+        "missing-input": onnx_model(onnx_graph(
+            [onnx_node("Relu", "r", ["ghost"], ["z"])], [], [x()], [z(2)])),
+        "duplicate-output": onnx_model(onnx_graph(
+            [conv, relu, onnx_node("Relu", "again", ["x"], ["y"])], [w, b], [x()], [z()])),
+        "raw-size-mismatch": onnx_model(onnx_graph(
+            [conv, relu], [w[:-4], b], [x()], [z()])),
+        "dims-overflow": onnx_model(onnx_graph(
+            [conv, relu], [w, b, pb_packed(1, [2**40, 2**40]) + pb_int(2, 1) + pb_str(8, "h")],
+            [x()], [z()])),
+        "huge-count": onnx_model(onnx_graph(
+            [conv, relu], [w, b, pb_packed(1, [10**6, 10**6]) + pb_int(2, 1) + pb_str(8, "h")],
+            [x()], [z()])),
+        "external-escape": onnx_model(onnx_graph(
+            [onnx_node("Conv", "conv", ["x", "w"], ["z"])],
+            [pb_packed(1, [3, 2, 3]) + pb_int(2, 1) + pb_str(8, "w") +
+             pb_bytes(13, pb_str(1, "location") + pb_str(2, "../w.bin")) + pb_int(14, 1)],
+            [x()], [z()])),
+        "two-inputs": onnx_model(onnx_graph([conv, relu], [w, b], [x(), onnx_value("x2", [1, 2, 8])],
+                                            [z()])),
+        "int64-input": onnx_model(onnx_graph([relu], [], [onnx_value("y", [1, 3, "l"], 7)], [z()])),
+        "rank2-input": onnx_model(onnx_graph([relu], [], [onnx_value("y", [3, "l"])], [z()])),
+        "opset8": onnx_model(small, 8),
+        "unknown-op": onnx_model(onnx_graph([onnx_node("Frobnicate", "f", ["x"], ["z"])], [],
+                                            [x()], [z(2)])),
+        "unknown-attribute": onnx_model(onnx_graph(
+            [onnx_node("Relu", "r", ["x"], ["z"], [onnx_attr("alpha", "f", 0.5)])], [],
+            [x()], [z(2)])),
+        "shape-of-input": onnx_model(onnx_graph(
+            [onnx_node("Shape", "sh", ["x"], ["s"]), onnx_node("Pad", "pad", ["x", "s"], ["z"])],
+            [], [x()], [z(2)])),
+    }
+    for name, data in cases.items():
+        with open(os.path.join(out, name + ".onnx"), "wb") as f:
+            f.write(data)
+
+
 if __name__ == "__main__":
     model_corpus()
+    onnx_corpus()
     npy_corpus()
