@@ -51,23 +51,6 @@ ct_status cts_alloc_floats(float **out, int64_t count) {
   return *out ? CT_OK : CT_ERR_NOMEM;
 }
 
-/* Where channel c of padded row u lives. */
-float *cts_stored_row(const ct_stream *st, int64_t u, int64_t c) {
-  if (st->ring)
-    return st->hist + ((u % st->hist_cap) * st->hist_channels + c) * st->padded_frame;
-  return st->hist + c * st->hist_cap * st->padded_frame +
-         (u - st->hist_first) * st->padded_frame;
-}
-
-const float *cts_row_ptr(const ct_stream *st, int64_t u, int64_t c) {
-  if (u >= st->window_first && u < st->window_end)
-    return st->window_in + (u - st->window_first) * st->push_frame +
-           c * st->window_chan_stride;
-  if (u >= st->prev_first && u < st->prev_end)
-    return st->prev_in + (u - st->prev_first) * st->push_frame + c * st->prev_chan_stride;
-  return cts_stored_row(st, u, c);
-}
-
 /* Appends count zero rows to the history (room must be there). */
 void cts_zero_rows(ct_stream *st, int64_t count) {
   const int64_t channels = st->hist_channels;

@@ -167,8 +167,23 @@ struct ct_stream {
 int64_t cts_padded_row(const ct_stream *st, int64_t i);
 int64_t cts_first_needed_row(const ct_stream *st, int64_t j);
 int64_t cts_max_kept_rows(const ct_stream *st);
-float *cts_stored_row(const ct_stream *st, int64_t u, int64_t c);
-const float *cts_row_ptr(const ct_stream *st, int64_t u, int64_t c);
+/* Where channel c of padded row u lives in the history; where it is read
+ * from (the caller's input when it is read in place). Inline: called per
+ * product and per tap in the inner loops. */
+static inline float *cts_stored_row(const ct_stream *st, int64_t u, int64_t c) {
+  if (st->ring)
+    return st->hist + ((u % st->hist_cap) * st->hist_channels + c) * st->padded_frame;
+  return st->hist + c * st->hist_cap * st->padded_frame +
+         (u - st->hist_first) * st->padded_frame;
+}
+static inline const float *cts_row_ptr(const ct_stream *st, int64_t u, int64_t c) {
+  if (u >= st->window_first && u < st->window_end)
+    return st->window_in + (u - st->window_first) * st->push_frame +
+           c * st->window_chan_stride;
+  if (u >= st->prev_first && u < st->prev_end)
+    return st->prev_in + (u - st->prev_first) * st->push_frame + c * st->prev_chan_stride;
+  return cts_stored_row(st, u, c);
+}
 void cts_zero_rows(ct_stream *st, int64_t count);
 void cts_drop_unneeded_rows(ct_stream *st);
 ct_status cts_make_room(ct_stream *st);
@@ -211,7 +226,11 @@ void cts_track_input(ct_stream *st, const float *in, int64_t in_chan_stride,
                      int64_t n_steps);
 void cts_end_fill(ct_stream *st, float *out, int64_t out_chan_stride, int64_t steps);
 void cts_prefetch_ahead(const ct_stream *st, int64_t c_begin, int64_t c_end, int64_t n);
-const float *cts_floats_on(const float *p, int64_t n);
+/* p + n floats, where p + n may lie past the caller's array: only ever
+ * prefetched, which never faults. */
+static inline const float *cts_floats_on(const float *p, int64_t n) {
+  return (const float *)((uintptr_t)p + (uintptr_t)n * sizeof(float));
+}
 
 /* ---- tap-mode.c ---- */
 void cts_tap_rows(ct_stream *st, const float *in, int64_t in_chan_stride, int64_t count,

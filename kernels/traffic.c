@@ -40,12 +40,6 @@ void cts_track_fill(ct_stream *st, const float *out, int64_t out_chan_stride) {
     st->out_filled = 0;
 }
 
-/* p + n floats, where p + n may lie past the caller's array: only ever
- * prefetched, which never faults. */
-const float *cts_floats_on(const float *p, int64_t n) {
-  return (const float *)((uintptr_t)p + (uintptr_t)n * sizeof(float));
-}
-
 /* Before a push reading n_steps steps from in: whether it starts where the
  * last one ended (see in_ahead). */
 void cts_track_input(ct_stream *st, const float *in, int64_t in_chan_stride,
