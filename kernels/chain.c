@@ -200,10 +200,14 @@ ct_stage *ct_chain_new(ct_stage **stages, int n, char *msg, size_t msg_size) {
   memcpy(s->out_frame_shape, last->out_frame_shape, sizeof s->out_frame_shape);
   s->out_frame = last->out_frame;
   s->rate_up = s->rate_down = 1;
-  for (int i = 0; i < n; i++) {
-    s->rate_up *= stages[i]->rate_up;
-    s->rate_down *= stages[i]->rate_down;
-  }
+  for (int i = 0; i < n; i++)
+    if (!ct_rate_compose(&s->rate_up, &s->rate_down, stages[i]->rate_up,
+                         stages[i]->rate_down)) {
+      if (msg && msg_size)
+        snprintf(msg, msg_size, "the stages' rates multiply past 64 bits");
+      chain_destroy(s);
+      return NULL;
+    }
   s->latency_out_steps = s->latency_in_steps = 0; /* a graph measures its own */
   return s;
 }

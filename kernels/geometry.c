@@ -42,6 +42,28 @@ bool ct_product_i64(const int64_t *values, int n, int64_t *out) {
   return true;
 }
 
+static int64_t gcd_i64(int64_t a, int64_t b) {
+  while (b) {
+    int64_t t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
+bool ct_rate_compose(int64_t *up, int64_t *down, int64_t mul_up, int64_t mul_down) {
+  /* Cross-reduce first, so that only a rate that is truly past 64 bits
+   * fails. */
+  const int64_t g1 = gcd_i64(*up, mul_down), g2 = gcd_i64(mul_up, *down);
+  int64_t u, d;
+  if (!ct_mul_i64(*up / g1, mul_up / g2, &u) ||
+      !ct_mul_i64(*down / g2, mul_down / g1, &d))
+    return false;
+  *up = u;
+  *down = d;
+  return true;
+}
+
 bool ct_bytes_for(int64_t count, size_t elem_size, size_t *out) {
   if (count < 0 || (uint64_t)count > SIZE_MAX)
     return false;
@@ -229,15 +251,6 @@ int64_t ct_tail_steps(const ct_params *params) {
   ct_axis a = ct_params_axis(params, 0);
   int64_t steps = a.d * (a.k - 1) + a.op + 1 - a.s - a.p; /* each term <= INT32_MAX */
   return steps > 0 ? steps : 0;
-}
-
-static int64_t gcd_i64(int64_t a, int64_t b) {
-  while (b) {
-    int64_t t = a % b;
-    a = b;
-    b = t;
-  }
-  return a;
 }
 
 /* Taps t and t + period reach the same residue t*d mod s. */

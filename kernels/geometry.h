@@ -82,6 +82,9 @@ bool ct_add_i64(int64_t a, int64_t b, int64_t *out);
 bool ct_mul_i64(int64_t a, int64_t b, int64_t *out);
 /* Product of n non-negative values, false on overflow. */
 bool ct_product_i64(const int64_t *values, int n, int64_t *out);
+/* A rate up/down (positive) times mul_up/mul_down, kept in lowest terms
+ * (stages in sequence); false on overflow. */
+bool ct_rate_compose(int64_t *up, int64_t *down, int64_t mul_up, int64_t mul_down);
 /* Element count to byte size for an array of elem_size-byte items. */
 bool ct_bytes_for(int64_t count, size_t elem_size, size_t *out);
 

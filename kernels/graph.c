@@ -659,8 +659,10 @@ static bool plan_node(ct_graph *g, int i, char *msg, size_t msg_size) {
       }
     }
     memcpy(shape, node->stage->out_frame_shape, sizeof shape);
-    up *= node->stage->rate_up;
-    down *= node->stage->rate_down;
+    if (!ct_rate_compose(&up, &down, node->stage->rate_up, node->stage->rate_down)) {
+      node_msg(msg, msg_size, d, "the rate of the graph up to here overflows");
+      return false;
+    }
     break;
   }
   case CT_NODE_MAX_POOL:
@@ -693,8 +695,10 @@ static bool plan_node(ct_graph *g, int i, char *msg, size_t msg_size) {
       return false;
     }
     memcpy(shape, node->stage->out_frame_shape, sizeof shape);
-    up *= node->stage->rate_up;
-    down *= node->stage->rate_down;
+    if (!ct_rate_compose(&up, &down, node->stage->rate_up, node->stage->rate_down)) {
+      node_msg(msg, msg_size, d, "the rate of the graph up to here overflows");
+      return false;
+    }
     break;
   }
   case CT_NODE_UNARY:

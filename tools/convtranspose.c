@@ -1,5 +1,6 @@
-/* convtranspose: apply a PyTorch ConvTranspose{1,2,3}d layer to .npy arrays and
- * audio files, through the same streaming path the GStreamer elements use.
+/* convtranspose: apply a PyTorch ConvTranspose{1,2,3}d layer, or a network
+ * exported to ONNX, to .npy arrays and audio files, through the same
+ * streaming stages the GStreamer elements use.
  *
  * Contract: shared design, section 5. Every failure is one line on stderr
  * starting "convtranspose: ", exit 2 for usage errors and 1 otherwise, and
@@ -21,6 +22,7 @@
 
 #include "audio.h"
 #include "bench.h"
+#include "kernels/graph.h"
 #include "kernels/stream.h"
 #include "npy.h"
 #include "model/model.h"
@@ -45,17 +47,19 @@ static const char usage_text[] =
     "  convtranspose bench [--case NAME[,NAME...]] [--threads N] [--json]\n"
     "  convtranspose --version\n"
     "\n"
-    "Applies a PyTorch ConvTranspose1d/2d/3d layer stored in a .safetensors MODEL.\n"
-    "info also takes an ONNX network (an .onnx MODEL, as torch.onnx.export writes\n"
-    "it) and lists its nodes; the file's content, not its name, decides.\n"
+    "Applies a PyTorch ConvTranspose1d/2d/3d layer stored in a .safetensors MODEL,\n"
+    "or a whole network exported by torch.onnx.export (an .onnx MODEL: info lists\n"
+    "its nodes, sizes, rate and latency); the file's content, not its name, decides.\n"
+    "The per-layer options (--layer, --stride, ...) are for layers only.\n"
     "\n"
     "INPUT is a .npy array (float32 or float64, C order) of shape [C, S1..] or\n"
     "[N, C, S1..] with C = in_channels, written to OUTPUT as a float32 .npy; or,\n"
-    "for a 1d layer, any audio file libsndfile reads, streamed block by block and\n"
-    "written at rate * stride in the format of OUTPUT's extension: .wav (or no\n"
-    "extension) 32-bit float WAV, .w64, .rf64, .aiff/.aif, .au/.snd, .caf float,\n"
-    ".flac FLAC 24-bit, .ogg/.oga Ogg Vorbis, .opus Ogg Opus, .mp3 MP3 (where this\n"
-    "libsndfile writes them), .npy a [C, L] array.\n"
+    "for a 1d layer or network, any audio file libsndfile reads, streamed block by\n"
+    "block and written at rate * stride (a network: its rate) in the format of\n"
+    "OUTPUT's extension: .wav (or no extension) 32-bit float WAV, .w64, .rf64,\n"
+    ".aiff/.aif, .au/.snd, .caf float, .flac FLAC 24-bit, .ogg/.oga Ogg Vorbis,\n"
+    ".opus Ogg Opus, .mp3 MP3 (where this libsndfile writes them), .npy a [C, L]\n"
+    "array.\n"
     "\n"
     "OUTPUT - is standard output. Devices and FIFOs are written through, symbolic\n"
     "links into their target; a regular file is replaced only once complete.\n"
@@ -553,13 +557,27 @@ static FILE *summary_stream(const Output *o) {
 typedef const float *(*ChunkSource)(gpointer ctx, gint64 item, gint64 first, gint64 n,
                                     gint64 *chan_stride);
 
-/* Streams one signal through the layer in chunks of `chunk` steps and
- * writes its [Cout, out_len, frame...] output to out. The stream is left
+/* A layer's stream or a network's graph, driven as one stage. */
+typedef struct {
+  ct_stage *stage;
+  ct_graph *graph; /* a network's, for its errors; NULL for a layer */
+} Runner;
+
+/* Why a push or finish failed, in words. */
+static const gchar *stage_failure(const Runner *r, ct_status status) {
+  if (r->graph && ct_graph_error(r->graph)[0])
+    return ct_graph_error(r->graph);
+  return status == CT_ERR_NOMEM ? "out of memory" : "streaming failed (size overflow)";
+}
+
+/* Streams one signal through the stage in chunks of `chunk` steps and
+ * writes its [Cout, out_len, frame...] output to out. The stage is left
  * reset for the next item. */
-static gboolean stream_signal(ct_stream *stream, ChunkSource source, gpointer ctx,
+static gboolean stream_signal(const Runner *r, ChunkSource source, gpointer ctx,
                               gint64 item, gint64 in_len, gint64 chunk, float *out,
                               gint64 out_len, GError **error) {
-  const gint64 out_frame = ct_stream_out_frame_size(stream);
+  ct_stage *stage = r->stage;
+  const gint64 out_frame = stage->out_frame;
   const gint64 out_stride = out_len * out_frame;
   gint64 done = 0, emitted = 0, n_out = 0;
   ct_status status = CT_OK;
@@ -568,29 +586,30 @@ static gboolean stream_signal(ct_stream *stream, ChunkSource source, gpointer ct
     gint64 in_stride;
     const float *in = source(ctx, item, done, n, &in_stride);
     /* Never trust a count that would write past the buffer. */
-    const gint64 expect = ct_stream_push_out_steps(stream, n);
+    const gint64 expect = ct_stage_push_out_steps(stage, n);
     if (expect < 0 || expect > out_len - emitted)
       return failed(error,
                     "internal error: the stream would emit %" G_GINT64_FORMAT
                     " steps past the output length",
                     expect);
-    status = ct_stream_push(stream, in, in_stride, n, out + emitted * out_frame,
-                            out_stride, &n_out);
+    status = ct_stage_push(stage, in, in_stride, n, out + emitted * out_frame, out_stride,
+                           &n_out);
     emitted += n_out;
     done += n;
   }
   if (status == CT_OK) {
-    const gint64 expect = ct_stream_finish_out_steps(stream);
+    const gint64 expect = ct_stage_finish_out_steps(stage);
     if (expect < 0 || expect > out_len - emitted)
       return failed(error, "internal error: the stream tail exceeds the output length");
-    status = ct_stream_finish(stream, out + emitted * out_frame, out_stride, &n_out);
+    status = ct_stage_finish(stage, out + emitted * out_frame, out_stride, &n_out);
     emitted += n_out;
   }
-  ct_stream_reset(stream);
-  if (status != CT_OK)
-    return failed(error, "%s",
-                  status == CT_ERR_NOMEM ? "out of memory"
-                                         : "streaming failed (size overflow)");
+  if (status != CT_OK) {
+    failed(error, "%s", stage_failure(r, status));
+    ct_stage_reset(stage);
+    return FALSE;
+  }
+  ct_stage_reset(stage);
   if (emitted != out_len)
     return failed(error,
                   "internal error: the stream emitted %" G_GINT64_FORMAT
@@ -636,28 +655,85 @@ static float *alloc_floats(gint64 count, const gchar *what, GError **error) {
 
 typedef struct {
   const gchar *model, *input, *output;
+  /* One of the two: a layer (params its geometry) or a network. */
   const ct_layer *layer;
   const ct_params *params;
+  const ct_network *network;
+  int rank;
+  gint64 in_channels, out_channels;
+  ct_pool *pool; /* NULL: one thread */
   gint64 chunk;
   gint threads;      /* >= 1 */
   gboolean to_npy;   /* else audio_format */
   gint audio_format; /* libsndfile's, for audio OUTPUT */
 } ApplyJob;
 
-/* A stream for the job, running on its threads. */
-static ct_stream *new_stream(const ApplyJob *job, const int64_t *frame_shape, char *msg,
-                             size_t msg_size) {
-  ct_stream *stream = ct_stream_new(job->layer, frame_shape, msg, msg_size);
-  if (stream && ct_stream_set_threads(stream, job->threads) != CT_OK) {
-    snprintf(msg, msg_size, "cannot start %d threads", job->threads);
-    ct_stream_free(stream);
-    return NULL;
+/* The job's stage for frames of frame_shape, on the job's threads. */
+static gboolean new_runner(const ApplyJob *job, const int64_t *frame_shape, Runner *r,
+                           char *msg, size_t msg_size) {
+  *r = (Runner){0};
+  if (job->network) {
+    r->graph = ct_graph_new(job->network, frame_shape, msg, msg_size);
+    r->stage = r->graph ? ct_graph_stage(r->graph) : NULL;
+  } else {
+    ct_stream *stream = ct_stream_new(job->layer, frame_shape, msg, msg_size);
+    r->stage = stream ? ct_stream_stage(stream) : NULL;
   }
-  return stream;
+  if (r->stage && ct_stage_use_pool(r->stage, job->pool) != CT_OK) {
+    snprintf(msg, msg_size, "out of memory for %d threads", job->threads);
+    ct_stage_free(r->stage);
+    r->stage = NULL;
+  }
+  return r->stage != NULL;
 }
 
-static gchar *stride_string(const ct_params *params) {
-  return axis_list(params->stride, params->rank);
+static void runner_clear(Runner *r) {
+  ct_stage_free(r->stage);
+  *r = (Runner){0};
+}
+
+/* "2d layer 3->3 (stride 2, 2)", "1d network 80->1 (x256)", for the
+ * summary line. */
+static gchar *job_description(const ApplyJob *job, const ct_stage *stage) {
+  if (job->network)
+    return g_strdup_printf("%dd network %" G_GINT64_FORMAT "->%" G_GINT64_FORMAT
+                           " (%" G_GINT64_FORMAT "/%" G_GINT64_FORMAT
+                           " output steps per input step, %d nodes)",
+                           job->rank, job->in_channels, job->out_channels, stage->rate_up,
+                           stage->rate_down, job->network->n_nodes);
+  gchar *strides = axis_list(job->params->stride, job->rank);
+  gchar *d =
+      g_strdup_printf("%dd layer %" G_GINT64_FORMAT "->%" G_GINT64_FORMAT " (stride %s)",
+                      job->rank, job->in_channels, job->out_channels, strides);
+  g_free(strides);
+  return d;
+}
+
+/* The output's length along the streamed axis for in_len input steps (a
+ * 1d layer, or a network), or FALSE with the reason in msg (a layer: the
+ * formula's words; a network: an input too short for it). */
+static gboolean output_length(const ApplyJob *job, const ct_stage *stage, gint64 in_len,
+                              gint64 *out_len, char *msg, size_t msg_size) {
+  if (!job->network) {
+    int64_t len = 0;
+    const gboolean ok =
+        ct_output_shape(job->params, &in_len, &len, msg, msg_size) == CT_OK;
+    *out_len = len;
+    return ok;
+  }
+  *out_len = ct_stage_length(stage, in_len);
+  if (*out_len < 0) {
+    snprintf(msg, msg_size, "the output length overflows");
+    return FALSE;
+  }
+  if (*out_len == 0 && in_len > 0) {
+    snprintf(msg, msg_size,
+             "%" G_GINT64_FORMAT " input steps are too few for the network: its output "
+             "would be empty",
+             in_len);
+    return FALSE;
+  }
+  return TRUE;
 }
 
 static gboolean write_npy_header(FILE *f, const gchar *output, const gint64 *shape,
@@ -698,8 +774,8 @@ static gboolean close_file(FILE *f, const gchar *name, gboolean ok, GError **err
 }
 
 static gboolean apply_npy(const ApplyJob *job, Output *output, GError **error) {
-  const ct_params *params = job->params;
-  const int rank = params->rank;
+  const int rank = job->rank;
+  const gchar *what = job->network ? "network" : "layer";
   GError *local = NULL;
   int fd = g_open(job->input, O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0) {
@@ -718,7 +794,7 @@ static gboolean apply_npy(const ApplyJob *job, Output *output, GError **error) {
   gboolean ok = TRUE;
   NpySource source = {.npy = &npy};
   float *out = NULL;
-  ct_stream *stream = NULL;
+  Runner runner = {0};
   FILE *f = NULL;
   gchar *shape_str = NULL;
 
@@ -734,37 +810,41 @@ static gboolean apply_npy(const ApplyJob *job, Output *output, GError **error) {
     static const char *const expected[] = {"", "[C, L] or [N, C, L]",
                                            "[C, H, W] or [N, C, H, W]",
                                            "[C, T, H, W] or [N, C, T, H, W]"};
-    ok = failed(error, "%s: shape %s does not fit a %dd layer: expected %s with C = %lld",
-                job->input, shape_str, rank, expected[rank],
-                (long long)params->in_channels);
+    ok = failed(error, "%s: shape %s does not fit a %dd %s: expected %s with C = %lld",
+                job->input, shape_str, rank, what, expected[rank],
+                (long long)job->in_channels);
     goto out;
   }
   const gint64 batch = batched ? npy.shape[0] : 1;
   const gint64 *in_dims = npy.shape + (batched ? 1 : 0); /* [C, S1..] */
-  if (in_dims[0] != params->in_channels) {
+  if (in_dims[0] != job->in_channels) {
     ok = failed(error,
-                "%s: shape %s has %" G_GINT64_FORMAT
-                " channels, the layer takes %lld (in_channels)",
-                job->input, shape_str, in_dims[0], (long long)params->in_channels);
+                "%s: shape %s has %" G_GINT64_FORMAT " channels, the %s takes %lld%s",
+                job->input, shape_str, in_dims[0], what, (long long)job->in_channels,
+                job->network ? "" : " (in_channels)");
     goto out;
   }
   const gint64 *in_spatial = in_dims + 1;
   int64_t out_spatial[CT_MAX_RANK];
   char msg[256];
-  if (ct_output_shape(params, in_spatial, out_spatial, msg, sizeof msg) != CT_OK) {
+  if (!job->network &&
+      ct_output_shape(job->params, in_spatial, out_spatial, msg, sizeof msg) != CT_OK) {
     ok = failed(error, "%s: shape %s: %s", job->input, shape_str, msg);
     goto out;
   }
-  stream = new_stream(job, in_spatial + 1, msg, sizeof msg);
-  if (!stream) {
+  if (!new_runner(job, in_spatial + 1, &runner, msg, sizeof msg) ||
+      (job->network && !output_length(job, runner.stage, in_spatial[0], &out_spatial[0],
+                                      msg, sizeof msg))) {
     ok = failed(error, "%s: shape %s: %s", job->input, shape_str, msg);
     goto out;
   }
+  for (int a = 1; a < rank; a++)
+    out_spatial[a] = runner.stage->out_frame_shape[a - 1];
   gint64 out_shape[CT_MAX_RANK + 2], out_item;
   gint out_ndim = 0;
   if (batched)
     out_shape[out_ndim++] = batch;
-  out_shape[out_ndim++] = params->out_channels;
+  out_shape[out_ndim++] = job->out_channels;
   for (int a = 0; a < rank; a++)
     out_shape[out_ndim++] = out_spatial[a];
   if (!ct_product_i64(out_shape + (batched ? 1 : 0), rank + 1, &out_item) ||
@@ -773,13 +853,13 @@ static gboolean apply_npy(const ApplyJob *job, Output *output, GError **error) {
     goto out;
   }
 
-  const gint64 in_frame = ct_stream_in_frame_size(stream);
+  const gint64 in_frame = runner.stage->in_frame;
   const gint64 chunk = MIN(job->chunk, in_spatial[0]);
-  source.channels = params->in_channels;
+  source.channels = job->in_channels;
   source.in_len = in_spatial[0];
   source.in_frame = in_frame;
   gint64 scratch_count;
-  if (!ct_mul_i64(params->in_channels * in_frame, chunk, &scratch_count) ||
+  if (!ct_mul_i64(job->in_channels * in_frame, chunk, &scratch_count) ||
       !(source.scratch = alloc_floats(scratch_count, "input chunk", error)) ||
       !(out = alloc_floats(out_item, "output", error))) {
     if (error && !*error)
@@ -800,8 +880,10 @@ static gboolean apply_npy(const ApplyJob *job, Output *output, GError **error) {
   gsize header_len;
   ok = write_npy_header(f, job->output, out_shape, out_ndim, &header_len, error);
   for (gint64 item = 0; ok && item < batch; item++) {
-    ok = stream_signal(stream, npy_chunk, &source, item, in_spatial[0], chunk, out,
+    ok = stream_signal(&runner, npy_chunk, &source, item, in_spatial[0], chunk, out,
                        out_spatial[0], error);
+    if (!ok)
+      g_prefix_error(error, "%s: ", job->input);
     if (ok && !ct_npy_write_f32_data(f, out, (gsize)out_item, error)) {
       g_prefix_error(error, "%s: ", job->output);
       ok = FALSE;
@@ -813,14 +895,12 @@ static gboolean apply_npy(const ApplyJob *job, Output *output, GError **error) {
   if (ok) {
     gchar *in_desc = dims_string(npy.shape, npy.ndim);
     gchar *out_desc = dims_string(out_shape, out_ndim);
-    gchar *strides = stride_string(params);
-    fprintf(summary_stream(output),
-            "applied %dd layer %lld->%lld (stride %s) to %s: %s -> %s, wrote %s\n", rank,
-            (long long)params->in_channels, (long long)params->out_channels, strides,
+    gchar *model_desc = job_description(job, runner.stage);
+    fprintf(summary_stream(output), "applied %s to %s: %s -> %s, wrote %s\n", model_desc,
             job->input, in_desc, out_desc, job->output);
     g_free(in_desc);
     g_free(out_desc);
-    g_free(strides);
+    g_free(model_desc);
   }
 
 out:
@@ -830,7 +910,7 @@ out:
   g_free(shape_str);
   g_free(out);
   g_free(source.scratch);
-  ct_stream_free(stream);
+  runner_clear(&runner);
   g_mapped_file_unref(mapped);
   return ok;
 }
@@ -1012,11 +1092,11 @@ static gboolean ensure_steps(float **buf, gint64 *cap, gint64 channels, gint64 n
 /* Streams the file through the layer one --chunk block at a time: read,
  * push, write what the push emitted; memory does not grow with the file. */
 static gboolean apply_audio(const ApplyJob *job, Output *output, GError **error) {
-  const ct_params *params = job->params;
-  if (params->rank != 1)
-    return failed(
-        error, "%s: audio input needs a 1d layer, this layer is %dd (use a .npy INPUT)",
-        job->input, params->rank);
+  const gchar *what = job->network ? "network" : "layer";
+  if (job->rank != 1)
+    return failed(error,
+                  "%s: audio input needs a 1d %s, this %s is %dd (use a .npy INPUT)",
+                  job->input, what, what, job->rank);
   struct stat st;
   int copy = -1;
   if (stat(job->input, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode) &&
@@ -1033,45 +1113,48 @@ static gboolean apply_audio(const ApplyJob *job, Output *output, GError **error)
     return FALSE;
   }
   gboolean ok = FALSE;
-  ct_stream *stream = NULL;
+  Runner runner = {0};
   float *in = NULL, *out = NULL;
   gint64 in_cap = 0, out_cap = 0;
-  AudioSink sink = {.name = job->output, .channels = params->out_channels};
+  AudioSink sink = {.name = job->output, .channels = job->out_channels};
   Progress progress = {0};
   const gint64 declared = info.frames;
-  int64_t out_len = 0;
-  gint64 out_rate, in_len = 0;
+  gint64 out_len = 0, out_rate = 0, in_len = 0;
   char msg[256];
 
-  if (info.channels != params->in_channels) {
-    failed(error, "%s: has %d channels, the layer takes %lld (in_channels)", job->input,
-           info.channels, (long long)params->in_channels);
+  if (info.channels != job->in_channels) {
+    failed(error, "%s: has %d channels, the %s takes %lld%s", job->input, info.channels,
+           what, (long long)job->in_channels, job->network ? "" : " (in_channels)");
     goto out;
   }
-  if (!ct_mul_i64(info.rate, params->stride[0], &out_rate) || out_rate > G_MAXINT) {
-    failed(error, "%s: output rate %d Hz x %lld is too high", job->input, info.rate,
-           (long long)params->stride[0]);
-    goto out;
-  }
-  if (ct_output_shape(params, &declared, &out_len, msg, sizeof msg) != CT_OK) {
-    failed(error, "%s: %" G_GINT64_FORMAT " frames: %s", job->input, declared, msg);
-    goto out;
-  }
-  stream = new_stream(job, NULL, msg, sizeof msg);
-  if (!stream) {
+  if (!new_runner(job, NULL, &runner, msg, sizeof msg)) {
     failed(error, "%s: %s", job->input, msg);
     goto out;
   }
+  /* rate * up / down: exact, or the file could not say its rate. */
+  const ct_stage *stage = runner.stage;
+  if (!ct_mul_i64(info.rate, stage->rate_up, &out_rate) || out_rate % stage->rate_down ||
+      out_rate / stage->rate_down > G_MAXINT) {
+    failed(error, "%s: output rate %d Hz x %lld/%lld is %s", job->input, info.rate,
+           (long long)stage->rate_up, (long long)stage->rate_down,
+           out_rate % stage->rate_down ? "not a whole number of Hz" : "too high");
+    goto out;
+  }
+  out_rate /= stage->rate_down;
+  if (!output_length(job, stage, declared, &out_len, msg, sizeof msg)) {
+    failed(error, "%s: %" G_GINT64_FORMAT " frames: %s", job->input, declared, msg);
+    goto out;
+  }
   /* libsndfile's own limit; a .npy OUTPUT has none. */
-  if (!job->to_npy && params->out_channels > 1024) {
+  if (!job->to_npy && job->out_channels > 1024) {
     failed(error,
            "%s: %lld output channels are more than an audio file holds (use a .npy "
            "OUTPUT)",
-           job->output, (long long)params->out_channels);
+           job->output, (long long)job->out_channels);
     goto out;
   }
   const gint64 chunk = MIN(job->chunk, declared);
-  if (!ensure_steps(&in, &in_cap, params->in_channels, chunk, "input block", error))
+  if (!ensure_steps(&in, &in_cap, job->in_channels, chunk, "input block", error))
     goto out;
 
   /* Both writers seek (audio headers are completed at the end; channels of
@@ -1080,10 +1163,10 @@ static gboolean apply_audio(const ApplyJob *job, Output *output, GError **error)
   if (!output_open(output, TRUE, error))
     goto out;
   if (job->to_npy) {
-    const gint64 shape[2] = {params->out_channels, out_len};
+    const gint64 shape[2] = {job->out_channels, out_len};
     gsize header_len;
     gint64 data_bytes, end;
-    if (!ct_mul_i64(params->out_channels, out_len, &data_bytes) ||
+    if (!ct_mul_i64(job->out_channels, out_len, &data_bytes) ||
         !ct_mul_i64(data_bytes, sizeof(float), &data_bytes)) {
       failed(error, "%s: the output is too large", job->output);
       goto out;
@@ -1099,7 +1182,7 @@ static gboolean apply_audio(const ApplyJob *job, Output *output, GError **error)
     sink.npy_len = out_len;
   } else {
     sink.audio =
-        ct_audio_writer_open_fd(output->fd, job->audio_format, (gint)params->out_channels,
+        ct_audio_writer_open_fd(output->fd, job->audio_format, (gint)job->out_channels,
                                 (gint)out_rate, out_len, error);
     if (!sink.audio) {
       g_prefix_error(error, "%s: ", job->output);
@@ -1119,7 +1202,7 @@ static gboolean apply_audio(const ApplyJob *job, Output *output, GError **error)
     if (n == 0)
       break;
     in_len += n;
-    const gint64 expect = ct_stream_push_out_steps(stream, n);
+    const gint64 expect = ct_stage_push_out_steps(runner.stage, n);
     if (expect < 0 || expect > out_len - sink.written) {
       failed(error,
              "internal error: the stream would emit %" G_GINT64_FORMAT
@@ -1128,12 +1211,12 @@ static gboolean apply_audio(const ApplyJob *job, Output *output, GError **error)
       goto out;
     }
     /* At least one step: push never gets a NULL buffer. */
-    if (!ensure_steps(&out, &out_cap, params->out_channels, MAX(expect, 1),
-                      "output block", error))
+    if (!ensure_steps(&out, &out_cap, job->out_channels, MAX(expect, 1), "output block",
+                      error))
       goto out;
-    ct_status status = ct_stream_push(stream, in, in_cap, n, out, out_cap, &n_out);
+    ct_status status = ct_stage_push(runner.stage, in, in_cap, n, out, out_cap, &n_out);
     if (status != CT_OK) {
-      failed(error, "%s", status == CT_ERR_NOMEM ? "out of memory" : "streaming failed");
+      failed(error, "%s: %s", job->input, stage_failure(&runner, status));
       goto out;
     }
     if (!sink_write(&sink, out, out_cap, n_out, error))
@@ -1142,22 +1225,23 @@ static gboolean apply_audio(const ApplyJob *job, Output *output, GError **error)
   }
   /* A file shorter than declared ends early; is it still long enough? */
   if (in_len != declared &&
-      ct_output_shape(params, &in_len, &out_len, msg, sizeof msg) != CT_OK) {
+      !output_length(job, stage, in_len, &out_len, msg, sizeof msg)) {
     failed(error,
            "%s: %" G_GINT64_FORMAT " frames (of %" G_GINT64_FORMAT " declared): %s",
            job->input, in_len, declared, msg);
     goto out;
   }
-  const gint64 tail = ct_stream_finish_out_steps(stream);
+  const gint64 tail = ct_stage_finish_out_steps(runner.stage);
   if (tail < 0 || tail > out_len - sink.written) {
     failed(error, "internal error: the stream tail exceeds the output length");
     goto out;
   }
-  if (!ensure_steps(&out, &out_cap, params->out_channels, MAX(tail, 1), "output block",
+  if (!ensure_steps(&out, &out_cap, job->out_channels, MAX(tail, 1), "output block",
                     error))
     goto out;
-  if (ct_stream_finish(stream, out, out_cap, &n_out) != CT_OK) {
-    failed(error, "streaming failed");
+  const ct_status status = ct_stage_finish(runner.stage, out, out_cap, &n_out);
+  if (status != CT_OK) {
+    failed(error, "%s: %s", job->input, stage_failure(&runner, status));
     goto out;
   }
   if (!sink_write(&sink, out, out_cap, n_out, error))
@@ -1182,13 +1266,15 @@ static gboolean apply_audio(const ApplyJob *job, Output *output, GError **error)
     sink.npy = NULL;
     ok = output_finish(output, ok, error);
   }
-  if (ok)
+  if (ok) {
+    gchar *model_desc = job_description(job, runner.stage);
     fprintf(summary_stream(output),
-            "applied 1d layer %lld->%lld (stride %lld) to %s: %d x %" G_GINT64_FORMAT
+            "applied %s to %s: %d x %" G_GINT64_FORMAT
             " @ %d Hz -> %lld x %lld @ %" G_GINT64_FORMAT " Hz, wrote %s\n",
-            (long long)params->in_channels, (long long)params->out_channels,
-            (long long)params->stride[0], job->input, info.channels, in_len, info.rate,
-            (long long)params->out_channels, (long long)out_len, out_rate, job->output);
+            model_desc, job->input, info.channels, in_len, info.rate,
+            (long long)job->out_channels, (long long)out_len, out_rate, job->output);
+    g_free(model_desc);
+  }
 
 out:
   progress_clear(&progress);
@@ -1199,7 +1285,7 @@ out:
   output_discard(output);
   g_free(in);
   g_free(out);
-  ct_stream_free(stream);
+  runner_clear(&runner);
   ct_audio_reader_free(reader);
   if (copy >= 0)
     close(copy);
@@ -1245,6 +1331,20 @@ static gboolean choose_output_format(ApplyJob *job, gboolean npy_in, GError **er
   return FALSE;
 }
 
+/* TRUE when no per-layer option is given with a network. */
+static gboolean refuse_layer_options(const Options *o, const gchar *model,
+                                     GError **error) {
+  const CtOverrides *ov = &o->overrides;
+  if ((o->layer && *o->layer) || ov->stride.set || ov->padding.set ||
+      ov->output_padding.set || ov->dilation.set || ov->groups_set)
+    return usage_error(error,
+                       "%s is an ONNX network: --layer, --stride, --padding, "
+                       "--output-padding, --dilation and --groups apply to a single "
+                       ".safetensors layer",
+                       model);
+  return TRUE;
+}
+
 static gboolean run_apply(const Options *o, GError **error) {
   if (o->positional->len != 3)
     return usage_error(error, "apply takes MODEL INPUT OUTPUT (%u argument%s given)",
@@ -1264,20 +1364,47 @@ static gboolean run_apply(const Options *o, GError **error) {
     output_clear(&output);
     return FALSE;
   }
-  ct_layer *layer = load_layer(job.model, o, error);
-  gboolean ok = layer != NULL;
+  ct_layer *layer = NULL;
+  ct_network *network = NULL;
+  CtFileKind kind;
+  /* The content decides; a file that cannot be read is the layer loader's
+   * to report. */
+  if (ct_model_sniff(job.model, &kind, NULL) && kind == CT_FILE_ONNX) {
+    if (refuse_layer_options(o, job.model, error))
+      network = ct_onnx_load(job.model, error);
+  } else {
+    layer = load_layer(job.model, o, error);
+  }
+  gboolean ok = layer || network;
   /* A plain reason for a missing input, before libsndfile words it. */
   if (ok && g_access(job.input, R_OK) != 0)
     ok = errno_failed(error, errno, "cannot open INPUT", job.input);
   if (ok) {
     job.layer = layer;
-    job.params = ct_layer_params(layer);
-    job.chunk = o->chunk ? o->chunk : default_chunk(job.params->rank);
+    job.network = network;
+    if (layer) {
+      job.params = ct_layer_params(layer);
+      job.rank = job.params->rank;
+      job.in_channels = job.params->in_channels;
+      job.out_channels = job.params->out_channels;
+    } else {
+      job.rank = network->rank;
+      job.in_channels = network->values[network->input].channels;
+      job.out_channels = network->values[network->output].channels;
+    }
+    job.chunk = o->chunk ? o->chunk : default_chunk(job.rank);
     job.threads = o->threads ? (gint)MIN(o->threads, 1024) : (gint)g_get_num_processors();
-    ok = npy_in ? apply_npy(&job, &output, error) : apply_audio(&job, &output, error);
+    if (job.threads > 1 && !(job.pool = ct_pool_new(job.threads)))
+      ok = failed(error, "cannot start %d threads", job.threads);
   }
+  if (ok)
+    ok = npy_in ? apply_npy(&job, &output, error) : apply_audio(&job, &output, error);
   output_clear(&output);
+  /* The pool outlives the stages (freed in apply_*). */
+  if (job.pool)
+    ct_pool_free(job.pool);
   ct_layer_free(layer);
+  ct_onnx_free(network);
   return ok;
 }
 
@@ -1292,18 +1419,90 @@ static gchar *channels_list(const ct_network *net, const int *values, int n) {
   return g_string_free(s, FALSE);
 }
 
+/* "2H", "H/2", "2H - 4", "H": out = (num / den) in + offset. */
+static gchar *size_term(const char *axis, gint64 num, gint64 den, gint64 offset) {
+  for (gint64 d = den; d > 1; d--)
+    while (num % d == 0 && den % d == 0 && d <= den) {
+      num /= d;
+      den /= d;
+    }
+  GString *t = g_string_new(NULL);
+  if (num == 0) {
+    g_string_append_printf(t, "%" G_GINT64_FORMAT, offset);
+    return g_string_free(t, FALSE);
+  }
+  if (num != 1)
+    g_string_append_printf(t, "%" G_GINT64_FORMAT, num);
+  g_string_append(t, axis);
+  if (den != 1)
+    g_string_append_printf(t, "/%" G_GINT64_FORMAT, den);
+  if (offset != 0)
+    g_string_append_printf(t, " %c %" G_GINT64_FORMAT, offset < 0 ? '-' : '+',
+                           offset < 0 ? -offset : offset);
+  return g_string_free(t, FALSE);
+}
+
+/* The graph's geometry for info: every axis's output size as a function of
+ * its input size (measured at sizes 240 and 480, multiples of the usual
+ * strides, so the rounding of other sizes is not shown), the rate along
+ * the streamed axis, and the latency. */
+static void print_network_geometry(const ct_network *net) {
+  static const char *const names[3][3] = {{"L"}, {"H", "W"}, {"T", "H", "W"}};
+  const int rank = net->rank;
+  char msg[256] = "";
+  enum { SIZE1 = 240, SIZE2 = 480 };
+  int64_t frame[CT_MAX_RANK - 1] = {SIZE1, SIZE1};
+  ct_graph *base = ct_graph_new(net, frame, msg, sizeof msg);
+  if (!base) {
+    printf("size: not known: %s\n", msg);
+    return;
+  }
+  const ct_stage *st = ct_graph_stage(base);
+  GString *in = g_string_new("["), *out = g_string_new("[");
+  gboolean known = TRUE;
+  for (int a = 0; a < rank; a++) {
+    gint64 o1, o2;
+    if (a == 0) {
+      o1 = ct_stage_length(st, SIZE1);
+      o2 = ct_stage_length(st, SIZE2);
+    } else {
+      int64_t wide[CT_MAX_RANK - 1] = {SIZE1, SIZE1};
+      wide[a - 1] = SIZE2;
+      ct_graph *g = ct_graph_new(net, wide, msg, sizeof msg);
+      o1 = st->out_frame_shape[a - 1];
+      o2 = g ? ct_graph_stage(g)->out_frame_shape[a - 1] : -1;
+      ct_graph_free(g);
+    }
+    known = known && o1 >= 0 && o2 >= 0;
+    gchar *term = size_term(names[rank - 1][a], o2 - o1, SIZE2 - SIZE1,
+                            o1 - (o2 - o1) * SIZE1 / (SIZE2 - SIZE1));
+    g_string_append_printf(in, "%s%s", a ? ", " : "", names[rank - 1][a]);
+    g_string_append_printf(out, "%s%s", a ? ", " : "", term);
+    g_free(term);
+  }
+  g_string_append(in, "]");
+  g_string_append(out, "]");
+  if (known)
+    printf("size: %s -> %s\n", in->str, out->str);
+  if (st->rate_down == 1)
+    printf("rate: %lld output steps per input step along %s (streamed)\n",
+           (long long)st->rate_up, names[rank - 1][0]);
+  else
+    printf("rate: %lld/%lld output steps per input step along %s (streamed)\n",
+           (long long)st->rate_up, (long long)st->rate_down, names[rank - 1][0]);
+  printf("latency: %lld output steps, %lld input steps\n",
+         (long long)ct_graph_latency_output_steps(base),
+         (long long)ct_graph_latency_input_steps(base));
+  g_string_free(in, TRUE);
+  g_string_free(out, TRUE);
+  ct_graph_free(base);
+}
+
 /* A network: its interface and one line per node (file index, name, op,
- * channels in -> out). The graph's rate and latency need the graph engine
- * and are not printed yet. */
+ * channels in -> out), then its geometry. */
 static gboolean run_info_network(const Options *o, const gchar *model, GError **error) {
-  const CtOverrides *ov = &o->overrides;
-  if ((o->layer && *o->layer) || ov->stride.set || ov->padding.set ||
-      ov->output_padding.set || ov->dilation.set || ov->groups_set)
-    return usage_error(error,
-                       "%s is an ONNX network: --layer, --stride, --padding, "
-                       "--output-padding, --dilation and --groups apply to a single "
-                       ".safetensors layer",
-                       model);
+  if (!refuse_layer_options(o, model, error))
+    return FALSE;
   ct_network *net = ct_onnx_load(model, error);
   if (!net)
     return FALSE;
@@ -1328,6 +1527,7 @@ static gboolean run_info_network(const Options *o, const gchar *model, GError **
     g_free(ins);
     g_free(outs);
   }
+  print_network_geometry(net);
   ct_onnx_free(net);
   return TRUE;
 }

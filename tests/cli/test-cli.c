@@ -227,10 +227,15 @@ static void limit_file_size(gpointer data) {
 
 /* Appends what fd has to buf; FALSE at its end (or an error: a pty whose
  * other side closed reads EIO). */
-static gboolean drain_fd(int fd, GByteArray *buf) {
+/* Reads what fd has, up to `limit` bytes in all (0: no limit): a reader
+ * that leaves early must not keep up with the writer until the end. */
+static gboolean drain_fd_upto(int fd, GByteArray *buf, gsize limit) {
   guint8 block[65536];
   for (;;) {
-    ssize_t n = read(fd, block, sizeof block);
+    if (limit && buf->len >= limit)
+      return TRUE;
+    ssize_t n =
+        read(fd, block, limit ? MIN(sizeof block, limit - buf->len) : sizeof block);
     if (n > 0) {
       g_byte_array_append(buf, block, (guint)n);
       continue;
@@ -239,6 +244,10 @@ static gboolean drain_fd(int fd, GByteArray *buf) {
       continue;
     return n < 0 && errno == EAGAIN;
   }
+}
+
+static gboolean drain_fd(int fd, GByteArray *buf) {
+  return drain_fd_upto(fd, buf, 0);
 }
 
 /* Runs the CLI, collecting its stdout, stderr and the FIFO concurrently
@@ -312,7 +321,7 @@ static Spawned spawn_cli(const char *const *args, const SpawnOpts *opts) {
     }
     /* POLLHUP only once a writer came and went: then the FIFO is done. */
     if (fifo >= 0 && p[2].revents &&
-        (!drain_fd(fifo, s.fifo) ||
+        (!drain_fd_upto(fifo, s.fifo, opts->fifo_close_after) ||
          (opts->fifo_close_after && s.fifo->len >= opts->fifo_close_after))) {
       close(fifo);
       fifo = -1;
@@ -1852,9 +1861,40 @@ static void check_info_network(void) {
              strstr(r.out, "input: \"input\", 1 channels\n") &&
              strstr(r.out, "output: \"output\", 1 channels\n") &&
              strstr(r.out, "    0  /body/body.0/Conv") &&
-             strstr(r.out, "DepthToSpace  4 -> 1\n") && !strstr(r.out, "latency") &&
-             r.err[0] == '\0',
+             strstr(r.out, "DepthToSpace  4 -> 1\n") && r.err[0] == '\0',
          "info NET.onnx: the interface and one line per node");
+  /* Lookahead 2 + 1 + 1 rows (5x5, 3x3, 3x3 convolutions), doubled by the
+   * depth-to-space. */
+  tap_ok(has_line(r.out, "size: [H, W] -> [2H, 2W]") &&
+             has_line(r.out, "rate: 2 output steps per input step along H (streamed)") &&
+             has_line(r.out, "latency: 8 output steps, 4 input steps"),
+         "info NET.onnx: the size of every axis, the rate and the graph's latency");
+  run_clear(&r);
+  static const struct {
+    const char *file, *size, *rate;
+  } geometry[] = {
+      {"networks/hifigan_small.opset13.onnx", "size: [L] -> [8L]",
+       "rate: 8 output steps per input step along L (streamed)"},
+      {"networks/pool_1d.opset13.onnx", "size: [L] -> [L/4]",
+       "rate: 1/4 output steps per input step along L (streamed)"},
+      {"networks/unet1d.opset13.onnx", "size: [L] -> [L]",
+       "rate: 1 output steps per input step along L (streamed)"},
+      {"networks/residual3d.opset17.onnx", "size: [T, H, W] -> [2T, 2H, 2W]",
+       "rate: 2 output steps per input step along T (streamed)"},
+      {"networks/asym_pads_2d.opset13.onnx", "size: [H, W] -> [2H + 2, 3W + 3]",
+       "rate: 2 output steps per input step along H (streamed)"},
+  };
+  for (gsize i = 0; i < G_N_ELEMENTS(geometry); i++) {
+    gchar *path = golden_path(geometry[i].file);
+    r = RUN("info", path);
+    tap_ok(r.exit_code == 0 && has_line(r.out, geometry[i].size) &&
+               has_line(r.out, geometry[i].rate) && strstr(r.out, "\nlatency: "),
+           "info %s: \"%s\", \"%s\"", geometry[i].file, geometry[i].size,
+           geometry[i].rate);
+    run_clear(&r);
+    g_free(path);
+  }
+  r = RUN("info", espcn);
   run_clear(&r);
   /* The content decides: the network under another name. */
   gchar *renamed = tmp_path("espcn.safetensors");
@@ -1876,16 +1916,148 @@ static void check_info_network(void) {
              strstr(r.err, "node 10 \"/lstm/LSTM\" (LSTM)") && r.out[0] == '\0',
          "info on a refused network: the reader's line (%s)", r.err);
   run_clear(&r);
-  r = RUN("apply", espcn, "in.npy", "out.npy");
-  tap_ok(r.exit_code == 1 &&
-             strstr(r.err, "is an ONNX network, not a single .safetensors layer"),
-         "apply on a network says what the file is (%s)", r.err);
+  r = RUN("apply", espcn, "in.npy", "out.npy", "--layer", "up");
+  tap_ok(r.exit_code == 2 && strstr(r.err, "is an ONNX network: --layer"),
+         "apply NET.onnx --layer: a usage error (%s)", r.err);
   run_clear(&r);
   g_unlink(renamed);
   g_free(bytes);
   g_free(renamed);
   g_free(lstm);
   g_free(espcn);
+}
+
+/* apply on networks: golden .npy inputs give PyTorch's output, the same
+ * bytes for every chunk and thread count; audio through a 2 -> 1 channel
+ * x2 network at twice the rate, as the .npy path computes it; a signal the
+ * network cannot take is one line and no OUTPUT. */
+static void check_apply_network(void) {
+  static const char *const nets[] = {"espcn.opset11", "hifigan_small_wn.opset17",
+                                     "unet1d.opset13", "residual3d.opset17",
+                                     "pool_ceil_dil_1d.opset13"};
+  for (gsize i = 0; i < G_N_ELEMENTS(nets); i++) {
+    gchar *name = g_strndup(nets[i], strchr(nets[i], '.') - nets[i]);
+    gchar *model =
+        g_strdup_printf("%s/tests/golden/networks/%s.onnx", source_root, nets[i]);
+    gchar *in = g_strdup_printf("%s/tests/golden/networks/%s.in.npy", source_root, name);
+    gchar *ref_path =
+        g_strdup_printf("%s/tests/golden/networks/%s.out.npy", source_root, name);
+    gchar *out = tmp_path("net-out.npy"), *out2 = tmp_path("net-out2.npy");
+    Run r = RUN("apply", model, in, out);
+    Array got = load_array(out), ref = load_array(ref_path);
+    double err = 0, max_ref = 0;
+    const gboolean shaped =
+        r.exit_code == 0 && got.ok && ref.ok && same_shape(&got.npy, &ref.npy);
+    if (shaped)
+      compare(got.data, ref.data, ref.npy.count, &err, &max_ref);
+    tap_ok(shaped && within_contract(err, max_ref) && strstr(r.out, "applied ") &&
+               strstr(r.out, " network "),
+           "apply %s: PyTorch's output (max |diff| %.3g)%s%s", nets[i], err,
+           r.exit_code ? " -- " : "", r.err);
+    run_clear(&r);
+    GByteArray *first = file_bytes(out);
+    gboolean same = first != NULL;
+    static const char *const runs[][2] = {{"1", "1"}, {"1", "3"}, {"3", "2"}, {"7", "1"}};
+    for (gsize k = 0; same && k < G_N_ELEMENTS(runs); k++) {
+      g_unlink(out2);
+      r = RUN("apply", model, in, out2, "--chunk", runs[k][0], "--threads", runs[k][1]);
+      GByteArray *again = file_bytes(out2);
+      same = r.exit_code == 0 && again && same_bytes(first, again);
+      if (!same)
+        tap_diag("--chunk %s --threads %s: exit %d %s", runs[k][0], runs[k][1],
+                 r.exit_code, r.err);
+      if (again)
+        g_byte_array_unref(again);
+      run_clear(&r);
+    }
+    tap_ok(same, "apply %s: --chunk 1, 3, 7 on 1-3 threads write the same bytes",
+           nets[i]);
+    if (first)
+      g_byte_array_unref(first);
+    array_clear(&got);
+    array_clear(&ref);
+    g_unlink(out);
+    g_unlink(out2);
+    g_free(out);
+    g_free(out2);
+    g_free(ref_path);
+    g_free(in);
+    g_free(model);
+    g_free(name);
+  }
+
+  /* Audio: the Snake net takes stereo and gives mono at twice the rate. */
+  gchar *snake = golden_path("networks/snake_net.opset13.onnx");
+  gchar *wav = tmp_path("net-in.wav"), *npy = tmp_path("net-in.npy");
+  gchar *out_wav = tmp_path("net-out.wav"), *out_npy = tmp_path("net-out.npy");
+  float *planar = g_malloc(sizeof(float) * 2 * AUDIO_FRAMES);
+  gboolean ok = write_stereo_wav(wav, planar);
+  /* The same samples as an array ([C, L], as the WAV holds them). */
+  const gint64 shape[2] = {2, AUDIO_FRAMES};
+  gsize header_len = 0;
+  guint8 *header = ct_npy_header_f32(shape, 2, &header_len, NULL);
+  GByteArray *arr = g_byte_array_new();
+  g_byte_array_append(arr, header, (guint)header_len);
+  g_byte_array_append(arr, (const guint8 *)planar, sizeof(float) * 2 * AUDIO_FRAMES);
+  ok = ok && g_file_set_contents(npy, (const gchar *)arr->data, arr->len, NULL);
+  g_byte_array_unref(arr);
+  g_free(header);
+  Run r = RUN("apply", snake, wav, out_wav, "--chunk", "480");
+  Run rn = RUN("apply", snake, npy, out_npy);
+  SF_INFO info;
+  float *heard = r.exit_code == 0 ? read_audio(out_wav, &info) : NULL;
+  Array want = load_array(out_npy);
+  const gint64 want_shape[2] = {1, 2 * AUDIO_FRAMES};
+  gboolean audio_ok =
+      ok && heard && want.ok && info.channels == 1 && info.samplerate == 2 * AUDIO_RATE &&
+      info.frames == 2 * AUDIO_FRAMES && shape_is(&want.npy, 2, want_shape);
+  for (gint64 i = 0; audio_ok && i < 2 * AUDIO_FRAMES; i++)
+    audio_ok = heard[i] == want.data[i];
+  tap_ok(
+      audio_ok,
+      "apply NET.onnx on a WAV: 2 -> 1 channels at %d Hz, the .npy path's samples%s%s%s",
+      2 * AUDIO_RATE, r.exit_code ? " -- " : "", r.err, rn.err);
+  run_clear(&r);
+  run_clear(&rn);
+  array_clear(&want);
+  g_free(heard);
+  g_free(planar);
+
+  /* An odd length through the U-Net: its branches end apart. */
+  gchar *unet = golden_path("networks/unet1d.opset13.onnx");
+  gchar *odd = tmp_path("net-odd.npy"), *odd_out = tmp_path("net-odd-out.npy");
+  const gint64 odd_shape[2] = {2, 21};
+  header = ct_npy_header_f32(odd_shape, 2, &header_len, NULL);
+  arr = g_byte_array_new();
+  g_byte_array_append(arr, header, (guint)header_len);
+  float zeros[42] = {0};
+  g_byte_array_append(arr, (const guint8 *)zeros, sizeof zeros);
+  g_file_set_contents(odd, (const gchar *)arr->data, arr->len, NULL);
+  g_byte_array_unref(arr);
+  g_free(header);
+  g_unlink(odd_out);
+  r = RUN("apply", unet, odd, odd_out);
+  const gboolean refused = r.exit_code == 1 && one_error_line(r.err) &&
+                           strstr(r.err, odd) && strstr(r.err, "Concat") &&
+                           !file_exists(odd_out) &&
+                           count_prefixed(tmp_dir, ".net-odd-out.npy.") == 0;
+  tap_ok(refused,
+         "apply a U-Net to an odd length: one line naming the input and the node, no "
+         "OUTPUT (%s)",
+         g_strchomp(r.err));
+  run_clear(&r);
+  g_unlink(odd);
+  const gchar *const doomed[] = {wav, npy, out_wav, out_npy};
+  for (gsize i = 0; i < G_N_ELEMENTS(doomed); i++)
+    g_unlink(doomed[i]);
+  g_free(odd);
+  g_free(odd_out);
+  g_free(unet);
+  g_free(wav);
+  g_free(npy);
+  g_free(out_wav);
+  g_free(out_npy);
+  g_free(snake);
 }
 
 int main(int argc, char **argv) {
@@ -1908,6 +2080,7 @@ int main(int argc, char **argv) {
   }
   check_info();
   check_info_network();
+  check_apply_network();
   check_load_warnings();
   check_errors();
   check_option_syntax();

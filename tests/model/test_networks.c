@@ -77,8 +77,8 @@ static void check_file(const char *dir, const char *file, runners *run) {
   float *want = load_npy(out_path, &out_npy, &out_bytes);
   char msg[256] = "";
   ct_graph *graph = NULL;
-  gboolean ok = net && in && want && in_npy.ndim == net->rank + 2 &&
-                out_npy.ndim == in_npy.ndim;
+  gboolean ok =
+      net && in && want && in_npy.ndim == net->rank + 2 && out_npy.ndim == in_npy.ndim;
   if (!net)
     g_snprintf(msg, sizeof msg, "%s", error->message);
   else if (!ok)
@@ -100,7 +100,8 @@ static void check_file(const char *dir, const char *file, runners *run) {
   }
   const gint64 in_item = ok ? st->in_channels * len * st->in_frame : 0;
   const gint64 out_item = ok ? st->out_channels * out_len * st->out_frame : 0;
-  float *one = g_new0(float, MAX(out_item, 1)), *streamed = g_new0(float, MAX(out_item, 1));
+  float *one = g_new0(float, MAX(out_item, 1)),
+        *streamed = g_new0(float, MAX(out_item, 1));
   double worst = 0, scale = 1;
   gboolean bitwise = ok;
   for (gint64 b = 0; ok && b < batch; b++) {
@@ -117,8 +118,8 @@ static void check_file(const char *dir, const char *file, runners *run) {
     for (int threads = 1; bitwise && threads <= 3; threads++) {
       ct_stage_use_pool(st, threads == 1 ? NULL : threads == 2 ? run->pool2 : run->pool3);
       memset(streamed, 0, sizeof(float) * (size_t)MAX(out_item, 1));
-      bitwise = stream_in_chunks(st, in + b * in_item, len, streamed, out_len, run->rng) ==
-                    out_len &&
+      bitwise = stream_in_chunks(st, in + b * in_item, len, streamed, out_len,
+                                 run->rng) == out_len &&
                 memcmp(streamed, one, sizeof(float) * (size_t)out_item) == 0;
       if (!bitwise)
         g_snprintf(msg, sizeof msg, "batch item %lld on %d threads differs%s%s",
@@ -128,8 +129,8 @@ static void check_file(const char *dir, const char *file, runners *run) {
     ct_stage_use_pool(st, NULL);
   }
   tap_ok(ok && worst <= 1e-4 * scale,
-         "%s: one-shot gives PyTorch's output (max |diff| %.3g, tolerance %.3g)%s%s", file,
-         worst, 1e-4 * scale, msg[0] ? ": " : "", msg);
+         "%s: one-shot gives PyTorch's output (max |diff| %.3g, tolerance %.3g)%s%s",
+         file, worst, 1e-4 * scale, msg[0] ? ": " : "", msg);
   tap_ok(ok && bitwise,
          "%s: streamed in random chunks on 1-3 threads, bitwise one-shot%s%s", file,
          msg[0] ? ": " : "", msg);
